@@ -1,0 +1,289 @@
+// Last-writer-wins map (PROTOCOL.md §5.1): one record per key, the record with
+// the greater HLC timestamp wins, deletes are tombstone records, and a Merkle
+// tree hashed like the reference client's is kept up to date incrementally.
+#pragma once
+
+#include <topgun/config.hpp>
+#include <topgun/crdt/listeners.hpp>
+#include <topgun/hash.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/merkle/hash_trie.hpp>
+#include <topgun/merkle/merkle_tree.hpp>
+#include <topgun/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+TOPGUN_BEGIN_NAMESPACE
+
+struct LWWRecord {
+    Value value;  // nil = tombstone
+    Timestamp timestamp;
+    std::optional<std::uint64_t> ttl_ms;
+
+    bool is_tombstone() const noexcept { return value.is_nil(); }
+    friend bool operator==(const LWWRecord&, const LWWRecord&) = default;
+};
+
+// Whether a record with this timestamp and TTL has expired at `now`. A TTL of 0
+// counts as "no TTL", as in the TS client (which tests the TTL for truthiness).
+inline bool lww_expired(std::uint64_t millis, std::optional<std::uint64_t> ttl_ms, std::uint64_t now) noexcept {
+    return ttl_ms && *ttl_ms != 0 && millis + *ttl_ms < now;
+}
+
+// What a change did to one key; values are the live values before and after
+// (nullptr for absent, tombstoned or expired).
+struct LWWChange {
+    enum class Kind { Set, Remove, Merge, Prune, Expire };
+    Kind kind;
+    std::string_view key;
+    const Value* old_value;
+    const Value* new_value;
+};
+
+class LWWMap {
+    struct Slot;
+
+public:
+    // A record in place; valid until the map is next modified.
+    struct RecordView {
+        std::string_view key;
+        const Value& value;
+        std::uint64_t millis;
+        std::uint32_t counter;
+        std::string_view node_id;
+        std::optional<std::uint64_t> ttl_ms;
+
+        bool is_tombstone() const noexcept { return value.is_nil(); }
+        Timestamp timestamp() const { return Timestamp{millis, counter, std::string(node_id)}; }
+        LWWRecord to_record() const { return LWWRecord{value, timestamp(), ttl_ms}; }
+    };
+
+    enum class MergeResult { Applied, Ignored, DriftRejected };
+
+    explicit LWWMap(HLC& hlc, unsigned merkle_depth = merkle::kDefaultDepth) : hlc_(&hlc), trie_(merkle_depth) {}
+    LWWMap(const LWWMap&) = delete;  // the trie points into entries_
+    LWWMap& operator=(const LWWMap&) = delete;
+    LWWMap(LWWMap&&) noexcept = default;
+    LWWMap& operator=(LWWMap&&) noexcept = default;
+
+    // Writes a value with a fresh local timestamp. A TTL, when given, must be
+    // positive (it is ignored otherwise, like an absent one).
+    LWWRecord set(std::string_view key, Value value, std::optional<std::uint64_t> ttl_ms = std::nullopt) {
+        if (ttl_ms && *ttl_ms == 0) ttl_ms.reset();
+        LWWRecord record{std::move(value), hlc_->now(), ttl_ms};
+        store(key, record, LWWChange::Kind::Set);
+        return record;
+    }
+
+    // Deletes by writing a tombstone with a fresh local timestamp.
+    LWWRecord remove(std::string_view key) {
+        LWWRecord tombstone{Value(), hlc_->now(), std::nullopt};
+        store(key, tombstone, LWWChange::Kind::Remove);
+        return tombstone;
+    }
+
+    // Merges a remote record: it wins iff its timestamp is strictly greater
+    // (equal timestamps keep the local record, so merging is idempotent). The
+    // clock always advances past the remote timestamp; with a strict HLC a
+    // timestamp beyond the drift bound is refused and changes nothing.
+    MergeResult merge(std::string_view key, const LWWRecord& remote) {
+        if (hlc_->update(remote.timestamp) == HLC::UpdateResult::DriftExceeded && hlc_->options().strict) {
+            return MergeResult::DriftRejected;
+        }
+        const auto it = entries_.find(key);
+        if (it != entries_.end() && !newer(remote.timestamp, it->second)) return MergeResult::Ignored;
+        store(key, remote, LWWChange::Kind::Merge);
+        return MergeResult::Applied;
+    }
+
+    // The live value: nullptr when absent, tombstoned or expired.
+    const Value* get(std::string_view key) const {
+        const auto it = entries_.find(key);
+        if (it == entries_.end()) return nullptr;
+        return live_value(it->second, hlc_->wall_clock());
+    }
+
+    // The stored record, tombstones and expired records included.
+    std::optional<RecordView> get_record(std::string_view key) const {
+        const auto it = entries_.find(key);
+        if (it == entries_.end()) return std::nullopt;
+        return view(it->first, it->second);
+    }
+
+    // Drops tombstones older than `older_than` (GC after the retention horizon).
+    std::vector<std::string> prune(const Timestamp& older_than) {
+        return drop_if(LWWChange::Kind::Prune, [&](const Slot& slot) {
+            return slot.value.is_nil() && stamp_less(slot, older_than);
+        });
+    }
+
+    // Drops records whose TTL has expired (reads already skip them).
+    std::vector<std::string> remove_expired() {
+        const std::uint64_t now = hlc_->wall_clock();
+        return drop_if(LWWChange::Kind::Expire, [&](const Slot& slot) {
+            return !slot.value.is_nil() && lww_expired(slot.millis, slot.ttl(), now);
+        });
+    }
+
+    void clear() {
+        entries_.clear();
+        trie_.clear();
+    }
+
+    // Stored records, tombstones included.
+    std::size_t size() const noexcept { return entries_.size(); }
+
+    // Visits live entries: f(std::string_view key, const Value& value).
+    template <class F>
+    void for_each(F&& f) const {
+        const std::uint64_t now = hlc_->wall_clock();
+        for (const auto& [key, slot] : entries_) {
+            if (const Value* v = live_value(slot, now)) f(std::string_view(key), *v);
+        }
+    }
+
+    // Visits every stored record: f(const RecordView&).
+    template <class F>
+    void for_each_record(F&& f) const {
+        for (const auto& [key, slot] : entries_) f(view(key, slot));
+    }
+
+    // Records of the keys in one Merkle leaf (for a SYNC_RESP_LEAF).
+    std::vector<RecordView> records_in_bucket(std::string_view path) const {
+        std::vector<RecordView> out;
+        for (const std::string* key : trie_.keys_in_bucket(path)) {
+            const auto it = entries_.find(*key);
+            if (it != entries_.end()) out.push_back(view(it->first, it->second));
+        }
+        return out;
+    }
+
+    const merkle::HashTrie& merkle() const noexcept { return trie_; }
+    HLC& clock() noexcept { return *hlc_; }
+
+    // Change notifications, called synchronously after each change.
+    ListenerId subscribe(Listeners<LWWChange>::Callback cb) { return listeners_.add(std::move(cb)); }
+    void unsubscribe(ListenerId id) { listeners_.remove(id); }
+
+private:
+    // Node ids repeat across millions of records: each map stores them once.
+    class NodeIds {
+    public:
+        std::uint32_t intern(std::string_view id) {
+            const auto it = index_.find(id);
+            if (it != index_.end()) return it->second;
+            const auto n = static_cast<std::uint32_t>(names_.size());
+            names_.emplace_back(id);
+            index_.emplace(names_.back(), n);
+            return n;
+        }
+        std::string_view name(std::uint32_t n) const noexcept { return names_[n]; }
+
+    private:
+        struct Hash {
+            using is_transparent = void;
+            std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+        };
+        std::vector<std::string> names_;
+        std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> index_;
+    };
+
+    static constexpr std::uint64_t kNoTtl = UINT64_MAX;
+
+    struct Slot {
+        Value value;
+        std::uint64_t millis = 0;
+        std::uint64_t ttl_ms = kNoTtl;
+        std::uint32_t counter = 0;
+        std::uint32_t node = 0;
+        std::uint32_t item_hash = 0;
+        std::uint32_t route = 0;  // fnv1a(key): the Merkle path
+
+        std::optional<std::uint64_t> ttl() const noexcept {
+            return ttl_ms == kNoTtl ? std::nullopt : std::optional<std::uint64_t>(ttl_ms);
+        }
+    };
+
+    struct KeyHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    using Entries = std::unordered_map<std::string, Slot, KeyHash, std::equal_to<>>;
+
+    RecordView view(const std::string& key, const Slot& slot) const {
+        return RecordView{key, slot.value, slot.millis, slot.counter, node_ids_.name(slot.node), slot.ttl()};
+    }
+
+    static const Value* live_value(const Slot& slot, std::uint64_t now) noexcept {
+        if (slot.value.is_nil() || lww_expired(slot.millis, slot.ttl(), now)) return nullptr;
+        return &slot.value;
+    }
+
+    bool newer(const Timestamp& ts, const Slot& slot) const noexcept {
+        if (ts.millis != slot.millis) return ts.millis > slot.millis;
+        if (ts.counter != slot.counter) return ts.counter > slot.counter;
+        return std::string_view(ts.node_id) > node_ids_.name(slot.node);
+    }
+    bool stamp_less(const Slot& slot, const Timestamp& ts) const noexcept {
+        if (slot.millis != ts.millis) return slot.millis < ts.millis;
+        if (slot.counter != ts.counter) return slot.counter < ts.counter;
+        return node_ids_.name(slot.node) < std::string_view(ts.node_id);
+    }
+
+    void store(std::string_view key, const LWWRecord& record, LWWChange::Kind kind) {
+        auto it = entries_.find(key);
+        const bool inserted = it == entries_.end();
+        if (inserted) it = entries_.emplace(std::string(key), Slot{}).first;
+        Slot& slot = it->second;
+        const std::uint64_t now = hlc_->wall_clock();
+
+        Value old_value;
+        const bool had_live = !inserted && live_value(slot, now) != nullptr;
+        if (had_live) old_value = std::move(slot.value);
+        const std::optional<std::uint32_t> old_item = inserted ? std::nullopt : std::optional(slot.item_hash);
+
+        slot.value = record.value;
+        slot.millis = record.timestamp.millis;
+        slot.counter = record.timestamp.counter;
+        slot.node = node_ids_.intern(record.timestamp.node_id);
+        slot.ttl_ms = record.ttl_ms.value_or(kNoTtl);
+        slot.item_hash = merkle::lww_item_hash(it->first, record.timestamp);
+        if (inserted) slot.route = fnv1a(it->first);
+        trie_.upsert(&it->first, slot.route, old_item, slot.item_hash);
+
+        if (!listeners_.empty()) {
+            listeners_.emit(LWWChange{kind, it->first, had_live ? &old_value : nullptr, live_value(slot, now)});
+        }
+    }
+
+    template <class Pred>
+    std::vector<std::string> drop_if(LWWChange::Kind kind, Pred&& pred) {
+        std::vector<std::string> dropped;
+        for (auto it = entries_.begin(); it != entries_.end();) {
+            if (!pred(it->second)) {
+                ++it;
+                continue;
+            }
+            trie_.erase(&it->first, it->second.route, it->second.item_hash);
+            dropped.push_back(it->first);
+            if (!listeners_.empty() && !it->second.value.is_nil()) {
+                listeners_.emit(LWWChange{kind, it->first, &it->second.value, nullptr});
+            }
+            it = entries_.erase(it);
+        }
+        return dropped;
+    }
+
+    HLC* hlc_;
+    Entries entries_;  // node-based: the trie holds pointers to its keys
+    merkle::HashTrie trie_;
+    NodeIds node_ids_;
+    Listeners<LWWChange> listeners_;
+};
+
+TOPGUN_END_NAMESPACE

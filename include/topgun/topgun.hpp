@@ -1,0 +1,18 @@
+// The umbrella header: everything the core library offers.
+#pragma once
+
+#include <topgun/config.hpp>
+#include <topgun/version.hpp>
+
+#include <topgun/hash.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/partition.hpp>
+#include <topgun/value.hpp>
+
+#include <topgun/msgpack/reader.hpp>
+#include <topgun/msgpack/writer.hpp>
+
+#include <topgun/merkle/hash_trie.hpp>
+#include <topgun/merkle/merkle_tree.hpp>
+
+#include <topgun/crdt/lww_map.hpp>
