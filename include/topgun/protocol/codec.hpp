@@ -1,0 +1,243 @@
+// Frames <-> typed messages. Decoding never throws and never trusts a length
+// it has not seen: on malformed input it returns a typed error naming the
+// field path and byte offset. Encoding produces msgpackr's bytes.
+#pragma once
+
+#include <topgun/config.hpp>
+#include <topgun/msgpack/reader.hpp>
+#include <topgun/msgpack/writer.hpp>
+#include <topgun/protocol/messages.hpp>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+TOPGUN_BEGIN_NAMESPACE
+namespace protocol {
+
+inline constexpr std::size_t kMessageKinds = std::variant_size_v<Message>;
+
+// Writes one message with its envelope.
+template <MessageStruct M>
+void encode_message(msgpack::Writer& w, const M& m) {
+    if constexpr (M::kShape == Shape::Payload) {
+        w.map_header(2);
+        w.string("type");
+        w.string(M::kType);
+        w.string("payload");
+        encode_struct(w, m);
+    } else {
+        const std::size_t at = w.begin_map();
+        std::size_t count = 1;
+        w.string("type");
+        w.string(M::kType);
+        M::fields(m, [&](std::string_view name, const auto& field) {
+            if (!detail::present(field)) return;
+            w.string(name);
+            encode_field(w, field);
+            ++count;
+        });
+        w.end_map(at, count);
+    }
+}
+inline void encode_message(msgpack::Writer& w, const Message& m) {
+    std::visit([&](const auto& alt) { encode_message(w, alt); }, m);
+}
+template <class M>
+    requires MessageStruct<M> || std::same_as<M, Message>
+Bytes encode_message(const M& m) {
+    msgpack::Writer w(128);
+    encode_message(w, m);
+    return w.take();
+}
+
+// The "type" string of a message.
+inline std::string_view type_name(const Message& m) {
+    return std::visit([](const auto& alt) { return std::string_view(std::remove_cvref_t<decltype(alt)>::kType); }, m);
+}
+
+class DecodeResult {
+public:
+    DecodeResult(Message m) : message_(std::move(m)) {}  // NOLINT: implicit by design
+    DecodeResult(msgpack::Error e) : error_(std::move(e)) {}  // NOLINT
+    explicit operator bool() const noexcept { return message_.has_value(); }
+    Message& message() { return *message_; }
+    const Message& message() const { return *message_; }
+    const msgpack::Error& error() const noexcept { return error_; }
+
+private:
+    std::optional<Message> message_;
+    msgpack::Error error_;
+};
+
+namespace detail {
+
+using MemberDecoder = bool (*)(msgpack::Reader&, std::uint32_t, Message&);
+
+// Decodes the top-level map's members (the reader is just past its header)
+// into alternative I.
+template <std::size_t I>
+bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
+    using M = std::variant_alternative_t<I, Message>;
+    M& m = out.template emplace<I>();
+    if constexpr (M::kShape == Shape::Flat) {
+        return decode_members(r, m, count);
+    } else {
+        bool found = false;
+        for (std::uint32_t i = 0; i < count; ++i) {
+            std::string_view key;
+            if (r.peek() != msgpack::Kind::String) {
+                if (!r.skip() || !r.skip()) return false;
+                continue;
+            }
+            if (!r.read_string(key)) return false;
+            if (key == "payload" && !found) {
+                found = true;
+                if (!decode_struct(r, m)) {
+                    prefix_path(r, "payload");
+                    return false;
+                }
+            } else if (!r.skip()) {
+                return false;
+            }
+        }
+        if (!found) {
+            r.fail(msgpack::Errc::MissingField);
+            r.error().path = "payload";
+        }
+        return found;
+    }
+}
+
+struct TypeEntry {
+    std::string_view name;
+    MemberDecoder decode;
+};
+
+template <std::size_t... I>
+constexpr std::array<TypeEntry, sizeof...(I)> make_type_table(std::index_sequence<I...>) {
+    std::array<TypeEntry, sizeof...(I)> table{
+        TypeEntry{std::variant_alternative_t<I, Message>::kType, &decode_alternative<I>}...};
+    std::sort(table.begin(), table.end(), [](const TypeEntry& a, const TypeEntry& b) { return a.name < b.name; });
+    return table;
+}
+
+inline constexpr auto kTypeTable = make_type_table(std::make_index_sequence<kMessageKinds>{});
+
+constexpr const TypeEntry* find_type(std::string_view name) {
+    const auto it = std::lower_bound(kTypeTable.begin(), kTypeTable.end(), name,
+                                     [](const TypeEntry& e, std::string_view n) { return e.name < n; });
+    return it != kTypeTable.end() && it->name == name ? &*it : nullptr;
+}
+
+}  // namespace detail
+
+// True when `name` is one of the protocol's message kinds.
+constexpr bool is_message_type(std::string_view name) { return detail::find_type(name) != nullptr; }
+
+// Decodes one frame: exactly one MsgPack map with a known "type" (anywhere in
+// the map). Unknown keys are ignored; limits: nesting depth and frame size.
+inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits = {}) {
+    msgpack::Reader r(frame, limits);
+    std::uint32_t count = 0;
+    if (!r.ok() || !r.read_map_header(count) || !r.enter()) return r.error();
+    const std::size_t members = r.offset();
+
+    // Find the discriminator; msgpackr writes it first, but it may be anywhere.
+    const detail::TypeEntry* entry = nullptr;
+    for (std::uint32_t i = 0; i < count && entry == nullptr; ++i) {
+        if (r.peek() != msgpack::Kind::String) {
+            if (!r.skip() || !r.skip()) return r.error();
+            continue;
+        }
+        std::string_view key;
+        if (!r.read_string(key)) return r.error();
+        if (key != "type") {
+            if (!r.skip()) return r.error();
+            continue;
+        }
+        std::string_view type;
+        if (!r.read_string(type)) {
+            r.error().path = "type";
+            return r.error();
+        }
+        entry = detail::find_type(type);
+        if (entry == nullptr) {
+            r.fail(msgpack::Errc::UnknownType, "\"" + std::string(type) + "\"");
+            r.error().path = "type";
+            return r.error();
+        }
+    }
+    if (!r.ok()) return r.error();
+    if (entry == nullptr) {
+        r.fail(msgpack::Errc::MissingField);
+        r.error().path = "type";
+        return r.error();
+    }
+
+    r.rewind(members);
+    Message message;
+    if (!entry->decode(r, count, message)) return r.error();
+    r.leave();
+    if (!r.at_end()) {
+        r.fail(msgpack::Errc::TrailingBytes);
+        return r.error();
+    }
+    return DecodeResult(std::move(message));
+}
+
+// Decodes a body that is not a Message (the HTTP sync request and response).
+template <detail::Described T>
+bool decode_body(std::span<const std::uint8_t> bytes, T& out, msgpack::Error& error, msgpack::Limits limits = {}) {
+    msgpack::Reader r(bytes, limits);
+    if (r.ok() && decode_struct(r, out) && !r.at_end()) r.fail(msgpack::Errc::TrailingBytes);
+    error = r.error();
+    return r.ok();
+}
+template <detail::Described T>
+Bytes encode_body(const T& body) {
+    msgpack::Writer w(128);
+    encode_struct(w, body);
+    return w.take();
+}
+
+// The most inner messages one BATCH may carry (as the reference server).
+inline constexpr std::size_t kMaxBatchItems = 8192;
+
+// Splits a BATCH's data into its inner frames: each is a u32 big-endian length
+// then that many bytes (the reference server's layout, D8). A truncated tail
+// ends the walk, as in the reference. Returns nothing when the batch holds more
+// than kMaxBatchItems items.
+inline std::optional<std::vector<std::span<const std::uint8_t>>> unpack_batch(std::span<const std::uint8_t> data) {
+    std::vector<std::span<const std::uint8_t>> items;
+    std::size_t at = 0;
+    while (data.size() - at >= 4) {
+        const std::uint32_t len = (std::uint32_t{data[at]} << 24) | (std::uint32_t{data[at + 1]} << 16) |
+                                  (std::uint32_t{data[at + 2]} << 8) | std::uint32_t{data[at + 3]};
+        at += 4;
+        if (data.size() - at < len) break;
+        if (items.size() == kMaxBatchItems) return std::nullopt;
+        items.push_back(data.subspan(at, len));
+        at += len;
+    }
+    return items;
+}
+
+// Builds BATCH data in the same layout.
+inline Bytes pack_batch(std::span<const Bytes> frames) {
+    Bytes out;
+    for (const Bytes& f : frames) {
+        const auto len = static_cast<std::uint32_t>(f.size());
+        for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(len >> shift));
+        out.insert(out.end(), f.begin(), f.end());
+    }
+    return out;
+}
+
+}  // namespace protocol
+TOPGUN_END_NAMESPACE

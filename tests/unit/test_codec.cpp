@@ -1,0 +1,122 @@
+#include <topgun/protocol/codec.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace topgun;
+using namespace topgun::protocol;
+
+namespace {
+Bytes frame_of(const Value& v) { return msgpack::encode(v); }
+Value map_of(std::initializer_list<std::pair<const char*, Value>> members) {
+    Value m = Value::map();
+    for (const auto& [k, v] : members) m.set(k, v);
+    return m;
+}
+}  // namespace
+
+TEST_CASE("CLIENT_OP round-trips with absent and nil kept apart", "[codec]") {
+    ClientOpMessage op;
+    op.id = "7";
+    op.map_name = "users";
+    op.key = "u1";
+    op.op_type = OpType::Put;
+    op.record = LWWRecordData{Value("Alice"), Timestamp{1700000000000, 1, "node-1"}, {}};
+    const Bytes bytes = encode_message(op);
+    auto decoded = decode_message(bytes);
+    REQUIRE(decoded);
+    const auto* back = std::get_if<ClientOpMessage>(&decoded.message());
+    REQUIRE(back);
+    CHECK(*back == op);
+    CHECK(back->or_record.absent());
+    CHECK(encode_message(decoded.message()) == bytes);
+
+    // An explicit `record: nil` is a remove and survives the round trip.
+    op.record = Nullable<LWWRecordData>::nil();
+    auto again = decode_message(encode_message(op));
+    REQUIRE(again);
+    CHECK(std::get<ClientOpMessage>(again.message()).record.is_nil());
+}
+
+TEST_CASE("The discriminator may appear anywhere in the map", "[codec]") {
+    const Value ping = map_of({{"timestamp", Value(5)}, {"type", Value("PING")}});
+    auto decoded = decode_message(frame_of(ping));
+    REQUIRE(decoded);
+    CHECK(std::get<Ping>(decoded.message()).timestamp == 5u);
+}
+
+TEST_CASE("Malformed frames give typed errors with the field path", "[codec]") {
+    SECTION("not a map") {
+        auto r = decode_message(frame_of(Value(1)));
+        CHECK_FALSE(r);
+        CHECK(r.error().code == msgpack::Errc::WrongType);
+    }
+    SECTION("no type") {
+        auto r = decode_message(frame_of(map_of({{"timestamp", Value(1)}})));
+        CHECK(r.error().code == msgpack::Errc::MissingField);
+        CHECK(r.error().path == "type");
+    }
+    SECTION("unknown type") {
+        auto r = decode_message(frame_of(map_of({{"type", Value("NOPE")}})));
+        CHECK(r.error().code == msgpack::Errc::UnknownType);
+    }
+    SECTION("missing payload") {
+        auto r = decode_message(frame_of(map_of({{"type", Value("OP_ACK")}})));
+        CHECK(r.error().code == msgpack::Errc::MissingField);
+        CHECK(r.error().path == "payload");
+    }
+    SECTION("missing required field") {
+        auto r = decode_message(frame_of(map_of({{"type", Value("PING")}})));
+        CHECK(r.error().code == msgpack::Errc::MissingField);
+        CHECK(r.error().path == "timestamp");
+    }
+    SECTION("wrong type deep inside") {
+        Value record = map_of({{"value", Value(1)}, {"timestamp", map_of({{"millis", Value("x")}, {"counter", Value(0)}, {"nodeId", Value("n")}})}});
+        Value op = map_of({{"mapName", Value("m")}, {"key", Value("k")}, {"record", record}});
+        Value batch = map_of({{"type", Value("OP_BATCH")}, {"payload", map_of({{"ops", Value(Value::Array{op})}})}});
+        auto r = decode_message(frame_of(batch));
+        CHECK(r.error().code == msgpack::Errc::WrongType);
+        CHECK(r.error().path == "payload.ops[0].record.timestamp.millis");
+        CHECK(r.error().message().find("payload.ops[0].record.timestamp.millis") != std::string::npos);
+    }
+    SECTION("fractional integer") {
+        auto r = decode_message(frame_of(map_of({{"type", Value("PING")}, {"timestamp", Value(1.5)}})));
+        CHECK(r.error().code == msgpack::Errc::OutOfRange);
+    }
+    SECTION("unknown enum string") {
+        Value ack = map_of({{"type", Value("OP_ACK")}, {"payload", map_of({{"lastId", Value("1")}, {"achievedLevel", Value("SOMETIMES")}})}});
+        CHECK(decode_message(frame_of(ack)).error().code == msgpack::Errc::InvalidValue);
+    }
+    SECTION("trailing bytes") {
+        Bytes b = encode_message(Ping{.timestamp = 1});
+        b.push_back(0);
+        CHECK(decode_message(b).error().code == msgpack::Errc::TrailingBytes);
+    }
+    SECTION("every truncation of a valid frame fails cleanly") {
+        const Bytes b = encode_message(ClientOpMessage{ClientOp{.id = "1", .map_name = "m", .key = "k", .op_type = OpType::Put,
+            .record = LWWRecordData{Value("v"), Timestamp{1, 2, "n"}, {}}}});
+        for (std::size_t n = 0; n < b.size(); ++n) {
+            CHECK_FALSE(decode_message(std::span(b.data(), n)));
+        }
+    }
+}
+
+TEST_CASE("Unknown keys are ignored and integers accept float64", "[codec]") {
+    Value ping = map_of({{"type", Value("PING")}, {"extra", Value(Value::Array{Value(1)})}, {"timestamp", Value(1700000000000.0)}});
+    auto r = decode_message(frame_of(ping));
+    REQUIRE(r);
+    CHECK(std::get<Ping>(r.message()).timestamp == 1700000000000u);
+}
+
+TEST_CASE("BATCH data unpacks length-prefixed frames", "[codec]") {
+    const std::vector<Bytes> frames = {encode_message(Ping{.timestamp = 1}), encode_message(Ping{.timestamp = 2})};
+    Bytes data = pack_batch(frames);
+    auto items = unpack_batch(data);
+    REQUIRE(items);
+    REQUIRE(items->size() == 2);
+    CHECK(std::get<Ping>(decode_message((*items)[1]).message()).timestamp == 2u);
+    data.resize(data.size() - 1);  // truncated tail ends the walk
+    CHECK(unpack_batch(data)->size() == 1);
+    Bytes many;
+    for (std::size_t i = 0; i <= kMaxBatchItems; ++i) many.insert(many.end(), {0, 0, 0, 0});
+    CHECK_FALSE(unpack_batch(many));
+}
