@@ -14,5 +14,11 @@
 
 #include <topgun/merkle/hash_trie.hpp>
 #include <topgun/merkle/merkle_tree.hpp>
+#include <topgun/merkle/or_entry_hash.hpp>
 
 #include <topgun/crdt/lww_map.hpp>
+#include <topgun/crdt/or_map.hpp>
+#include <topgun/crdt/pn_counter.hpp>
+
+#include <topgun/protocol/codec.hpp>
+#include <topgun/protocol/http_sync.hpp>

@@ -291,7 +291,7 @@ void write_or_entry(Sink& sink, std::string_view key, const Range& records) {
     using Record = std::remove_cvref_t<decltype(or_record_ref(*std::begin(records)))>;
     std::vector<const Record*> sorted;
     for (const auto& r : records) sorted.push_back(std::addressof(or_record_ref(r)));
-    std::sort(sorted.begin(), sorted.end(), [](const Record* a, const Record* b) { return utf16_compare(a->tag, b->tag) < 0; });
+    std::sort(sorted.begin(), sorted.end(), tag_less);
     for (const Record* r : sorted) write(*r);
 }
 

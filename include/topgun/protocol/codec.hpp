@@ -21,6 +21,7 @@ TOPGUN_BEGIN_NAMESPACE
 namespace protocol {
 
 inline constexpr std::size_t kMessageKinds = std::variant_size_v<Message>;
+static_assert(kMessageKinds == 90, "PROTOCOL.md §3 defines 90 message kinds");
 
 // Writes one message with its envelope.
 template <MessageStruct M>

@@ -347,7 +347,11 @@ bool decode_field(msgpack::Reader& r, T& out) {
         out.reserve(count);
         for (std::uint32_t i = 0; i < count; ++i) {
             auto& [key, item] = out.emplace_back();
-            if (!r.read_string(key) || !decode_field(r, item)) return false;
+            if (!r.read_string(key)) return false;
+            if (!decode_field(r, item)) {
+                detail::prefix_path(r, key);
+                return false;
+            }
         }
         r.leave();
         return true;
