@@ -70,14 +70,16 @@ TEST_CASE("LWWMap TTL: expired records read as absent and can be swept", "[lww]"
     map.set("t", Value("temp"), 100);
     map.set("p", Value("perm"));
     map.set("z", Value("zero ttl is no ttl"), 0);
+    map.set("huge", Value("a TTL near 2^64 must not wrap around"), UINT64_MAX - 1);
     CHECK(map.get("t"));
     clock.now += 101;
     CHECK(map.get("t") == nullptr);
     CHECK(map.get("p"));
     CHECK(map.get("z"));
+    CHECK(map.get("huge"));
     int live = 0;
     map.for_each([&](std::string_view, const Value&) { ++live; });
-    CHECK(live == 2);
+    CHECK(live == 3);
     CHECK(map.remove_expired() == std::vector<std::string>{"t"});
     CHECK_FALSE(map.get_record("t"));
 }

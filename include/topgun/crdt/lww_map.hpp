@@ -5,6 +5,7 @@
 
 #include <topgun/config.hpp>
 #include <topgun/crdt/listeners.hpp>
+#include <topgun/crdt/ttl.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/merkle/hash_trie.hpp>
@@ -28,12 +29,6 @@ struct LWWRecord {
     bool is_tombstone() const noexcept { return value.is_nil(); }
     friend bool operator==(const LWWRecord&, const LWWRecord&) = default;
 };
-
-// Whether a record with this timestamp and TTL has expired at `now`. A TTL of 0
-// counts as "no TTL", as in the TS client (which tests the TTL for truthiness).
-inline bool lww_expired(std::uint64_t millis, std::optional<std::uint64_t> ttl_ms, std::uint64_t now) noexcept {
-    return ttl_ms && *ttl_ms != 0 && millis + *ttl_ms < now;
-}
 
 // What a change did to one key; values are the live values before and after
 // (nullptr for absent, tombstoned or expired).
@@ -126,7 +121,7 @@ public:
     std::vector<std::string> remove_expired() {
         const std::uint64_t now = hlc_->wall_clock();
         return drop_if(LWWChange::Kind::Expire, [&](const Slot& slot) {
-            return !slot.value.is_nil() && lww_expired(slot.millis, slot.ttl(), now);
+            return !slot.value.is_nil() && ttl_expired(slot.millis, slot.ttl(), now);
         });
     }
 
@@ -220,7 +215,7 @@ private:
     }
 
     static const Value* live_value(const Slot& slot, std::uint64_t now) noexcept {
-        if (slot.value.is_nil() || lww_expired(slot.millis, slot.ttl(), now)) return nullptr;
+        if (slot.value.is_nil() || ttl_expired(slot.millis, slot.ttl(), now)) return nullptr;
         return &slot.value;
     }
 

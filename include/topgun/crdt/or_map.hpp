@@ -11,6 +11,7 @@
 
 #include <topgun/config.hpp>
 #include <topgun/crdt/listeners.hpp>
+#include <topgun/crdt/ttl.hpp>
 #include <topgun/detail/js_text.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
@@ -42,12 +43,7 @@ struct ORRecord {
     friend bool operator==(const ORRecord&, const ORRecord&) = default;
 };
 
-// Whether a record's TTL has expired at `now`; a TTL of 0 counts as none, as in
-// the TS client (which tests it for truthiness).
-inline bool or_expired(const ORRecord& r, std::uint64_t now) noexcept {
-    // millis + ttl < now, written so that a huge TTL cannot overflow.
-    return r.ttl_ms && *r.ttl_ms != 0 && *r.ttl_ms < now && r.timestamp.millis < now - *r.ttl_ms;
-}
+inline bool or_expired(const ORRecord& r, std::uint64_t now) noexcept { return ttl_expired(r.timestamp.millis, r.ttl_ms, now); }
 
 // One key whose stored records changed.
 struct ORChange {
