@@ -6,6 +6,7 @@
 #include <topgun/config.hpp>
 #include <topgun/crdt/listeners.hpp>
 #include <topgun/crdt/ttl.hpp>
+#include <topgun/detail/string_map.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/merkle/hash_trie.hpp>
@@ -16,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 TOPGUN_BEGIN_NAMESPACE
@@ -71,14 +71,14 @@ public:
     LWWRecord set(std::string_view key, Value value, std::optional<std::uint64_t> ttl_ms = std::nullopt) {
         if (ttl_ms && *ttl_ms == 0) ttl_ms.reset();
         LWWRecord record{std::move(value), hlc_->now(), ttl_ms};
-        store(key, record, LWWChange::Kind::Set);
+        store(entries_.find(key), key, record, LWWChange::Kind::Set);
         return record;
     }
 
     // Deletes by writing a tombstone with a fresh local timestamp.
     LWWRecord remove(std::string_view key) {
         LWWRecord tombstone{Value(), hlc_->now(), std::nullopt};
-        store(key, tombstone, LWWChange::Kind::Remove);
+        store(entries_.find(key), key, tombstone, LWWChange::Kind::Remove);
         return tombstone;
     }
 
@@ -92,7 +92,7 @@ public:
         }
         const auto it = entries_.find(key);
         if (it != entries_.end() && !newer(remote.timestamp, it->second)) return MergeResult::Ignored;
-        store(key, remote, LWWChange::Kind::Merge);
+        store(it, key, remote, LWWChange::Kind::Merge);
         return MergeResult::Applied;
     }
 
@@ -170,22 +170,20 @@ private:
     class NodeIds {
     public:
         std::uint32_t intern(std::string_view id) {
+            if (last_ < names_.size() && names_[last_] == id) return last_;
             const auto it = index_.find(id);
-            if (it != index_.end()) return it->second;
+            if (it != index_.end()) return last_ = it->second;
             const auto n = static_cast<std::uint32_t>(names_.size());
             names_.emplace_back(id);
             index_.emplace(names_.back(), n);
-            return n;
+            return last_ = n;
         }
         std::string_view name(std::uint32_t n) const noexcept { return names_[n]; }
 
     private:
-        struct Hash {
-            using is_transparent = void;
-            std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-        };
         std::vector<std::string> names_;
-        std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> index_;
+        detail::StringMap<std::uint32_t> index_;
+        std::uint32_t last_ = 0;  // consecutive records mostly come from one writer
     };
 
     static constexpr std::uint64_t kNoTtl = UINT64_MAX;
@@ -204,11 +202,7 @@ private:
         }
     };
 
-    struct KeyHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
-    using Entries = std::unordered_map<std::string, Slot, KeyHash, std::equal_to<>>;
+    using Entries = detail::StringMap<Slot>;
 
     RecordView view(const std::string& key, const Slot& slot) const {
         return RecordView{key, slot.value, slot.millis, slot.counter, node_ids_.name(slot.node), slot.ttl()};
@@ -230,15 +224,17 @@ private:
         return node_ids_.name(slot.node) < std::string_view(ts.node_id);
     }
 
-    void store(std::string_view key, const LWWRecord& record, LWWChange::Kind kind) {
-        auto it = entries_.find(key);
+    // Writes `record` at `it` (entries_.end(): a new key).
+    void store(Entries::iterator it, std::string_view key, const LWWRecord& record, LWWChange::Kind kind) {
         const bool inserted = it == entries_.end();
         if (inserted) it = entries_.emplace(std::string(key), Slot{}).first;
         Slot& slot = it->second;
-        const std::uint64_t now = hlc_->wall_clock();
 
+        // The old live value is only kept (and the clock only read) for listeners.
+        const bool notify = !listeners_.empty();
+        const std::uint64_t now = notify ? hlc_->wall_clock() : 0;
         Value old_value;
-        const bool had_live = !inserted && live_value(slot, now) != nullptr;
+        const bool had_live = notify && !inserted && live_value(slot, now) != nullptr;
         if (had_live) old_value = std::move(slot.value);
         const std::optional<std::uint32_t> old_item = inserted ? std::nullopt : std::optional(slot.item_hash);
 
@@ -251,9 +247,7 @@ private:
         if (inserted) slot.route = fnv1a(it->first);
         trie_.upsert(&it->first, slot.route, old_item, slot.item_hash);
 
-        if (!listeners_.empty()) {
-            listeners_.emit(LWWChange{kind, it->first, had_live ? &old_value : nullptr, live_value(slot, now)});
-        }
+        if (notify) listeners_.emit(LWWChange{kind, it->first, had_live ? &old_value : nullptr, live_value(slot, now)});
     }
 
     template <class Pred>

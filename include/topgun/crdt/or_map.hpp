@@ -13,6 +13,7 @@
 #include <topgun/crdt/listeners.hpp>
 #include <topgun/crdt/ttl.hpp>
 #include <topgun/detail/js_text.hpp>
+#include <topgun/detail/string_map.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/merkle/hash_trie.hpp>
@@ -260,11 +261,6 @@ public:
     void unsubscribe(ListenerId id) { listeners_.remove(id); }
 
 private:
-    struct StringHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-    };
-
     struct Slot {
         std::vector<ORRecord> records;  // sorted by tag in UTF-16 order: the entry-hash order
         std::uint32_t route = 0;        // fnv1a(key): the Merkle path
@@ -272,7 +268,7 @@ private:
         bool in_trie = false;
     };
 
-    using Entries = std::unordered_map<std::string, Slot, StringHash, std::equal_to<>>;
+    using Entries = detail::StringMap<Slot>;
 
     enum class Policy { Overwrite, IfNewer, IfAbsent };
     enum class Put { Added, Replaced, Unchanged };
@@ -372,8 +368,8 @@ private:
     Entries entries_;  // node-based: the trie and the tag index hold pointers to its keys
     // tag -> key holding a record with that tag, so a tombstone finds its record
     // without scanning the map.
-    std::unordered_multimap<std::string, const std::string*, StringHash, std::equal_to<>> tag_index_;
-    std::unordered_set<std::string, StringHash, std::equal_to<>> tombstones_;
+    std::unordered_multimap<std::string, const std::string*, detail::StringHash, std::equal_to<>> tag_index_;
+    detail::StringSet tombstones_;
     merkle::HashTrie trie_;
     std::vector<const std::string*> touched_;  // keys changed by the current operation
     Listeners<ORChange> listeners_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/string_map.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/merkle/hash_trie.hpp>
@@ -11,7 +12,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 TOPGUN_BEGIN_NAMESPACE
@@ -45,9 +45,10 @@ public:
 
     // Sets the item hash of `key` (insert or replace).
     void update(std::string_view key, std::uint32_t item_hash) {
-        auto [it, inserted] = items_.try_emplace(std::string(key), item_hash);
         const std::uint32_t route = fnv1a(key);
-        if (inserted) {
+        auto it = items_.find(key);
+        if (it == items_.end()) {
+            it = items_.emplace(std::string(key), item_hash).first;
             trie_.upsert(&it->first, route, std::nullopt, item_hash);
         } else {
             trie_.upsert(&it->first, route, it->second, item_hash);
@@ -58,7 +59,7 @@ public:
     void update(std::string_view key, const Timestamp& ts) { update(key, lww_item_hash(key, ts)); }
 
     void remove(std::string_view key) {
-        const auto it = items_.find(std::string(key));
+        const auto it = items_.find(key);
         if (it == items_.end()) return;
         trie_.erase(&it->first, fnv1a(key), it->second);
         items_.erase(it);
@@ -80,7 +81,7 @@ public:
     const HashTrie& trie() const noexcept { return trie_; }
 
 private:
-    std::unordered_map<std::string, std::uint32_t> items_;  // node-based: key addresses are stable
+    detail::StringMap<std::uint32_t> items_;  // node-based: key addresses are stable
     HashTrie trie_;
 };
 
