@@ -143,18 +143,8 @@ constexpr Kind kind_of(std::uint8_t b) noexcept {
 
 // Validates UTF-8, accepting encoded surrogates (WTF-8) because msgpackr writes a
 // JS string's lone surrogate that way; rejects overlong and truncated forms.
-inline bool valid_wtf8(const unsigned char* p, std::size_t n) noexcept {
-    const unsigned char* end = p + n;
+inline bool valid_wtf8_tail(const unsigned char* p, const unsigned char* end) noexcept {
     while (p < end) {
-        // Eight ASCII bytes at a time: the common case for keys and names.
-        if (end - p >= 8) {
-            std::uint64_t chunk;
-            std::memcpy(&chunk, p, 8);
-            if ((chunk & 0x8080808080808080ULL) == 0) {
-                p += 8;
-                continue;
-            }
-        }
         const unsigned char c = *p;
         if (c < 0x80) {
             ++p;
@@ -177,6 +167,13 @@ inline bool valid_wtf8(const unsigned char* p, std::size_t n) noexcept {
     return true;
 }
 
+inline bool valid_wtf8(const unsigned char* p, std::size_t n) noexcept {
+    // Keys, names and ids are nearly always ASCII: one branch-free pass decides.
+    unsigned char high = 0;
+    for (std::size_t i = 0; i < n; ++i) high |= p[i];
+    return high < 0x80 || valid_wtf8_tail(p, p + n);
+}
+
 }  // namespace detail
 
 class Reader {
@@ -197,8 +194,9 @@ public:
     std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
     const Limits& limits() const noexcept { return limits_; }
 
-    // Records the first error only; later ones are consequences of it.
-    bool fail(Errc code, std::string detail = {}) {
+    // Records the first error only; later ones are consequences of it. Kept out
+    // of line so the hot read paths stay small.
+    [[gnu::noinline, gnu::cold]] bool fail(Errc code, std::string detail = {}) {
         if (error_.code == Errc::Ok) {
             error_.code = code;
             error_.offset = offset();
@@ -207,7 +205,7 @@ public:
         }
         return false;
     }
-    bool fail_type(std::string_view expected) {
+    [[gnu::noinline, gnu::cold]] bool fail_type(std::string_view expected) {
         return fail(Errc::WrongType, "expected " + std::string(expected) + ", got " + std::string(to_string(peek())));
     }
 
@@ -538,7 +536,7 @@ private:
     }
 
     bool need(std::size_t n) {
-        if (remaining() < n) return fail(Errc::Truncated);
+        if (remaining() < n) [[unlikely]] return fail(Errc::Truncated);
         return true;
     }
     bool advance(std::size_t n) {

@@ -163,10 +163,8 @@ private:
         append(out, sizeof(out));
     }
     void append(const void* data, std::size_t n) {
-        if (n == 0) return;
-        const std::size_t at = buf_.size();
-        buf_.resize(at + n);
-        std::memcpy(buf_.data() + at, data, n);
+        const auto* p = static_cast<const std::uint8_t*>(data);
+        buf_.insert(buf_.end(), p, p + n);  // no zero-fill before the copy, unlike resize()
     }
 
     Bytes buf_;

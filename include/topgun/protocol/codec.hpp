@@ -4,6 +4,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/hash.hpp>
 #include <topgun/msgpack/reader.hpp>
 #include <topgun/msgpack/writer.hpp>
 #include <topgun/protocol/messages.hpp>
@@ -62,8 +63,12 @@ inline std::string_view type_name(const Message& m) {
     return std::visit([](const auto& alt) { return std::string_view(std::remove_cvref_t<decltype(alt)>::kType); }, m);
 }
 
+class DecodeResult;
+inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits = {});
+
 class DecodeResult {
 public:
+    DecodeResult() = default;
     DecodeResult(Message m) : message_(std::move(m)) {}  // NOLINT: implicit by design
     DecodeResult(msgpack::Error e) : error_(std::move(e)) {}  // NOLINT
     explicit operator bool() const noexcept { return message_.has_value(); }
@@ -72,6 +77,7 @@ public:
     const msgpack::Error& error() const noexcept { return error_; }
 
 private:
+    friend DecodeResult decode_message(std::span<const std::uint8_t>, msgpack::Limits);
     std::optional<Message> message_;
     msgpack::Error error_;
 };
@@ -97,7 +103,7 @@ bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
                 continue;
             }
             if (!r.read_string(key)) return false;
-            if (key == "payload" && !found) {
+            if (!found && detail::same_name(key, "payload")) {
                 found = true;
                 if (!decode_struct(r, m)) {
                     prefix_path(r, "payload");
@@ -118,22 +124,61 @@ bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
 struct TypeEntry {
     std::string_view name;
     MemberDecoder decode;
+    std::uint32_t hash;  // fnv1a(name): the table is searched by hash, then one name compare
 };
 
 template <std::size_t... I>
 constexpr std::array<TypeEntry, sizeof...(I)> make_type_table(std::index_sequence<I...>) {
-    std::array<TypeEntry, sizeof...(I)> table{
-        TypeEntry{std::variant_alternative_t<I, Message>::kType, &decode_alternative<I>}...};
-    std::sort(table.begin(), table.end(), [](const TypeEntry& a, const TypeEntry& b) { return a.name < b.name; });
+    std::array<TypeEntry, sizeof...(I)> table{TypeEntry{std::variant_alternative_t<I, Message>::kType,
+                                                        &decode_alternative<I>,
+                                                        fnv1a(std::variant_alternative_t<I, Message>::kType)}...};
+    std::sort(table.begin(), table.end(), [](const TypeEntry& a, const TypeEntry& b) { return a.hash < b.hash; });
     return table;
 }
 
 inline constexpr auto kTypeTable = make_type_table(std::make_index_sequence<kMessageKinds>{});
 
 constexpr const TypeEntry* find_type(std::string_view name) {
-    const auto it = std::lower_bound(kTypeTable.begin(), kTypeTable.end(), name,
-                                     [](const TypeEntry& e, std::string_view n) { return e.name < n; });
-    return it != kTypeTable.end() && it->name == name ? &*it : nullptr;
+    const std::uint32_t h = fnv1a(name);
+    auto it = std::lower_bound(kTypeTable.begin(), kTypeTable.end(), h,
+                               [](const TypeEntry& e, std::uint32_t v) { return e.hash < v; });
+    for (; it != kTypeTable.end() && it->hash == h; ++it) {
+        if (same_name(it->name, name)) return &*it;
+    }
+    return nullptr;
+}
+
+// Finds the discriminator among `count` members; msgpackr writes it first, but
+// it may be anywhere. Fails the reader when it is absent or unknown.
+inline const TypeEntry* find_message_type(msgpack::Reader& r, std::uint32_t count) {
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (r.peek() != msgpack::Kind::String) {
+            if (!r.skip() || !r.skip()) return nullptr;
+            continue;
+        }
+        std::string_view key;
+        if (!r.read_string(key)) return nullptr;
+        if (!same_name(key, "type")) {
+            if (!r.skip()) return nullptr;
+            continue;
+        }
+        std::string_view type;
+        if (!r.read_string(type)) {
+            r.error().path = "type";
+            return nullptr;
+        }
+        const TypeEntry* entry = find_type(type);
+        if (entry == nullptr) {
+            r.fail(msgpack::Errc::UnknownType, "\"" + std::string(type) + "\"");
+            r.error().path = "type";
+        }
+        return entry;
+    }
+    if (r.ok()) {
+        r.fail(msgpack::Errc::MissingField);
+        r.error().path = "type";
+    }
+    return nullptr;
 }
 
 }  // namespace detail
@@ -143,53 +188,27 @@ constexpr bool is_message_type(std::string_view name) { return detail::find_type
 
 // Decodes one frame: exactly one MsgPack map with a known "type" (anywhere in
 // the map). Unknown keys are ignored; limits: nesting depth and frame size.
-inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits = {}) {
+inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits) {
+    // One result object for every path, so it is constructed in place (a Message
+    // is large; moving it would cost more than decoding a small frame).
+    DecodeResult result;
     msgpack::Reader r(frame, limits);
-    std::uint32_t count = 0;
-    if (!r.ok() || !r.read_map_header(count) || !r.enter()) return r.error();
-    const std::size_t members = r.offset();
-
-    // Find the discriminator; msgpackr writes it first, but it may be anywhere.
     const detail::TypeEntry* entry = nullptr;
-    for (std::uint32_t i = 0; i < count && entry == nullptr; ++i) {
-        if (r.peek() != msgpack::Kind::String) {
-            if (!r.skip() || !r.skip()) return r.error();
-            continue;
-        }
-        std::string_view key;
-        if (!r.read_string(key)) return r.error();
-        if (key != "type") {
-            if (!r.skip()) return r.error();
-            continue;
-        }
-        std::string_view type;
-        if (!r.read_string(type)) {
-            r.error().path = "type";
-            return r.error();
-        }
-        entry = detail::find_type(type);
-        if (entry == nullptr) {
-            r.fail(msgpack::Errc::UnknownType, "\"" + std::string(type) + "\"");
-            r.error().path = "type";
-            return r.error();
-        }
+    std::uint32_t count = 0;
+    if (r.ok() && r.read_map_header(count) && r.enter()) {
+        const std::size_t members = r.offset();
+        entry = detail::find_message_type(r, count);
+        r.rewind(members);
     }
-    if (!r.ok()) return r.error();
-    if (entry == nullptr) {
-        r.fail(msgpack::Errc::MissingField);
-        r.error().path = "type";
-        return r.error();
+    if (entry != nullptr && entry->decode(r, count, result.message_.emplace())) {
+        r.leave();
+        if (!r.at_end()) r.fail(msgpack::Errc::TrailingBytes);
     }
-
-    r.rewind(members);
-    Message message;
-    if (!entry->decode(r, count, message)) return r.error();
-    r.leave();
-    if (!r.at_end()) {
-        r.fail(msgpack::Errc::TrailingBytes);
-        return r.error();
+    if (!r.ok()) {
+        result.message_.reset();
+        result.error_ = r.error();
     }
-    return DecodeResult(std::move(message));
+    return result;
 }
 
 // Decodes a body that is not a Message (the HTTP sync request and response).

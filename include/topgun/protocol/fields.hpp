@@ -125,6 +125,16 @@ bool present(const T& field) {
     }
 }
 
+// Field-name comparison on the decode hot path: names are short, so an inline
+// loop beats a call to memcmp, and most candidates differ in length or first char.
+inline bool same_name(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a[i] != b[i]) return false;
+    }
+    return true;
+}
+
 inline void prefix_path(msgpack::Reader& r, std::string_view segment) {
     std::string& path = r.error().path;
     if (path.empty() || path.front() == '[') {
@@ -172,7 +182,7 @@ bool decode_members(msgpack::Reader& r, T& out, std::uint32_t count) {
         bool ok = true;
         std::size_t index = 0;
         T::fields(out, [&](std::string_view name, auto& field) {
-            if (!matched && name == key) {
+            if (!matched && detail::same_name(name, key)) {
                 matched = true;
                 seen |= std::uint64_t{1} << index;
                 ok = decode_field(r, field);
