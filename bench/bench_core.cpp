@@ -77,6 +77,7 @@ void BM_OrMapAddRemove(benchmark::State& state) {
 }
 BENCHMARK(BM_OrMapAddRemove);
 
+// A keyed tree update: key lookup in the standalone tree plus the trie update.
 void BM_MerkleIncrementalUpdate(benchmark::State& state) {
     merkle::MerkleTree tree;
     std::vector<std::string> keys;
@@ -95,11 +96,37 @@ void BM_MerkleIncrementalUpdate(benchmark::State& state) {
 }
 BENCHMARK(BM_MerkleIncrementalUpdate);
 
+// The Merkle part of a change alone: what LWWMap::merge spends on its tree once
+// it has found the record (old and new item hash known).
+void BM_MerkleTrieUpdatePerChangedKey(benchmark::State& state) {
+    merkle::HashTrie trie;
+    std::vector<std::string> keys;
+    std::vector<std::uint32_t> routes, items;
+    keys.reserve(kMillion);
+    for (std::size_t i = 0; i < kMillion; ++i) {
+        keys.push_back(key_of(i));
+        routes.push_back(fnv1a(keys.back()));
+        items.push_back(static_cast<std::uint32_t>(i));
+    }
+    for (std::size_t i = 0; i < kMillion; ++i) trie.upsert(&keys[i], routes[i], std::nullopt, items[i]);
+    std::mt19937 rng(3);
+    for (auto _ : state) {
+        const std::size_t i = rng() % kMillion;
+        const std::uint32_t next = items[i] * 2654435761u + 1;
+        trie.upsert(&keys[i], routes[i], items[i], next);
+        items[i] = next;
+    }
+    benchmark::DoNotOptimize(trie.root_hash());
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MerkleTrieUpdatePerChangedKey);
+
 void BM_MerkleFullBuild1M(benchmark::State& state) {
     std::vector<std::string> keys;
     for (std::size_t i = 0; i < kMillion; ++i) keys.push_back(key_of(i));
     for (auto _ : state) {
         merkle::MerkleTree tree;
+        tree.reserve(kMillion);
         for (std::size_t i = 0; i < kMillion; ++i) {
             tree.update(keys[i], merkle::lww_item_hash(keys[i], 1700000000000 + i, 0, "node-1"));
         }

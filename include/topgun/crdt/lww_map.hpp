@@ -6,6 +6,7 @@
 #include <topgun/config.hpp>
 #include <topgun/crdt/listeners.hpp>
 #include <topgun/crdt/ttl.hpp>
+#include <topgun/detail/stable_string_map.hpp>
 #include <topgun/detail/string_map.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
@@ -90,24 +91,24 @@ public:
         if (hlc_->update(remote.timestamp) == HLC::UpdateResult::DriftExceeded && hlc_->options().strict) {
             return MergeResult::DriftRejected;
         }
-        const auto it = entries_.find(key);
-        if (it != entries_.end() && !newer(remote.timestamp, it->second)) return MergeResult::Ignored;
-        store(it, key, remote, LWWChange::Kind::Merge);
+        Node* n = entries_.find(key);
+        if (n != nullptr && !newer(remote.timestamp, n->value)) return MergeResult::Ignored;
+        store(n, key, remote, LWWChange::Kind::Merge);
         return MergeResult::Applied;
     }
 
     // The live value: nullptr when absent, tombstoned or expired.
     const Value* get(std::string_view key) const {
-        const auto it = entries_.find(key);
-        if (it == entries_.end()) return nullptr;
-        return live_value(it->second, hlc_->wall_clock());
+        const Node* n = entries_.find(key);
+        if (n == nullptr) return nullptr;
+        return live_value(n->value, hlc_->wall_clock());
     }
 
     // The stored record, tombstones and expired records included.
     std::optional<RecordView> get_record(std::string_view key) const {
-        const auto it = entries_.find(key);
-        if (it == entries_.end()) return std::nullopt;
-        return view(it->first, it->second);
+        const Node* n = entries_.find(key);
+        if (n == nullptr) return std::nullopt;
+        return view(*n);
     }
 
     // Drops tombstones older than `older_than` (GC after the retention horizon).
@@ -137,23 +138,22 @@ public:
     template <class F>
     void for_each(F&& f) const {
         const std::uint64_t now = hlc_->wall_clock();
-        for (const auto& [key, slot] : entries_) {
-            if (const Value* v = live_value(slot, now)) f(std::string_view(key), *v);
-        }
+        entries_.for_each([&](const Node& n) {
+            if (const Value* v = live_value(n.value, now)) f(std::string_view(n.key), *v);
+        });
     }
 
     // Visits every stored record: f(const RecordView&).
     template <class F>
     void for_each_record(F&& f) const {
-        for (const auto& [key, slot] : entries_) f(view(key, slot));
+        entries_.for_each([&](const Node& n) { f(view(n)); });
     }
 
     // Records of the keys in one Merkle leaf (for a SYNC_RESP_LEAF).
     std::vector<RecordView> records_in_bucket(std::string_view path) const {
         std::vector<RecordView> out;
         for (const std::string* key : trie_.keys_in_bucket(path)) {
-            const auto it = entries_.find(*key);
-            if (it != entries_.end()) out.push_back(view(it->first, it->second));
+            if (const Node* n = entries_.find(*key)) out.push_back(view(*n));
         }
         return out;
     }
@@ -202,10 +202,12 @@ private:
         }
     };
 
-    using Entries = detail::StringMap<Slot>;
+    using Entries = detail::StableStringMap<Slot>;
+    using Node = Entries::Node;
 
-    RecordView view(const std::string& key, const Slot& slot) const {
-        return RecordView{key, slot.value, slot.millis, slot.counter, node_ids_.name(slot.node), slot.ttl()};
+    RecordView view(const Node& n) const {
+        const Slot& slot = n.value;
+        return RecordView{n.key, slot.value, slot.millis, slot.counter, node_ids_.name(slot.node), slot.ttl()};
     }
 
     static const Value* live_value(const Slot& slot, std::uint64_t now) noexcept {
@@ -224,11 +226,11 @@ private:
         return node_ids_.name(slot.node) < std::string_view(ts.node_id);
     }
 
-    // Writes `record` at `it` (entries_.end(): a new key).
-    void store(Entries::iterator it, std::string_view key, const LWWRecord& record, LWWChange::Kind kind) {
-        const bool inserted = it == entries_.end();
-        if (inserted) it = entries_.emplace(std::string(key), Slot{}).first;
-        Slot& slot = it->second;
+    // Writes `record` at node `n` (nullptr: a new key).
+    void store(Node* n, std::string_view key, const LWWRecord& record, LWWChange::Kind kind) {
+        const bool inserted = n == nullptr;
+        if (inserted) n = entries_.try_emplace(key).first;
+        Slot& slot = n->value;
 
         // The old live value is only kept (and the clock only read) for listeners.
         const bool notify = !listeners_.empty();
@@ -243,33 +245,29 @@ private:
         slot.counter = record.timestamp.counter;
         slot.node = node_ids_.intern(record.timestamp.node_id);
         slot.ttl_ms = record.ttl_ms.value_or(kNoTtl);
-        slot.item_hash = merkle::lww_item_hash(it->first, record.timestamp);
-        if (inserted) slot.route = fnv1a(it->first);
-        trie_.upsert(&it->first, slot.route, old_item, slot.item_hash);
+        slot.item_hash = merkle::lww_item_hash(n->key, record.timestamp);
+        if (inserted) slot.route = fnv1a(n->key);
+        trie_.upsert(&n->key, slot.route, old_item, slot.item_hash);
 
-        if (notify) listeners_.emit(LWWChange{kind, it->first, had_live ? &old_value : nullptr, live_value(slot, now)});
+        if (notify) listeners_.emit(LWWChange{kind, n->key, had_live ? &old_value : nullptr, live_value(slot, now)});
     }
 
     template <class Pred>
     std::vector<std::string> drop_if(LWWChange::Kind kind, Pred&& pred) {
         std::vector<std::string> dropped;
-        for (auto it = entries_.begin(); it != entries_.end();) {
-            if (!pred(it->second)) {
-                ++it;
-                continue;
-            }
-            trie_.erase(&it->first, it->second.route, it->second.item_hash);
-            dropped.push_back(it->first);
-            if (!listeners_.empty() && !it->second.value.is_nil()) {
-                listeners_.emit(LWWChange{kind, it->first, &it->second.value, nullptr});
-            }
-            it = entries_.erase(it);
-        }
+        entries_.erase_if([&](const Node& n) { return pred(n.value); },
+                          [&](const Node& n) {
+                              trie_.erase(&n.key, n.value.route, n.value.item_hash);
+                              dropped.push_back(n.key);
+                              if (!listeners_.empty() && !n.value.value.is_nil()) {
+                                  listeners_.emit(LWWChange{kind, n.key, &n.value.value, nullptr});
+                              }
+                          });
         return dropped;
     }
 
     HLC* hlc_;
-    Entries entries_;  // node-based: the trie holds pointers to its keys
+    Entries entries_;  // nodes never move: the trie holds pointers to their keys
     merkle::HashTrie trie_;
     NodeIds node_ids_;
     Listeners<LWWChange> listeners_;

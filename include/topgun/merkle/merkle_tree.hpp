@@ -4,7 +4,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
-#include <topgun/detail/string_map.hpp>
+#include <topgun/detail/stable_string_map.hpp>
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/merkle/hash_trie.hpp>
@@ -45,25 +45,22 @@ public:
 
     // Sets the item hash of `key` (insert or replace).
     void update(std::string_view key, std::uint32_t item_hash) {
-        const std::uint32_t route = fnv1a(key);
-        auto it = items_.find(key);
-        if (it == items_.end()) {
-            it = items_.emplace(std::string(key), item_hash).first;
-            trie_.upsert(&it->first, route, std::nullopt, item_hash);
-        } else {
-            trie_.upsert(&it->first, route, it->second, item_hash);
-            it->second = item_hash;
-        }
+        auto [node, inserted] = items_.try_emplace(key);
+        trie_.upsert(&node->key, fnv1a(key), inserted ? std::nullopt : std::optional(node->value), item_hash);
+        node->value = item_hash;
     }
     // LWW form: the item hash of a record's key and timestamp.
     void update(std::string_view key, const Timestamp& ts) { update(key, lww_item_hash(key, ts)); }
 
     void remove(std::string_view key) {
-        const auto it = items_.find(key);
-        if (it == items_.end()) return;
-        trie_.erase(&it->first, fnv1a(key), it->second);
-        items_.erase(it);
+        auto* node = items_.find(key);
+        if (node == nullptr) return;
+        trie_.erase(&node->key, fnv1a(key), node->value);
+        items_.erase(node);
     }
+
+    // Prepares for `n` keys (a bulk build then never rehashes).
+    void reserve(std::size_t n) { items_.reserve(n); }
 
     void clear() {
         trie_.clear();
@@ -81,7 +78,7 @@ public:
     const HashTrie& trie() const noexcept { return trie_; }
 
 private:
-    detail::StringMap<std::uint32_t> items_;  // node-based: key addresses are stable
+    detail::StableStringMap<std::uint32_t> items_;  // nodes never move: the trie points at their keys
     HashTrie trie_;
 };
 
