@@ -7,7 +7,7 @@ packages=(
   # toolchain
   g++ clang-14 libclang-rt-14-dev cmake ninja-build ccache
   # libraries used by the core's tests, the tools and the benchmarks
-  catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev libmsgpack-cxx-dev
+  catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev
 )
 
 missing=()

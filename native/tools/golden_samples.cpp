@@ -182,7 +182,7 @@ void search(Samples& s) {
     s.add(SearchResp{
         .request_id = "sr-1", .results = {{"article-1", Value(), 1.8731, {"rust", "async"}}}, .total_count = 1});
     s.add(
-        SearchSub{.subscription_id = "ss-1", .map_name = "articles", .query = "machine learning", .options = options});
+        SearchSub{{.subscription_id = "ss-1", .map_name = "articles", .query = "machine learning", .options = options}});
     s.add(SearchUpdate{.subscription_id = "ss-1",
                        .key = "article-9",
                        .value = Value(),
@@ -339,7 +339,7 @@ void cluster(Samples& s) {
                             .total_hits = 150,
                             .execution_time_ms = 23});
     s.add(ClusterSearchSubscribe{
-        .subscription_id = "css-1", .map_name = "products", .query = "monitor", .options = SearchOptions{.limit = 5}});
+        {.subscription_id = "css-1", .map_name = "products", .query = "monitor", .options = SearchOptions{.limit = 5}}});
     s.add(ClusterSearchUnsubscribe{{"css-1"}});
     s.add(ClusterSearchUpdate{.subscription_id = "css-1",
                               .node_id = "node-2",

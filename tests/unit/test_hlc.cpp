@@ -2,16 +2,11 @@
 
 #include <catch2/catch.hpp>
 
-using namespace topgun;
+#include "fake_clock.hpp"
 
-namespace {
-struct FakeClock {
-    std::uint64_t now = 1000;
-    ClockSource source() {
-        return [this] { return now; };
-    }
-};
-}  // namespace
+using namespace topgun;
+using topgun::testing::FakeClock;
+
 
 TEST_CASE("Timestamp string form round-trips", "[hlc]") {
     const Timestamp ts{1700000000000, 1, "node-1"};
@@ -41,7 +36,7 @@ TEST_CASE("HLC rejects node ids containing ':' or empty", "[hlc]") {
 }
 
 TEST_CASE("HLC now() is strictly increasing even when the wall clock stalls or goes back", "[hlc]") {
-    FakeClock clock;
+    FakeClock clock{1000};
     HLC hlc("n", {.clock = clock.source()});
     auto a = hlc.now();
     CHECK(a.millis == 1000);
@@ -59,7 +54,7 @@ TEST_CASE("HLC now() is strictly increasing even when the wall clock stalls or g
 }
 
 TEST_CASE("HLC update follows the reference rules", "[hlc]") {
-    FakeClock clock;
+    FakeClock clock{1000};
     HLC hlc("n", {.clock = clock.source()});
     hlc.now();  // last = 1000:0
 
@@ -92,7 +87,7 @@ TEST_CASE("HLC update follows the reference rules", "[hlc]") {
 }
 
 TEST_CASE("HLC reports drift and strict mode does not adopt it", "[hlc]") {
-    FakeClock clock;
+    FakeClock clock{1000};
     const Timestamp far{clock.now + 60'001, 0, "r"};
     SECTION("lenient: adopted and reported") {
         HLC hlc("n", {.max_drift_ms = 60'000, .strict = false, .clock = clock.source()});
@@ -109,7 +104,7 @@ TEST_CASE("HLC reports drift and strict mode does not adopt it", "[hlc]") {
 }
 
 TEST_CASE("HLC counter overflow rolls into the next millisecond", "[hlc]") {
-    FakeClock clock;
+    FakeClock clock{1000};
     HLC hlc("n", {.clock = clock.source()});
     hlc.update(Timestamp{1000, UINT32_MAX, "r"});
     CHECK(hlc.last_millis() == 1001);

@@ -3,20 +3,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "fake_clock.hpp"
+
 #include <algorithm>
 #include <map>
 #include <random>
 
 using namespace topgun;
+using topgun::testing::FakeClock;
 
-namespace {
-struct FakeClock {
-    std::uint64_t now = 1'000'000;
-    ClockSource source() {
-        return [this] { return now; };
-    }
-};
-}  // namespace
 
 TEST_CASE("LWWMap set, get, remove", "[lww]") {
     FakeClock clock;

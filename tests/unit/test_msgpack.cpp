@@ -25,7 +25,7 @@ template <class T>
 std::string packed(T v) {
     Writer w;
     w.number(v);
-    return hex(w.bytes());
+    return hex(Bytes(w.bytes().begin(), w.bytes().end()));
 }
 Bytes from_hex(std::string_view s) {
     Bytes out;

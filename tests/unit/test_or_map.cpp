@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "fake_clock.hpp"
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -13,14 +15,9 @@
 #include <vector>
 
 using namespace topgun;
+using topgun::testing::FakeClock;
 
 namespace {
-struct FakeClock {
-    std::uint64_t now = 1'000'000;
-    ClockSource source() {
-        return [this] { return now; };
-    }
-};
 
 std::map<char, std::uint32_t> as_map(const std::vector<std::pair<char, std::uint32_t>>& v) {
     return {v.begin(), v.end()};

@@ -10,6 +10,7 @@
 #include <topgun/config.hpp>
 #include <topgun/value.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -23,12 +24,17 @@ namespace msgpack {
 class Writer {
 public:
     Writer() = default;
-    explicit Writer(std::size_t reserve) { buf_.reserve(reserve); }
+    explicit Writer(std::size_t reserve) { buf_.resize(reserve); }
 
-    const Bytes& bytes() const noexcept { return buf_; }
-    Bytes take() noexcept { return std::move(buf_); }
-    std::size_t size() const noexcept { return buf_.size(); }
-    void clear() noexcept { buf_.clear(); }
+    // The bytes written so far.
+    std::span<const std::uint8_t> bytes() const noexcept { return {buf_.data(), size_}; }
+    Bytes take() noexcept {
+        buf_.resize(size_);
+        size_ = 0;
+        return std::move(buf_);
+    }
+    std::size_t size() const noexcept { return size_; }
+    void clear() noexcept { size_ = 0; }
 
     void nil() { put(0xC0); }
     void boolean(bool b) { put(b ? 0xC3 : 0xC2); }
@@ -114,7 +120,7 @@ public:
     // Opens a map whose size is not known yet; end_map() patches the count.
     std::size_t begin_map() {
         put_be(0xDE, std::uint16_t{0});
-        return buf_.size() - 2;
+        return size_ - 2;
     }
     void end_map(std::size_t at, std::size_t count) {
         // Objects with more than 65535 members are outside any message shape.
@@ -148,7 +154,7 @@ public:
     void raw(std::span<const std::uint8_t> bytes) { append(bytes.data(), bytes.size()); }
 
 private:
-    void put(std::uint8_t b) { buf_.push_back(b); }
+    void put(std::uint8_t b) { *room(1) = b; }
     void put2(std::uint8_t a, std::uint8_t b) {
         const std::uint8_t two[2] = {a, b};
         append(two, 2);
@@ -163,11 +169,19 @@ private:
         append(out, sizeof(out));
     }
     void append(const void* data, std::size_t n) {
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        buf_.insert(buf_.end(), p, p + n);  // no zero-fill before the copy, unlike resize()
+        if (n != 0) std::memcpy(room(n), data, n);
+    }
+    // Space for n more bytes. The buffer is kept larger than what was written
+    // (size_), so most writes are a bounds check and a store.
+    std::uint8_t* room(std::size_t n) {
+        if (buf_.size() - size_ < n) buf_.resize(std::max(buf_.size() * 2, size_ + n));
+        std::uint8_t* at = buf_.data() + size_;
+        size_ += n;
+        return at;
     }
 
     Bytes buf_;
+    std::size_t size_ = 0;
 };
 
 inline Bytes encode(const Value& v) {

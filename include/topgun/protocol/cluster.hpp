@@ -306,21 +306,9 @@ struct ClusterSearchResp {
     friend bool operator==(const ClusterSearchResp&, const ClusterSearchResp&) = default;
 };
 
-struct ClusterSearchSubscribe {
+struct ClusterSearchSubscribe : SearchSubscription {
     static constexpr std::string_view kType = "CLUSTER_SEARCH_SUBSCRIBE";
     static constexpr Shape kShape = Shape::Payload;
-    std::string subscription_id;
-    std::string map_name;
-    std::string query;
-    std::optional<SearchOptions> options;
-
-    template <class Self, class V>
-    static void fields(Self& s, V&& v) {
-        v("subscriptionId", s.subscription_id);
-        v("mapName", s.map_name);
-        v("query", s.query);
-        v("options", s.options);
-    }
     friend bool operator==(const ClusterSearchSubscribe&, const ClusterSearchSubscribe&) = default;
 };
 

@@ -35,16 +35,9 @@ void encode_message(msgpack::Writer& w, const M& m) {
         encode_struct(w, m);
     } else {
         const std::size_t at = w.begin_map();
-        std::size_t count = 1;
         w.string("type");
         w.string(M::kType);
-        M::fields(m, [&](std::string_view name, const auto& field) {
-            if (!detail::present(field)) return;
-            w.string(name);
-            encode_field(w, field);
-            ++count;
-        });
-        w.end_map(at, count);
+        w.end_map(at, 1 + encode_members(w, m));
     }
 }
 inline void encode_message(msgpack::Writer& w, const Message& m) {

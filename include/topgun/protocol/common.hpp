@@ -150,6 +150,24 @@ struct SearchOptions {
     friend bool operator==(const SearchOptions&, const SearchOptions&) = default;
 };
 
+// A standing full-text search: the body of SEARCH_SUB and of the cluster's
+// CLUSTER_SEARCH_SUBSCRIBE.
+struct SearchSubscription {
+    std::string subscription_id;
+    std::string map_name;
+    std::string query;
+    std::optional<SearchOptions> options;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("subscriptionId", s.subscription_id);
+        v("mapName", s.map_name);
+        v("query", s.query);
+        v("options", s.options);
+    }
+    friend bool operator==(const SearchSubscription&, const SearchSubscription&) = default;
+};
+
 // PN counter state in both spellings (D6): the schema's {p, n} and the real TS
 // client's {positive, negative}. Decoding accepts either; the server fills both.
 struct PNCounterStateData {

@@ -151,10 +151,9 @@ void encode_field(msgpack::Writer& w, const T& v);
 template <class T>
 bool decode_field(msgpack::Reader& r, T& out);
 
-// A described struct as a map (map16, count patched after the present fields).
+// Writes the present fields of a described struct as map members; returns how many.
 template <detail::Described T>
-void encode_struct(msgpack::Writer& w, const T& v) {
-    const std::size_t at = w.begin_map();
+std::size_t encode_members(msgpack::Writer& w, const T& v) {
     std::size_t count = 0;
     T::fields(v, [&](std::string_view name, const auto& field) {
         if (!detail::present(field)) return;
@@ -162,7 +161,14 @@ void encode_struct(msgpack::Writer& w, const T& v) {
         encode_field(w, field);
         ++count;
     });
-    w.end_map(at, count);
+    return count;
+}
+
+// A described struct as a map (map16, count patched after the present fields).
+template <detail::Described T>
+void encode_struct(msgpack::Writer& w, const T& v) {
+    const std::size_t at = w.begin_map();
+    w.end_map(at, encode_members(w, v));
 }
 
 // Decodes the members of a map whose header was already read. `skip_key`

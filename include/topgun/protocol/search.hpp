@@ -70,21 +70,9 @@ struct SearchResp {
     friend bool operator==(const SearchResp&, const SearchResp&) = default;
 };
 
-struct SearchSub {
+struct SearchSub : SearchSubscription {
     static constexpr std::string_view kType = "SEARCH_SUB";
     static constexpr Shape kShape = Shape::Payload;
-    std::string subscription_id;
-    std::string map_name;
-    std::string query;
-    std::optional<SearchOptions> options;
-
-    template <class Self, class V>
-    static void fields(Self& s, V&& v) {
-        v("subscriptionId", s.subscription_id);
-        v("mapName", s.map_name);
-        v("query", s.query);
-        v("options", s.options);
-    }
     friend bool operator==(const SearchSub&, const SearchSub&) = default;
 };
 
