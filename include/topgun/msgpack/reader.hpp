@@ -477,29 +477,36 @@ public:
             case Kind::Map: {
                 std::uint32_t n = 0;
                 if (!read_map_header(n) || !enter()) return false;
-                Value::Map members;
-                members.reserve(n);
+                out = Value::map();
+                Value::Map& members = out.as_map();
+                members.reserve(n);  // no reallocation below: the index may view member keys
                 // Large maps index their keys so duplicate detection stays linear.
-                std::unordered_map<std::string, std::size_t> index;
+                std::unordered_map<std::string_view, std::size_t> index;
+                std::string converted;
                 for (std::uint32_t i = 0; i < n; ++i) {
-                    std::string key;
-                    if (!read_key(key)) return false;
-                    Value item;
-                    if (!read_value(item)) return false;
+                    std::string_view key;
+                    if (peek() == Kind::String) {
+                        if (!read_string(key)) return false;
+                    } else {
+                        if (!read_key(converted)) return false;
+                        key = converted;
+                    }
                     if (Value* existing = find_member(members, index, key)) {
-                        *existing = std::move(item);
+                        // A repeated key keeps its first position, as in a JS object.
+                        if (!read_value(*existing)) return false;
                         continue;
                     }
-                    if (!index.empty() || members.size() == kLinearMemberLimit) {
+                    auto& member = members.emplace_back(std::string(key), Value());
+                    if (!index.empty() || members.size() > kLinearMemberLimit) {
                         if (index.empty()) {
                             for (std::size_t m = 0; m < members.size(); ++m) index.emplace(members[m].first, m);
+                        } else {
+                            index.emplace(member.first, members.size() - 1);
                         }
-                        index.emplace(key, members.size());
                     }
-                    members.emplace_back(std::move(key), std::move(item));
+                    if (!read_value(member.second)) return false;
                 }
                 leave();
-                out = Value(std::move(members));
                 return true;
             }
             case Kind::Invalid: return fail(Errc::InvalidByte, "0xC1 is not valid MsgPack");
@@ -511,8 +518,8 @@ public:
 private:
     static constexpr std::size_t kLinearMemberLimit = 16;
 
-    static Value* find_member(Value::Map& members, const std::unordered_map<std::string, std::size_t>& index,
-                              const std::string& key) {
+    static Value* find_member(Value::Map& members, const std::unordered_map<std::string_view, std::size_t>& index,
+                              std::string_view key) {
         if (!index.empty()) {
             const auto it = index.find(key);
             return it == index.end() ? nullptr : &members[it->second].second;
