@@ -143,6 +143,16 @@ std::vector<Outcome> verify_dir(const std::filesystem::path& dir) {
     return out;
 }
 
+std::vector<std::string> kinds_without_fixture(const std::vector<Outcome>& outcomes) {
+    std::vector<std::string> missing;
+    for (std::string_view kind : protocol::message_type_names()) {
+        const bool covered = std::any_of(outcomes.begin(), outcomes.end(),
+                                         [&](const Outcome& o) { return o.passed && o.detail == kind; });
+        if (!covered) missing.emplace_back(kind);
+    }
+    return missing;
+}
+
 std::size_t generate_dir(const std::filesystem::path& dir) {
     std::filesystem::create_directories(dir);
     std::size_t written = 0;
@@ -151,7 +161,7 @@ std::size_t generate_dir(const std::filesystem::path& dir) {
         msgpack::Error error;
         if (!msgpack::decode(sample.bytes, generic, error)) continue;
         write_file(dir / (sample.name + ".msgpack"), sample.bytes.data(), sample.bytes.size());
-        const std::string json = to_json(generic).dump(2) ;
+        const std::string json = to_json(generic).dump(2);
         write_file(dir / (sample.name + ".json"), json.data(), json.size());
         ++written;
     }

@@ -31,6 +31,9 @@ Outcome verify_pair(const std::filesystem::path& msgpack_file, const std::filesy
 // Verifies every *.msgpack in `dir` with its *.json twin; sorted by name.
 std::vector<Outcome> verify_dir(const std::filesystem::path& dir);
 
+// Message kinds that no passing outcome covers.
+std::vector<std::string> kinds_without_fixture(const std::vector<Outcome>& outcomes);
+
 // Writes every sample of golden_samples() into `dir` as NAME.json + NAME.msgpack.
 // Returns how many pairs were written.
 std::size_t generate_dir(const std::filesystem::path& dir);

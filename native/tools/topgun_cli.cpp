@@ -1,5 +1,6 @@
 // topgun-cli: project tooling.
-//   topgun-cli golden verify DIR     check fixture pairs (exit 1 on any failure)
+//   topgun-cli golden verify DIR     check fixture pairs (exit 1 on any failure);
+//                                    --require-all-kinds: every message kind must have one
 //   topgun-cli golden generate DIR   write the project's fixtures
 #include "golden.hpp"
 
@@ -20,6 +21,8 @@ int main(int argc, char** argv) {
     std::string verify_dir;
     auto* verify = golden->add_subcommand("verify", "Decode, compare with the JSON, re-encode and compare bytes");
     verify->add_option("dir", verify_dir, "Fixture directory")->required()->check(CLI::ExistingDirectory);
+    bool require_all_kinds = false;
+    verify->add_flag("--require-all-kinds", require_all_kinds, "Also fail when a message kind has no fixture");
     std::string generate_dir;
     auto* generate = golden->add_subcommand("generate", "Write one fixture pair per message kind");
     generate->add_option("dir", generate_dir, "Output directory")->required();
@@ -36,6 +39,12 @@ int main(int argc, char** argv) {
             } else {
                 ++failed;
                 std::printf("FAIL  %s: %s\n", o.name.c_str(), o.detail.c_str());
+            }
+        }
+        if (require_all_kinds) {
+            for (const auto& kind : topgun::golden::kinds_without_fixture(outcomes)) {
+                ++failed;
+                std::printf("FAIL  %s: no fixture for this message kind\n", kind.c_str());
             }
         }
         std::printf("%zu passed, %zu failed\n", passed, failed);

@@ -176,6 +176,14 @@ inline const TypeEntry* find_message_type(msgpack::Reader& r, std::uint32_t coun
 
 }  // namespace detail
 
+// Every message kind's "type" string.
+inline std::vector<std::string_view> message_type_names() {
+    std::vector<std::string_view> names;
+    for (const auto& entry : detail::kTypeTable) names.push_back(entry.name);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
 // True when `name` is one of the protocol's message kinds.
 constexpr bool is_message_type(std::string_view name) { return detail::find_type(name) != nullptr; }
 
