@@ -120,3 +120,29 @@ TEST_CASE("BATCH data unpacks length-prefixed frames", "[codec]") {
     for (std::size_t i = 0; i <= kMaxBatchItems; ++i) many.insert(many.end(), {0, 0, 0, 0});
     CHECK_FALSE(unpack_batch(many));
 }
+
+TEST_CASE("PN counter state accepts both spellings and emits both (D6)", "[codec][pn]") {
+    auto decode_state = [](const char* inc_key, const char* dec_key) {
+        Value state = map_of({{inc_key, map_of({{"a", Value(5)}, {"b", Value(2)}})}, {dec_key, map_of({{"a", Value(1.5)}})}});
+        Value msg = map_of({{"type", Value("COUNTER_SYNC")}, {"payload", map_of({{"name", Value("c")}, {"state", state}})}});
+        auto r = decode_message(frame_of(msg));
+        REQUIRE(r);
+        return std::get<CounterSync>(r.message()).state.to_state();
+    };
+    const PNCounterState schema = decode_state("p", "n");
+    const PNCounterState client = decode_state("positive", "negative");
+    CHECK(schema.positive == client.positive);
+    CHECK(schema.negative == client.negative);
+    CHECK(client.positive.at("a") == 5.0);
+    CHECK(client.negative.at("a") == 1.5);
+
+    PNCounter counter("a");
+    counter.merge(client);
+    CHECK(counter.value() == 5.5);
+
+    const PNCounterStateData out = PNCounterStateData::from(counter.state());
+    REQUIRE(out.p);
+    REQUIRE(out.positive);
+    CHECK(*out.p == *out.positive);
+    CHECK(out.n == out.negative);
+}

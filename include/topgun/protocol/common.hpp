@@ -5,6 +5,7 @@
 
 #include <topgun/config.hpp>
 #include <topgun/crdt/lww_map.hpp>
+#include <topgun/crdt/pn_counter.hpp>
 #include <topgun/protocol/fields.hpp>
 
 #include <array>
@@ -192,6 +193,18 @@ struct PNCounterStateData {
     // Both spellings, so schema-following peers and the real client both read it.
     static PNCounterStateData both(StringMap<double> inc, StringMap<double> dec) {
         return PNCounterStateData{inc, dec, std::move(inc), std::move(dec)};
+    }
+
+    // The core counter state, from whichever spelling the peer used.
+    PNCounterState to_state() const {
+        PNCounterState state;
+        for (const auto& [node, total] : increments()) state.positive[node] = total;
+        for (const auto& [node, total] : decrements()) state.negative[node] = total;
+        return state;
+    }
+    static PNCounterStateData from(const PNCounterState& state) {
+        return both(StringMap<double>(state.positive.begin(), state.positive.end()),
+                    StringMap<double>(state.negative.begin(), state.negative.end()));
     }
     friend bool operator==(const PNCounterStateData&, const PNCounterStateData&) = default;
 
