@@ -20,5 +20,9 @@
 #include <topgun/crdt/or_map.hpp>
 #include <topgun/crdt/pn_counter.hpp>
 
+#include <topgun/query/field_path.hpp>
+#include <topgun/query/predicate.hpp>
+#include <topgun/query/regex.hpp>
+
 #include <topgun/protocol/codec.hpp>
 #include <topgun/protocol/http_sync.hpp>

@@ -171,8 +171,9 @@ void encode_struct(msgpack::Writer& w, const T& v) {
     w.end_map(at, encode_members(w, v));
 }
 
-// Decodes the members of a map whose header was already read. `skip_key`
-// names one key to pass over silently (the message discriminator "type").
+// Decodes the members of a map whose header was already read. Keys that name
+// no field (such as a flat message's "type") are skipped. A struct describes at
+// most 64 fields: `seen` is a bit set over them.
 template <detail::Described T>
 bool decode_members(msgpack::Reader& r, T& out, std::uint32_t count) {
     std::uint64_t seen = 0;
