@@ -20,9 +20,18 @@
 #include <topgun/crdt/or_map.hpp>
 #include <topgun/crdt/pn_counter.hpp>
 
+#include <topgun/query/cursor.hpp>
 #include <topgun/query/field_path.hpp>
 #include <topgun/query/predicate.hpp>
+#include <topgun/query/query_engine.hpp>
 #include <topgun/query/regex.hpp>
+#include <topgun/query/sort_order.hpp>
+
+#include <topgun/search/bm25.hpp>
+#include <topgun/search/edit_distance.hpp>
+#include <topgun/search/porter_stemmer.hpp>
+#include <topgun/search/stop_words.hpp>
+#include <topgun/search/tokenizer.hpp>
 
 #include <topgun/protocol/codec.hpp>
 #include <topgun/protocol/http_sync.hpp>

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "query_builders.hpp"
+
 #include <random>
 #include <string>
 
@@ -10,15 +12,9 @@ using namespace topgun;
 using protocol::PredicateNode;
 using query::Predicate;
 
-namespace {
+using topgun::testing::leaf;
 
-PredicateNode leaf(std::string op, std::string attribute, Value value) {
-    PredicateNode n;
-    n.op = std::move(op);
-    n.attribute = std::move(attribute);
-    n.value = std::move(value);
-    return n;
-}
+namespace {
 
 PredicateNode leaf_nil(std::string op, std::string attribute) {
     PredicateNode n;
