@@ -146,3 +146,19 @@ TEST_CASE("PN counter state accepts both spellings and emits both (D6)", "[codec
     CHECK(*out.p == *out.positive);
     CHECK(out.n == out.negative);
 }
+
+TEST_CASE("Members with non-string keys are skipped whole", "[codec]") {
+    msgpack::Writer w;
+    w.map_header(3);
+    w.number(7);  // an integer key with a container value: neither may derail the decode
+    w.array_header(2);
+    w.string("x");
+    w.nil();
+    w.string("type");
+    w.string("PING");
+    w.string("timestamp");
+    w.number(42);
+    auto r = decode_message(w.bytes());
+    REQUIRE(r);
+    CHECK(std::get<Ping>(r.message()).timestamp == 42u);
+}

@@ -91,11 +91,7 @@ bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
         bool found = false;
         for (std::uint32_t i = 0; i < count; ++i) {
             std::string_view key;
-            if (r.peek() != msgpack::Kind::String) {
-                if (!r.skip() || !r.skip()) return false;
-                continue;
-            }
-            if (!r.read_string(key)) return false;
+            if (!read_member_key(r, key)) return false;
             if (!found && detail::same_name(key, "payload")) {
                 found = true;
                 if (!decode_struct(r, m)) {
@@ -145,12 +141,8 @@ constexpr const TypeEntry* find_type(std::string_view name) {
 // it may be anywhere. Fails the reader when it is absent or unknown.
 inline const TypeEntry* find_message_type(msgpack::Reader& r, std::uint32_t count) {
     for (std::uint32_t i = 0; i < count; ++i) {
-        if (r.peek() != msgpack::Kind::String) {
-            if (!r.skip() || !r.skip()) return nullptr;
-            continue;
-        }
         std::string_view key;
-        if (!r.read_string(key)) return nullptr;
+        if (!read_member_key(r, key)) return nullptr;
         if (!same_name(key, "type")) {
             if (!r.skip()) return nullptr;
             continue;

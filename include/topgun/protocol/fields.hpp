@@ -135,6 +135,16 @@ inline bool same_name(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
+// Reads a member key. A key that is not a string never names a field: it is
+// skipped and reads as "" (which matches no field), so the caller skips its value.
+inline bool read_member_key(msgpack::Reader& r, std::string_view& key) {
+    if (r.peek() != msgpack::Kind::String) {
+        key = {};
+        return r.skip();
+    }
+    return r.read_string(key);
+}
+
 inline void prefix_path(msgpack::Reader& r, std::string_view segment) {
     std::string& path = r.error().path;
     if (path.empty() || path.front() == '[') {
@@ -179,12 +189,7 @@ bool decode_members(msgpack::Reader& r, T& out, std::uint32_t count) {
     std::uint64_t seen = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
         std::string_view key;
-        if (r.peek() != msgpack::Kind::String) {
-            // Non-string keys never name a field.
-            if (!r.skip() || !r.skip()) return false;
-            continue;
-        }
-        if (!r.read_string(key)) return false;
+        if (!detail::read_member_key(r, key)) return false;
         bool matched = false;
         bool ok = true;
         std::size_t index = 0;
@@ -311,11 +316,7 @@ bool decode_field(msgpack::Reader& r, T& out) {
         bool millis = false, counter = false, node = false;
         for (std::uint32_t i = 0; i < count; ++i) {
             std::string_view key;
-            if (r.peek() != msgpack::Kind::String) {
-                if (!r.skip() || !r.skip()) return false;
-                continue;
-            }
-            if (!r.read_string(key)) return false;
+            if (!detail::read_member_key(r, key)) return false;
             bool ok = true;
             if (key == "millis") {
                 ok = millis = r.read_uint(out.millis);
