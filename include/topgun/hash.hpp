@@ -4,6 +4,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/utf8.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -28,45 +29,7 @@ public:
     // bytes, which msgpackr writes for JS strings holding one). Invalid bytes
     // hash as U+FFFD, as a JS TextDecoder would read them.
     constexpr Fnv1a& add_utf8(std::string_view s) noexcept {
-        const std::size_t n = s.size();
-        std::size_t i = 0;
-        auto byte = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(s[k])); };
-        auto cont = [&](std::size_t k) { return k < n && (byte(k) & 0xC0) == 0x80; };
-        while (i < n) {
-            const std::uint32_t c = byte(i);
-            if (c < 0x80) {
-                add_unit(static_cast<std::uint16_t>(c));
-                ++i;
-                continue;
-            }
-            std::uint32_t cp = 0xFFFD;
-            std::size_t len = 1;
-            if ((c & 0xE0) == 0xC0 && c >= 0xC2 && cont(i + 1)) {
-                cp = ((c & 0x1Fu) << 6) | (byte(i + 1) & 0x3Fu);
-                len = 2;
-            } else if ((c & 0xF0) == 0xE0 && cont(i + 1) && cont(i + 2)) {
-                const std::uint32_t v = ((c & 0x0Fu) << 12) | ((byte(i + 1) & 0x3Fu) << 6) | (byte(i + 2) & 0x3Fu);
-                if (v >= 0x800) {
-                    cp = v;
-                    len = 3;
-                }
-            } else if ((c & 0xF8) == 0xF0 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
-                const std::uint32_t v = ((c & 0x07u) << 18) | ((byte(i + 1) & 0x3Fu) << 12) |
-                                        ((byte(i + 2) & 0x3Fu) << 6) | (byte(i + 3) & 0x3Fu);
-                if (v >= 0x10000 && v <= 0x10FFFF) {
-                    cp = v;
-                    len = 4;
-                }
-            }
-            if (cp >= 0x10000) {
-                cp -= 0x10000;
-                add_unit(static_cast<std::uint16_t>(0xD800 + (cp >> 10)));
-                add_unit(static_cast<std::uint16_t>(0xDC00 + (cp & 0x3FF)));
-            } else {
-                add_unit(static_cast<std::uint16_t>(cp));
-            }
-            i += len;
-        }
+        detail::for_each_utf16_unit(s, [this](std::uint16_t unit) { add_unit(unit); });
         return *this;
     }
 

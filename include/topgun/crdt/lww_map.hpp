@@ -182,7 +182,7 @@ private:
 
     private:
         std::vector<std::string> names_;
-        detail::StringMap<std::uint32_t> index_;
+        detail::StringHashMap<std::uint32_t> index_;
         std::uint32_t last_ = 0;  // consecutive records mostly come from one writer
     };
 

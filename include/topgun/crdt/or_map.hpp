@@ -268,7 +268,7 @@ private:
         bool in_trie = false;
     };
 
-    using Entries = detail::StringMap<Slot>;
+    using Entries = detail::StringHashMap<Slot>;
 
     enum class Policy { Overwrite, IfNewer, IfAbsent };
     enum class Put { Added, Replaced, Unchanged };
@@ -369,7 +369,7 @@ private:
     // tag -> key holding a record with that tag, so a tombstone finds its record
     // without scanning the map.
     std::unordered_multimap<std::string, const std::string*, detail::StringHash, std::equal_to<>> tag_index_;
-    detail::StringSet tombstones_;
+    detail::StringHashSet tombstones_;
     merkle::HashTrie trie_;
     std::vector<const std::string*> touched_;  // keys changed by the current operation
     Listeners<ORChange> listeners_;

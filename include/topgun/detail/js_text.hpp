@@ -5,6 +5,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/utf8.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -108,32 +109,8 @@ public:
             pending_ = 0;
             return low;
         }
-        const std::size_t n = s_.size();
-        if (i_ >= n) return std::nullopt;
-        const std::uint32_t c = byte(i_);
-        if (c < 0x80) {
-            ++i_;
-            return static_cast<std::uint16_t>(c);
-        }
-        std::uint32_t cp = 0xFFFD;
-        std::size_t len = 1;
-        if ((c & 0xE0) == 0xC0 && c >= 0xC2 && cont(i_ + 1)) {
-            cp = ((c & 0x1Fu) << 6) | (byte(i_ + 1) & 0x3Fu);
-            len = 2;
-        } else if ((c & 0xF0) == 0xE0 && cont(i_ + 1) && cont(i_ + 2)) {
-            const std::uint32_t v = ((c & 0x0Fu) << 12) | ((byte(i_ + 1) & 0x3Fu) << 6) | (byte(i_ + 2) & 0x3Fu);
-            if (v >= 0x800) {
-                cp = v;
-                len = 3;
-            }
-        } else if ((c & 0xF8) == 0xF0 && cont(i_ + 1) && cont(i_ + 2) && cont(i_ + 3)) {
-            const std::uint32_t v = ((c & 0x07u) << 18) | ((byte(i_ + 1) & 0x3Fu) << 12) |
-                                    ((byte(i_ + 2) & 0x3Fu) << 6) | (byte(i_ + 3) & 0x3Fu);
-            if (v >= 0x10000 && v <= 0x10FFFF) {
-                cp = v;
-                len = 4;
-            }
-        }
+        if (i_ >= s_.size()) return std::nullopt;
+        auto [cp, len] = decode_wtf8(s_, i_);
         i_ += len;
         if (cp >= 0x10000) {
             cp -= 0x10000;
@@ -144,11 +121,6 @@ public:
     }
 
 private:
-    constexpr std::uint32_t byte(std::size_t k) const noexcept {
-        return static_cast<std::uint32_t>(static_cast<unsigned char>(s_[k]));
-    }
-    constexpr bool cont(std::size_t k) const noexcept { return k < s_.size() && (byte(k) & 0xC0) == 0x80; }
-
     std::string_view s_;
     std::size_t i_;
     std::uint16_t pending_ = 0;  // low surrogate still to return (never 0 when set)

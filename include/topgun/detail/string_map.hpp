@@ -21,9 +21,10 @@ struct StringHash {
 };
 
 // Node-based: element addresses stay stable, which the Merkle tries rely on.
+// (Named apart from protocol::StringMap, the ordered wire map.)
 template <class T>
-using StringMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
-using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+using StringHashMap = std::unordered_map<std::string, T, StringHash, std::equal_to<>>;
+using StringHashSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 
 }  // namespace detail
 TOPGUN_END_NAMESPACE

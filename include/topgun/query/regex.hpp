@@ -16,6 +16,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/utf8.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -31,36 +32,9 @@ namespace query {
 
 namespace detail {
 
-inline constexpr char32_t no_char = 0xFFFFFFFF;  // before the start or past the end of the text
+inline constexpr char32_t no_char = topgun::detail::kNoChar;  // before the start or past the end of the text
 inline constexpr char32_t max_code_point = 0x10FFFF;
-
-// Decodes one code point at `pos`; invalid UTF-8 yields U+FFFD for one byte, so
-// every input makes progress.
-inline std::pair<char32_t, std::size_t> decode_utf8(std::string_view s, std::size_t pos) noexcept {
-    if (pos >= s.size()) return {no_char, 0};
-    const auto b0 = static_cast<unsigned char>(s[pos]);
-    if (b0 < 0x80) return {b0, 1};
-    std::size_t len = 0;
-    char32_t cp = 0;
-    char32_t min = 0;
-    if ((b0 & 0xE0) == 0xC0) {
-        len = 2, cp = b0 & 0x1Fu, min = 0x80;
-    } else if ((b0 & 0xF0) == 0xE0) {
-        len = 3, cp = b0 & 0x0Fu, min = 0x800;
-    } else if ((b0 & 0xF8) == 0xF0) {
-        len = 4, cp = b0 & 0x07u, min = 0x10000;
-    } else {
-        return {0xFFFD, 1};
-    }
-    if (pos + len > s.size()) return {0xFFFD, 1};
-    for (std::size_t i = 1; i < len; ++i) {
-        const auto b = static_cast<unsigned char>(s[pos + i]);
-        if ((b & 0xC0) != 0x80) return {0xFFFD, 1};
-        cp = (cp << 6) | (b & 0x3Fu);
-    }
-    if (cp < min || cp > max_code_point || (cp >= 0xD800 && cp <= 0xDFFF)) return {0xFFFD, 1};
-    return {cp, len};
-}
+using topgun::detail::decode_utf8;
 
 inline bool is_word_char(char32_t c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';

@@ -17,7 +17,7 @@
 
 #include <topgun/config.hpp>
 #include <topgun/detail/string_map.hpp>
-#include <topgun/query/regex.hpp>
+#include <topgun/detail/utf8.hpp>
 #include <topgun/search/edit_distance.hpp>
 #include <topgun/search/tokenizer.hpp>
 
@@ -420,7 +420,7 @@ private:
     static std::u32string to_u32(std::string_view s) {
         std::u32string out;
         for (std::size_t pos = 0; pos < s.size();) {
-            const auto [c, len] = query::detail::decode_utf8(s, pos);
+            const auto [c, len] = topgun::detail::decode_utf8(s, pos);
             out += c;
             pos += len;
         }
@@ -433,9 +433,9 @@ private:
     std::vector<Document> docs_;     // by DocId; freed slots are empty
     std::vector<std::string> keys_;  // by DocId
     std::vector<DocId> free_;
-    topgun::detail::StringMap<DocId> ids_;
+    topgun::detail::StringHashMap<DocId> ids_;
     std::vector<Field> fields_;  // by FieldId
-    topgun::detail::StringMap<FieldId> field_ids_;
+    topgun::detail::StringHashMap<FieldId> field_ids_;
 };
 
 }  // namespace search

@@ -25,7 +25,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
-#include <topgun/query/regex.hpp>
+#include <topgun/detail/utf8.hpp>
 #include <topgun/search/porter_stemmer.hpp>
 #include <topgun/search/stop_words.hpp>
 
@@ -143,7 +143,7 @@ void for_each_word(std::string_view text, Fn&& fn) {
     std::size_t length = 0;
     std::size_t pos = 0;
     while (pos < text.size()) {
-        const auto [c, len] = query::detail::decode_utf8(text, pos);
+        const auto [c, len] = topgun::detail::decode_utf8(text, pos);
         pos += len;
         if (is_token_char(c)) {
             append_utf8(word, to_lower(c));
