@@ -32,9 +32,11 @@ struct LWWRecord {
 };
 
 // What a change did to one key; values are the live values before and after
-// (nullptr for absent, tombstoned or expired).
+// (nullptr for absent, tombstoned or expired). Expire, Prune and Clear report
+// the dropped value as old_value even when it had already expired, and are
+// sent before the record (and the storage `key` views) goes away.
 struct LWWChange {
-    enum class Kind { Set, Remove, Merge, Prune, Expire };
+    enum class Kind { Set, Remove, Merge, Prune, Expire, Clear };
     Kind kind;
     std::string_view key;
     const Value* old_value;
@@ -98,10 +100,13 @@ public:
     }
 
     // The live value: nullptr when absent, tombstoned or expired.
-    const Value* get(std::string_view key) const {
+    const Value* get(std::string_view key) const { return get(key, hlc_->wall_clock()); }
+    // The same at a given wall-clock time (`clock().wall_clock()`), so that a
+    // reader looking up many keys reads the clock once.
+    const Value* get(std::string_view key, std::uint64_t now) const {
         const Node* n = entries_.find(key);
         if (n == nullptr) return nullptr;
-        return live_value(n->value, hlc_->wall_clock());
+        return live_value(n->value, now);
     }
 
     // The stored record, tombstones and expired records included.
@@ -126,7 +131,14 @@ public:
         });
     }
 
+    // Listeners see a Clear change for every record with a value (expired ones
+    // included: they may still be indexed), so nothing keeps views of its key.
     void clear() {
+        if (!listeners_.empty()) {
+            entries_.for_each([&](const Node& n) {
+                if (!n.value.value.is_nil()) listeners_.emit(LWWChange{LWWChange::Kind::Clear, n.key, &n.value.value, nullptr});
+            });
+        }
         entries_.clear();
         trie_.clear();
     }
@@ -160,6 +172,7 @@ public:
 
     const merkle::HashTrie& merkle() const noexcept { return trie_; }
     HLC& clock() noexcept { return *hlc_; }
+    const HLC& clock() const noexcept { return *hlc_; }
 
     // Change notifications, called synchronously after each change.
     ListenerId subscribe(Listeners<LWWChange>::Callback cb) { return listeners_.add(std::move(cb)); }

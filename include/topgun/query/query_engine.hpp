@@ -1,9 +1,11 @@
 // One-shot query execution over an LWW map (PROTOCOL.md §8.3): the rows of a
 // QUERY_RESP. Pipeline, as the reference's initial snapshot:
 //
-//   filter (Predicate::from_query) → [group + aggregate] → rows after the cursor
-//   → sort (SortOrder; key ascending without sort) → limit (limit+1 rows decide
-//   has_more) → clamp to max_records → `fields` projection.
+//   read (planner.hpp: scan, index candidates, or an ordered-index walk that
+//   stops after the page) → filter (Predicate::from_query) → [group +
+//   aggregate] → rows after the cursor → sort (SortOrder; key ascending without
+//   sort) → limit (limit+1 rows decide has_more) → clamp to max_records →
+//   `fields` projection.
 //
 // Grouping: groupBy and/or aggregations turn the filtered records into one row
 // per group, keyed by its bucket id, with value
@@ -33,6 +35,8 @@
 #include <topgun/protocol/query_types.hpp>
 #include <topgun/query/cursor.hpp>
 #include <topgun/query/field_path.hpp>
+#include <topgun/query/index_set.hpp>
+#include <topgun/query/planner.hpp>
 #include <topgun/query/predicate.hpp>
 #include <topgun/query/sort_order.hpp>
 #include <topgun/value.hpp>
@@ -57,6 +61,8 @@ namespace query {
 struct QueryOptions {
     std::size_t max_records = 10000;  // the reference's max_query_records
     const Value* auth = nullptr;      // principal for "auth.<path>" valueRefs
+    // Secondary indexes of the queried map (ignored when they belong to another).
+    const IndexSet* indexes = nullptr;
 };
 
 struct QueryResult {
@@ -250,10 +256,56 @@ inline QueryResult execute(const LWWMap& map, const protocol::Query& q, const Qu
         return result;
     }
 
+    const SortOrder order = q.sort ? SortOrder(*q.sort) : SortOrder();
+    const std::size_t n = order.size();
+
+    std::optional<Cursor> cursor;
+    std::vector<const Value*> cursor_slots;
+    if (q.cursor) {
+        cursor = Cursor::decode(*q.cursor);
+        if (cursor && (cursor->shape != query_shape_hash(q) || cursor->slots.size() != n)) cursor.reset();
+        result.cursor_status = cursor ? protocol::CursorStatus::Valid : protocol::CursorStatus::Invalid;
+        if (cursor) cursor_slots = cursor->slot_pointers();
+    }
+
+    const std::size_t limit = q.limit ? *q.limit : std::numeric_limits<std::size_t>::max();
+    const std::size_t page = std::min(limit, options.max_records);
+
+    // The one place that decides whether a record belongs to the result.
+    const auto matches = [&](std::string_view key, const Value& value) {
+        static_cast<void>(key);
+        return predicate->evaluate(value, options.auth);
+    };
+
+    // Source rows, read as the planner decides (planner.hpp).
     std::vector<detail::SourceRow> sources;
-    map.for_each([&](std::string_view key, const Value& value) {
-        if (predicate->evaluate(value, options.auth)) sources.push_back(detail::SourceRow{key, &value});
-    });
+    const IndexSet* indexes = options.indexes && &options.indexes->map() == &map ? options.indexes : nullptr;
+    const Plan plan = plan_query(*predicate, q, indexes, page, map.size());
+    const std::uint64_t now = map.clock().wall_clock();
+    const auto consider = [&](std::string_view key) {
+        const Value* value = map.get(key, now);
+        if (value != nullptr && matches(key, *value)) sources.push_back(detail::SourceRow{key, value});
+    };
+    switch (plan.source) {
+        case Plan::Source::Scan:
+            map.for_each([&](std::string_view key, const Value& value) {
+                if (matches(key, value)) sources.push_back(detail::SourceRow{key, &value});
+            });
+            break;
+        case Plan::Source::Keys:
+            for (const std::string_view key : plan.keys) consider(key);
+            break;
+        case Plan::Source::Walk: {
+            // Rows arrive in final order: one beyond the page decides has_more.
+            std::optional<OrderedIndex::Position> after;
+            if (cursor) after = OrderedIndex::Position{cursor_slots[0], cursor->key};
+            plan.index->walk(plan.descending, after, plan.range, [&](std::string_view key) {
+                consider(key);
+                return sources.size() <= page;
+            });
+            break;
+        }
+    }
 
     // Group rows own their keys and values; both vectors are complete before
     // rows point into them.
@@ -270,17 +322,6 @@ inline QueryResult execute(const LWWMap& map, const protocol::Query& q, const Qu
         }
     }
 
-    const SortOrder order = q.sort ? SortOrder(*q.sort) : SortOrder();
-    const std::size_t n = order.size();
-
-    std::optional<Cursor> cursor;
-    std::vector<const Value*> cursor_slots;
-    if (q.cursor) {
-        cursor = Cursor::decode(*q.cursor);
-        if (cursor && (cursor->shape != query_shape_hash(q) || cursor->slots.size() != n)) cursor.reset();
-        result.cursor_status = cursor ? protocol::CursorStatus::Valid : protocol::CursorStatus::Invalid;
-        if (cursor) cursor_slots = cursor->slot_pointers();
-    }
 
     // Candidate rows with their slots resolved once: row r's at [r*n, r*n+n).
     std::vector<std::size_t> rows;
@@ -305,8 +346,6 @@ inline QueryResult execute(const LWWMap& map, const protocol::Query& q, const Qu
         return order.compare(slots_of(a), sources[rows[a]].key, slots_of(b), sources[rows[b]].key) < 0;
     };
 
-    const std::size_t limit = q.limit ? *q.limit : std::numeric_limits<std::size_t>::max();
-    const std::size_t page = std::min(limit, options.max_records);
     // One row beyond the page tells whether there is more.
     const std::size_t take = page < idx.size() ? page + 1 : idx.size();
     std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(take), idx.end(), less);

@@ -1,0 +1,147 @@
+// Query engine benchmarks (issue targets in bench/README.md): one million
+// records of about 100 bytes, single thread.
+#include <topgun/crdt/lww_map.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/query/index_set.hpp>
+#include <topgun/query/query_engine.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+using namespace topgun;
+
+namespace {
+
+constexpr int kRecords = 1'000'000;
+constexpr int kOwners = 100'000;  // ~10 records per owner
+const char* const kStatuses[] = {"active", "archived", "draft", "deleted"};
+
+// {id, owner, price, status, name, score}: ~100 bytes as MsgPack.
+Value record(int i, std::mt19937& rng) {
+    Value v = Value::map();
+    v.set("id", Value(i));
+    v.set("owner", Value("user-" + std::to_string(rng() % kOwners)));
+    v.set("price", Value(static_cast<double>(rng() % 1'000'000) / 100.0));
+    v.set("status", Value(kStatuses[rng() % 4]));
+    v.set("name", Value("item-" + std::to_string(i) + "-description"));
+    v.set("score", Value(static_cast<int>(rng() % 1000)));
+    return v;
+}
+
+struct Dataset {
+    HLC hlc{"bench"};
+    LWWMap map{hlc};
+    std::unique_ptr<query::IndexSet> indexes;
+
+    explicit Dataset(bool with_indexes) {
+        std::mt19937 rng(42);
+        for (int i = 0; i < kRecords; ++i) map.set("rec-" + std::to_string(i), record(i, rng));
+        if (with_indexes) {
+            indexes = std::make_unique<query::IndexSet>(map);
+            indexes->add_hash("owner");
+            indexes->add_ordered("price");
+        }
+    }
+};
+
+Dataset& indexed() {
+    static Dataset d(true);
+    return d;
+}
+Dataset& plain() {
+    static Dataset d(false);
+    return d;
+}
+
+protocol::PredicateNode leaf(std::string op, std::string attribute, Value value) {
+    protocol::PredicateNode n;
+    n.op = std::move(op);
+    n.attribute = std::move(attribute);
+    n.value = std::move(value);
+    return n;
+}
+
+void BM_QueryIndexedEquality(benchmark::State& state) {
+    Dataset& d = indexed();
+    std::mt19937 rng(1);
+    std::size_t rows = 0;
+    for (auto _ : state) {
+        protocol::Query q;
+        q.where = protocol::StringMap<Value>{{"owner", Value("user-" + std::to_string(rng() % kOwners))}};
+        const auto r = query::execute(d.map, q, {.indexes = d.indexes.get()});
+        rows += r.rows.size();
+        benchmark::DoNotOptimize(r);
+    }
+    state.counters["rows/query"] = static_cast<double>(rows) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_QueryIndexedEquality)->Unit(benchmark::kMicrosecond);
+
+void BM_QueryOrderedRange100Sorted(benchmark::State& state) {
+    Dataset& d = indexed();
+    std::mt19937 rng(2);
+    std::size_t rows = 0;
+    for (auto _ : state) {
+        const double low = static_cast<double>(rng() % 9000);
+        protocol::Query q;
+        q.predicate = leaf("between", "price", Value(Value::Array{Value(low), Value(low + 500)}));
+        q.sort = protocol::Sort{{protocol::SortField{"price", protocol::SortDirection::Asc}}};
+        q.limit = 100;
+        const auto r = query::execute(d.map, q, {.indexes = d.indexes.get()});
+        rows += r.rows.size();
+        benchmark::DoNotOptimize(r);
+    }
+    state.counters["rows/query"] = static_cast<double>(rows) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_QueryOrderedRange100Sorted)->Unit(benchmark::kMicrosecond);
+
+void BM_QueryFullScan3Clauses(benchmark::State& state) {
+    Dataset& d = plain();
+    protocol::Query q;
+    q.predicate = protocol::PredicateNode{
+        .op = "and",
+        .children = std::vector<protocol::PredicateNode>{leaf("gt", "price", Value(5000)),
+                                                         leaf("eq", "status", Value("active")),
+                                                         leaf("startsWith", "name", Value("item-1"))}};
+    std::size_t rows = 0;
+    for (auto _ : state) {
+        const auto r = query::execute(d.map, q, {.max_records = kRecords});
+        rows = r.rows.size();
+        benchmark::DoNotOptimize(r);
+    }
+    state.counters["rows"] = static_cast<double>(rows);
+}
+BENCHMARK(BM_QueryFullScan3Clauses)->Unit(benchmark::kMillisecond);
+
+void BM_QueryGroupBy3Aggregates(benchmark::State& state) {
+    Dataset& d = plain();
+    using F = protocol::AggregateFunction;
+    protocol::Query q;
+    q.group_by = std::vector<std::string>{"status"};
+    q.aggregations = std::vector<protocol::Aggregation>{{F::Sum, "price"}, {F::Avg, "score"}, {F::Max, "price"}};
+    for (auto _ : state) {
+        const auto r = query::execute(d.map, q);
+        benchmark::DoNotOptimize(r);
+    }
+}
+BENCHMARK(BM_QueryGroupBy3Aggregates)->Unit(benchmark::kMillisecond);
+
+// What a hash and an ordered index add to each write.
+void BM_IndexMaintenancePerWrite(benchmark::State& state) {
+    const bool with_indexes = state.range(0) != 0;
+    Dataset& d = with_indexes ? indexed() : plain();
+    std::mt19937 rng(3);
+    for (auto _ : state) {
+        const int i = static_cast<int>(rng() % kRecords);
+        d.map.set("rec-" + std::to_string(i), record(i, rng));
+    }
+    state.SetLabel(with_indexes ? "hash(owner) + ordered(price)" : "no indexes");
+}
+BENCHMARK(BM_IndexMaintenancePerWrite)->Arg(0)->Arg(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
