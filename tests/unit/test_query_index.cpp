@@ -44,7 +44,7 @@ std::vector<std::string> walk(const OrderedIndex& index, bool descending,
                               std::optional<OrderedIndex::Position> after = std::nullopt,
                               std::optional<OrderedIndex::Range> range = std::nullopt) {
     std::vector<std::string> out;
-    index.walk(descending, after, range, [&](std::string_view k) {
+    index.walk(descending, after, range, [&](std::string_view k, const Value*) {
         out.emplace_back(k);
         return true;
     });

@@ -155,6 +155,18 @@ public:
         });
     }
 
+    // Resumable form of for_each for batch readers: visits live entries from
+    // `position` (0 to start) until f(key, value) returns false, and returns
+    // where to resume (npos when done). `now` is `clock().wall_clock()`.
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);  // as StableStringMap::npos
+    template <class F>
+    std::size_t for_each_from(std::size_t position, std::uint64_t now, F&& f) const {
+        return entries_.visit_from(position, [&](const Node& n) {
+            const Value* v = live_value(n.value, now);
+            return v == nullptr || f(std::string_view(n.key), *v);
+        });
+    }
+
     // Visits every stored record: f(const RecordView&).
     template <class F>
     void for_each_record(F&& f) const {

@@ -135,6 +135,19 @@ public:
         }
     }
 
+    // Resumable visit for readers that work in batches: visits nodes from
+    // `position` (0 to start) in the same order until `f(node)` returns false,
+    // and returns the position to resume from (npos when done). Nodes added
+    // or removed in between may or may not be visited.
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    template <class F>
+    std::size_t visit_from(std::size_t position, F&& f) const {
+        for (std::size_t i = position; i < next_; ++i) {
+            if (used_[i] && !f(const_cast<StableStringMap*>(this)->node(static_cast<std::uint32_t>(i)))) return i + 1;
+        }
+        return npos;
+    }
+
     // Visits and removes the nodes for which `pred(node)` is true; `on_erase`
     // sees each before it goes.
     template <class Pred, class OnErase>

@@ -87,7 +87,7 @@ public:
     // returns false.
     template <class F>
     void scan(const Range& range, F&& f) const {
-        walk(false, std::nullopt, range, std::forward<F>(f));
+        walk(false, std::nullopt, range, [&](std::string_view key, const Value*) { return f(key); });
     }
 
     // Keys whose field starts with the string `prefix`, ascending, until `f` returns false.
@@ -109,7 +109,9 @@ public:
 
     // Visits indexed keys in the SortOrder order of this field in the given
     // direction (missing/nil last), strictly after `after` when given, until
-    // `f` returns false. With a `range` only entries within it are visited
+    // f(key, field) returns false; `field` (nullptr in the missing group) is
+    // the indexed value, valid until the index changes, so {field, key} is a
+    // Position to resume from. With a `range` only entries within it are visited
     // (missing fields never are); a range needs at least one bound, of one
     // class (numbers or strings), or nothing matches.
     template <class F>
@@ -126,7 +128,7 @@ public:
         }
         if (range) return;
         for (auto it = after_missing ? missing_.upper_bound(after->key) : missing_.begin(); it != missing_.end(); ++it) {
-            if (!f(*it)) return;
+            if (!f(*it, static_cast<const Value*>(nullptr))) return;
         }
     }
 
@@ -206,7 +208,7 @@ private:
             end = span->end;
         }
         for (; before(it, end); ++it) {
-            if (!f(it->key)) return false;
+            if (!f(it->key, &it->value)) return false;
         }
         return true;
     }
@@ -221,14 +223,14 @@ private:
             // First the rest of the cursor's group, then the groups below it.
             const auto group_end = earlier(entries_.lower_bound(Probe{after->value, {}, true}), end);
             for (auto it = later(entries_.upper_bound(Probe{after->value, after->key}), first); before(it, group_end); ++it) {
-                if (!f(it->key)) return false;
+                if (!f(it->key, &it->value)) return false;
             }
             end = earlier(end, entries_.lower_bound(Probe{after->value}));
         }
         while (before(first, end)) {
             const auto begin = later(entries_.lower_bound(Probe{&std::prev(end)->value}), first);
             for (auto it = begin; it != end; ++it) {
-                if (!f(it->key)) return false;
+                if (!f(it->key, &it->value)) return false;
             }
             end = begin;
         }

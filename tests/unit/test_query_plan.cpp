@@ -1,0 +1,234 @@
+#include <topgun/crdt/lww_map.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/partition.hpp>
+#include <topgun/query/index_set.hpp>
+#include <topgun/query/query_engine.hpp>
+#include <topgun/query/query_plan.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "query_builders.hpp"
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace topgun;
+using protocol::PredicateNode;
+using protocol::Query;
+using protocol::SortDirection;
+using query::QueryPart;
+using topgun::testing::leaf;
+
+namespace {
+
+Value obj(std::initializer_list<Value::Member> members) { return Value(Value::Map(members)); }
+
+// The same records held whole and split into partitions by key.
+struct Partitioned {
+    HLC hlc{"n1"};
+    LWWMap whole{hlc};
+    std::vector<std::unique_ptr<LWWMap>> parts;
+
+    explicit Partitioned(std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) parts.push_back(std::make_unique<LWWMap>(hlc));
+    }
+    LWWMap& part_of(std::string_view key) { return *parts[partition_of(key) % parts.size()]; }
+    void set(const std::string& key, const Value& v) {
+        whole.set(key, v);
+        part_of(key).set(key, v);
+    }
+    void remove(const std::string& key) {
+        whole.remove(key);
+        part_of(key).remove(key);
+    }
+};
+
+void require_same(const query::QueryResult& a, const query::QueryResult& b) {
+    REQUIRE(a.error == b.error);
+    REQUIRE(a.rows == b.rows);
+    REQUIRE(a.has_more == b.has_more);
+    REQUIRE(a.next_cursor == b.next_cursor);
+    REQUIRE(a.cursor_status == b.cursor_status);
+}
+
+}  // namespace
+
+TEST_CASE("query plan: property: scatter/gather over partitions equals one map", "[query][dag]") {
+    std::mt19937 rng(4242);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    const std::vector<std::string> fields = {"a", "b", "n.x"};
+    // Halves sum exactly in any order, so partial sums merge to the same totals.
+    auto random_value = [&]() -> Value {
+        switch (pick(8)) {
+            case 0: return Value();
+            case 1: return Value(static_cast<int>(pick(6)) - 1);
+            case 2: return Value(static_cast<double>(pick(10)) / 2.0);
+            case 3: return Value(std::string(1 + pick(2), static_cast<char>('p' + pick(3))));
+            case 4: return Value(pick(2) == 0);
+            case 5: return Value(Value::Array{Value(static_cast<int>(pick(3)))});
+            default: return Value(static_cast<int>(pick(4)));
+        }
+    };
+    auto random_record = [&]() -> Value {
+        Value v = Value::map();
+        for (const std::string& field : {std::string("a"), std::string("b")}) {
+            if (pick(5) != 0) v.set(field, random_value());
+        }
+        if (pick(3) != 0) v.set("n", obj({{"x", random_value()}}));
+        return v;
+    };
+    std::function<PredicateNode(int)> random_predicate = [&](int depth) -> PredicateNode {
+        static const std::vector<std::string> leaves = {"eq", "in", "gt", "lte", "between", "neq", "isNull", "startsWith"};
+        if (depth < 2 && pick(3) == 0) {
+            static const std::vector<std::string> combinators = {"and", "or", "not"};
+            PredicateNode n{.op = combinators[pick(3)]};
+            std::vector<PredicateNode> children;
+            for (std::size_t i = 0, count = n.op == "not" ? 1 : pick(4); i < count; ++i) {
+                children.push_back(random_predicate(depth + 1));
+            }
+            n.children = std::move(children);
+            return n;
+        }
+        PredicateNode n = leaf(leaves[pick(leaves.size())], fields[pick(fields.size())], random_value());
+        if (n.op == "isNull") n.value = protocol::Nullable<Value>();
+        if (n.op == "between") n.value = Value(Value::Array{random_value(), random_value()});
+        if (n.op == "in") n.value = Value(Value::Array{random_value(), random_value()});
+        if (n.op == "startsWith") n.value = Value(std::string(pick(2), static_cast<char>('p' + pick(3))));
+        return n;
+    };
+
+    for (int iteration = 0; iteration < 100; ++iteration) {
+        Partitioned data(1 + pick(5));
+        for (std::size_t i = 0, n = pick(80); i < n; ++i) {
+            const std::string key = "k" + std::to_string(pick(60));
+            if (pick(8) == 0) {
+                data.remove(key);
+            } else {
+                data.set(key, random_record());
+            }
+        }
+        std::vector<std::unique_ptr<query::IndexSet>> indexes;
+        std::vector<QueryPart> parts;
+        const bool indexed = pick(2) == 0;
+        for (auto& part : data.parts) {
+            indexes.push_back(std::make_unique<query::IndexSet>(*part));
+            if (indexed) {
+                indexes.back()->add_hash("a");
+                indexes.back()->add_ordered("b");
+                indexes.back()->add_ordered("n.x");
+            }
+            parts.push_back(QueryPart{part.get(), indexes.back().get()});
+        }
+
+        for (int round = 0; round < 5; ++round) {
+            Query q;
+            if (pick(4) != 0) q.predicate = random_predicate(0);
+            if (pick(4) != 0) {
+                protocol::Sort s;
+                for (std::size_t i = 0, n = 1 + pick(2); i < n; ++i) {
+                    s.keys.push_back({pick(8) == 0 ? std::string("_key") : fields[pick(fields.size())],
+                                      pick(2) ? SortDirection::Asc : SortDirection::Desc});
+                }
+                q.sort = s;
+            }
+            if (pick(3) != 0) q.limit = static_cast<std::uint32_t>(pick(10));
+            if (pick(6) == 0) q.projection = std::vector<std::string>{"a"};
+            if (pick(4) == 0) {
+                using F = protocol::AggregateFunction;
+                if (pick(3) != 0) q.group_by = std::vector<std::string>{fields[pick(fields.size())]};
+                q.aggregations = std::vector<protocol::Aggregation>{
+                    {F::Count, std::nullopt}, {F::Sum, "b"}, {F::Min, "a"}, {F::Max, "n.x"}, {F::Avg, "b"}};
+                if (pick(2) == 0 && q.sort) q.sort->keys[0].field = "__count";
+            }
+            const query::QueryOptions options{.max_records = pick(6) == 0 ? 1 + pick(5) : 10000};
+            for (int page = 0; page < 20; ++page) {
+                INFO("iteration " << iteration << " round " << round << " page " << page);
+                const auto expected = query::execute(data.whole, q, options);
+                const auto actual = query::execute(parts, q, options);
+                require_same(actual, expected);
+                if (!expected.next_cursor) break;
+                q.cursor = expected.next_cursor;
+            }
+        }
+    }
+}
+
+TEST_CASE("query plan: stepping with a small budget gives the run's result", "[query][dag]") {
+    HLC hlc("n1");
+    LWWMap map(hlc);
+    for (int i = 0; i < 3000; ++i) map.set("k" + std::to_string(i), obj({{"v", Value(i % 97)}, {"g", Value(i % 5)}}));
+    Query q;
+    q.predicate = leaf("gt", "v", Value(10));
+    q.sort = protocol::Sort{{protocol::SortField{"v", SortDirection::Desc}}};
+    q.limit = 25;
+    const QueryPart part{&map, nullptr};
+
+    query::QueryRun stepped(std::span<const QueryPart>(&part, 1), q);
+    std::size_t steps = 0;
+    dag::Status status = dag::Status::Running;
+    while (status == dag::Status::Running) {
+        status = stepped.step(1);
+        ++steps;
+    }
+    CHECK(status == dag::Status::Done);
+    CHECK(steps > 10);  // the work really was spread over many steps
+    const auto result = stepped.result();
+    REQUIRE(result.rows.size() == 25);
+    CHECK(result.rows == query::execute(map, q).rows);
+    CHECK(stepped.explain() == "scan");
+}
+
+TEST_CASE("query plan: cancellation and invalid queries report errors", "[query][dag]") {
+    HLC hlc("n1");
+    LWWMap map(hlc);
+    for (int i = 0; i < 5000; ++i) map.set("k" + std::to_string(i), obj({{"v", Value(i)}}));
+    const QueryPart part{&map, nullptr};
+
+    query::QueryRun run(std::span<const QueryPart>(&part, 1), Query{});
+    CHECK(run.step(1) == dag::Status::Running);
+    run.cancel();
+    CHECK(run.step(1) == dag::Status::Cancelled);
+    const auto cancelled = run.result();
+    REQUIRE(cancelled.error);
+    CHECK(cancelled.error->find("cancelled") != std::string::npos);
+    CHECK(cancelled.rows.empty());
+
+    Query bad;
+    bad.predicate = leaf("gtx", "v", Value(1));
+    query::QueryRun invalid(std::span<const QueryPart>(&part, 1), bad);
+    CHECK(invalid.run() == dag::Status::Failed);
+    REQUIRE(invalid.result().error);
+    CHECK(invalid.result().error->find("gtx") != std::string::npos);
+
+    CHECK(query::execute(std::span<const QueryPart>(), Query{}).error);
+}
+
+TEST_CASE("query plan: an indexed sort + limit walks only the page", "[query][dag]") {
+    HLC hlc("n1");
+    LWWMap map(hlc);
+    for (int i = 0; i < 20000; ++i) map.set("k" + std::to_string(i), obj({{"price", Value(i)}}));
+    query::IndexSet indexes(map);
+    indexes.add_ordered("price");
+    Query q;
+    q.predicate = leaf("gte", "price", Value(5000));
+    q.sort = protocol::Sort{{protocol::SortField{"price", SortDirection::Asc}}};
+    q.limit = 10;
+    const QueryPart part{&map, &indexes};
+    query::QueryRun run(std::span<const QueryPart>(&part, 1), q);
+    CHECK(run.explain() == "walk(price asc, range)");
+    CHECK(run.run() == dag::Status::Done);
+    const auto r = run.result();
+    REQUIRE(r.rows.size() == 10);
+    CHECK(r.rows.front().key == "k5000");
+    CHECK(r.has_more);
+    REQUIRE(r.next_cursor);
+
+    // The next page resumes at the cursor through the index.
+    q.cursor = r.next_cursor;
+    const auto next = query::execute(map, q, {.indexes = &indexes});
+    REQUIRE(next.rows.size() == 10);
+    CHECK(next.rows.front().key == "k5010");
+}
