@@ -294,3 +294,59 @@ TEST_CASE("bm25 incremental index equals a rebuilt one", "[search]") {
         }
     }
 }
+
+TEST_CASE("bm25 pruned top-k equals the exhaustive ranking, scores bit for bit", "[search]") {
+    // Zipf-like word frequencies, so that some words are everywhere and others rare.
+    std::vector<std::string> vocabulary;
+    for (int i = 0; i < 40; ++i) vocabulary.push_back("w" + std::to_string(i));
+    for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+        INFO("seed " << seed);
+        std::mt19937 rng(seed);
+        const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+        const auto zipf_word = [&] {
+            std::size_t r = 0;
+            while (r + 1 < vocabulary.size() && pick(4) != 0) r = r * 2 + 1 + pick(2);
+            return vocabulary[std::min(r, vocabulary.size() - 1)];
+        };
+        const auto text = [&](std::size_t max) {
+            std::string s;
+            for (std::size_t i = pick(max + 1); i > 0; --i) s += zipf_word() + " ";
+            return s;
+        };
+        Bm25Index index;
+        index.set_field_boost("title", 1.0 + static_cast<double>(pick(3)));
+        for (int d = 0; d < 300; ++d) {
+            const std::string key = "d" + std::to_string(pick(250));
+            if (pick(10) == 0) {
+                index.remove(key);
+            } else {
+                index.add_or_update(key, {{"title", text(4)}, {"body", text(30)}});
+            }
+        }
+        for (int q = 0; q < 200; ++q) {
+            std::string query;
+            for (std::size_t i = 2 + pick(4); i > 0; --i)
+                query += (pick(5) == 0 ? vocabulary[pick(40)] : zipf_word()) + " ";
+            if (pick(6) == 0) query += "missing ";
+            SearchOptions o;
+            o.limit = 1 + pick(20);
+            if (pick(4) == 0) o.min_score = static_cast<double>(pick(30)) / 10.0;
+            o.all_words = pick(5) == 0;
+            if (pick(3) == 0) o.boosts = {{"body", static_cast<double>(pick(4)) / 2.0}};
+            INFO("query " << query << " limit " << o.limit << " min " << o.min_score << " all " << o.all_words);
+
+            std::vector<std::pair<double, std::string>> all;
+            index.match(query, o).for_each([&](std::string_view k, double s) { all.emplace_back(s, std::string(k)); });
+            std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+                return a.first != b.first ? a.first > b.first : a.second < b.second;
+            });
+            if (all.size() > o.limit) all.resize(o.limit);
+            const auto results = index.search(query, o);
+            REQUIRE(results.size() == all.size());
+            for (std::size_t i = 0; i < all.size(); ++i) {
+                CHECK(results[i].key == all[i].second);
+                CHECK(results[i].score == all[i].first);  // exactly
+            }
+        }
+    }
+}

@@ -11,8 +11,12 @@
 // where the reference evaluates to false.
 //
 // The full-text ops (match, matchPhrase, matchPrefix) compile to nodes that
-// need a search index (needs_search_index()); evaluate() alone answers false
-// for them. The search work wires them to the index.
+// need a search index (needs_search_index()), numbered in tree order
+// (Node::text_slot). A FullTextMatcher answers them per record key: the
+// evaluate() overload taking the key and a matcher (query/text_match.hpp
+// builds one from BM25 indexes); without one they are false. Their options
+// (matchOptions {minScore, boost, operator, fuzziness}, slop, maxExpansions)
+// are checked at compile time like every other value.
 #pragma once
 
 #include <topgun/config.hpp>
@@ -22,6 +26,7 @@
 #include <topgun/value.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -32,6 +37,16 @@
 
 TOPGUN_BEGIN_NAMESPACE
 namespace query {
+
+// Answers the full-text nodes of one predicate per record key, after their
+// searches ran once for the whole query (text_match.hpp).
+class FullTextMatcher {
+public:
+    virtual bool matches(std::size_t text_slot, std::string_view key) const = 0;
+
+protected:
+    ~FullTextMatcher() = default;
+};
 
 class Predicate {
 public:
@@ -53,6 +68,16 @@ public:
 
     enum class RefSource : std::uint8_t { None, Auth, Data };
 
+    // A full-text node's options, as the reference's MatchOptions.
+    struct TextOptions {
+        double min_score = 0;               // matchOptions.minScore, against the boosted score
+        double boost = 1;                   // matchOptions.boost: multiplies the node's scores
+        bool all_terms = false;             // matchOptions.operator "and": every query word must match
+        std::uint32_t fuzziness = 0;        // matchOptions.fuzziness: 0, 1 or 2 edits
+        std::uint32_t slop = 0;             // matchPhrase: extra words allowed between the phrase's
+        std::uint32_t max_expansions = 50;  // matchPrefix: terms the prefix may expand to
+    };
+
     // A validated node; public so that planners (indexes, search) can inspect it.
     struct Node {
         Op op = Op::And;
@@ -64,6 +89,8 @@ public:
         std::optional<query::Regex> regex;  // op regex with a literal value
         std::u32string like;                // op like with a literal value: lower-cased code points
         std::string text;                   // full-text ops: the query (or prefix) to hand to the search index
+        TextOptions text_options;           // full-text ops
+        std::size_t text_slot = 0;          // full-text ops: the node's number in tree order
         std::vector<Node> children;
     };
 
@@ -101,11 +128,19 @@ public:
 
     // `auth` is the principal (for example {id, roles}) that "auth.<path>"
     // valueRefs resolve against; without it such leaves are false.
-    bool evaluate(const Value& record, const Value* auth = nullptr) const {
-        return eval(root_, record, auth);
+    bool evaluate(const Value& record, const Value* auth = nullptr) const { return eval(root_, record, auth, nullptr); }
+
+    // The same for the record stored under `key`, with full-text nodes answered
+    // by `text` (false when it is null).
+    bool evaluate(const Value& record, std::string_view key, const FullTextMatcher* text,
+                  const Value* auth = nullptr) const {
+        const TextLookup lookup{key, text};
+        return eval(root_, record, auth, text ? &lookup : nullptr);
     }
 
-    bool needs_search_index() const noexcept { return needs_search_; }
+    bool needs_search_index() const noexcept { return text_nodes_ > 0; }
+    // Full-text nodes are numbered 0 .. text_node_count() − 1.
+    std::size_t text_node_count() const noexcept { return text_nodes_; }
     const Node& root() const noexcept { return root_; }
 
     static std::optional<Op> op_from(std::string_view name) noexcept {
@@ -215,12 +250,14 @@ private:
         if (*op == Op::IsNull || *op == Op::IsNotNull) return true;
 
         if (*op == Op::Match || *op == Op::MatchPhrase || *op == Op::MatchPrefix) {
-            needs_search_ = true;
             const std::optional<std::string>& text = *op == Op::MatchPrefix && in.prefix ? in.prefix : in.query;
             if (!text) {
                 return fail("op " + op_text + " needs " + (*op == Op::MatchPrefix ? "a prefix" : "a query"));
             }
             out.text = *text;
+            std::string message;
+            if (!compile_text_options(in, out.text_options, message)) return fail(message);
+            out.text_slot = text_nodes_++;
             return true;
         }
 
@@ -269,22 +306,68 @@ private:
         return true;
     }
 
-    static bool eval(const Node& n, const Value& record, const Value* auth) {
+    static bool compile_text_options(const protocol::PredicateNode& in, TextOptions& out, std::string& error) {
+        if (in.slop) out.slop = *in.slop;
+        if (in.max_expansions) out.max_expansions = *in.max_expansions;
+        const Value* options = in.match_options.get();
+        if (options == nullptr) return true;  // absent or nil: the defaults
+        if (!options->is_map()) {
+            error = "matchOptions must be a map";
+            return false;
+        }
+        const auto number = [&](std::string_view name, double& into) {
+            const Value* v = options->find(name);
+            if (v == nullptr || v->is_nil()) return true;
+            if (!v->is_number() || !std::isfinite(v->to_double())) {
+                error = "matchOptions." + std::string(name) + " must be a finite number";
+                return false;
+            }
+            into = v->to_double();
+            return true;
+        };
+        if (!number("minScore", out.min_score) || !number("boost", out.boost)) return false;
+        if (out.boost < 0) {
+            error = "matchOptions.boost must not be negative";
+            return false;
+        }
+        if (const Value* v = options->find("operator"); v != nullptr && !v->is_nil()) {
+            if (!v->is_string() || (v->as_string() != "and" && v->as_string() != "or")) {
+                error = "matchOptions.operator must be \"and\" or \"or\"";
+                return false;
+            }
+            out.all_terms = v->as_string() == "and";
+        }
+        double fuzziness = 0;
+        if (!number("fuzziness", fuzziness)) return false;
+        if (fuzziness != 0 && fuzziness != 1 && fuzziness != 2) {
+            error = "matchOptions.fuzziness must be 0, 1 or 2";
+            return false;
+        }
+        out.fuzziness = static_cast<std::uint32_t>(fuzziness);
+        return true;
+    }
+
+    struct TextLookup {
+        std::string_view key;
+        const FullTextMatcher* matcher;
+    };
+
+    static bool eval(const Node& n, const Value& record, const Value* auth, const TextLookup* text) {
         switch (n.op) {
             case Op::And:
                 for (const Node& c : n.children) {
-                    if (!eval(c, record, auth)) return false;
+                    if (!eval(c, record, auth, text)) return false;
                 }
                 return true;
             case Op::Or:
                 for (const Node& c : n.children) {
-                    if (eval(c, record, auth)) return true;
+                    if (eval(c, record, auth, text)) return true;
                 }
                 return false;
-            case Op::Not: return n.children.empty() || !eval(n.children.front(), record, auth);
+            case Op::Not: return n.children.empty() || !eval(n.children.front(), record, auth, text);
             case Op::Match:
             case Op::MatchPhrase:
-            case Op::MatchPrefix: return false;  // needs a search index
+            case Op::MatchPrefix: return text != nullptr && text->matcher->matches(n.text_slot, text->key);
             default: return eval_leaf(n, record, auth);
         }
     }
@@ -369,7 +452,7 @@ private:
     }
 
     Node root_;
-    bool needs_search_ = false;
+    std::size_t text_nodes_ = 0;
 };
 
 }  // namespace query
