@@ -17,6 +17,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "query_builders.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -25,6 +27,7 @@
 #include <vector>
 
 using namespace topgun;
+using topgun::testing::leaf;
 
 namespace {
 
@@ -40,14 +43,6 @@ Value record(std::mt19937& rng) {
     v.set("status", Value(kStatuses[rng() % 4]));
     v.set("name", Value("item-" + std::to_string(rng() % 100000)));
     return v;
-}
-
-protocol::PredicateNode leaf(std::string op, std::string attribute, Value value) {
-    protocol::PredicateNode n;
-    n.op = std::move(op);
-    n.attribute = std::move(attribute);
-    n.value = std::move(value);
-    return n;
 }
 
 protocol::Sort by_score(protocol::SortDirection direction) {

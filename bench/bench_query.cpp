@@ -7,12 +7,15 @@
 
 #include <benchmark/benchmark.h>
 
+#include "query_builders.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 
 using namespace topgun;
+using topgun::testing::leaf;
 
 namespace {
 
@@ -55,14 +58,6 @@ Dataset& indexed() {
 Dataset& plain() {
     static Dataset d(false);
     return d;
-}
-
-protocol::PredicateNode leaf(std::string op, std::string attribute, Value value) {
-    protocol::PredicateNode n;
-    n.op = std::move(op);
-    n.attribute = std::move(attribute);
-    n.value = std::move(value);
-    return n;
 }
 
 void BM_QueryIndexedEquality(benchmark::State& state) {

@@ -1,12 +1,21 @@
-// Small builders for predicate trees in tests.
+// Small builders for records, predicate trees and sorts in tests and benchmarks.
 #pragma once
 
 #include <topgun/protocol/query_types.hpp>
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 
 namespace topgun::testing {
+
+inline Value obj(std::initializer_list<Value::Member> members) { return Value(Value::Map(members)); }
+
+inline protocol::Sort sort_by(std::initializer_list<std::pair<std::string, protocol::SortDirection>> keys) {
+    protocol::Sort s;
+    for (const auto& [field, dir] : keys) s.keys.push_back(protocol::SortField{field, dir});
+    return s;
+}
 
 inline protocol::PredicateNode leaf(std::string op, std::string attribute, Value value) {
     protocol::PredicateNode n;

@@ -23,16 +23,10 @@ using protocol::SortDirection;
 using query::QueryResult;
 
 using topgun::testing::leaf;
+using topgun::testing::obj;
+using topgun::testing::sort_by;
 
 namespace {
-
-Value obj(std::initializer_list<Value::Member> members) { return Value(Value::Map(members)); }
-
-protocol::Sort sort_by(std::initializer_list<std::pair<std::string, SortDirection>> keys) {
-    protocol::Sort s;
-    for (const auto& [field, dir] : keys) s.keys.push_back(protocol::SortField{field, dir});
-    return s;
-}
 
 std::vector<std::string> keys_of(const QueryResult& r) {
     std::vector<std::string> out;

@@ -27,10 +27,9 @@ using protocol::SortDirection;
 using query::IndexSet;
 using query::OrderedIndex;
 using topgun::testing::leaf;
+using topgun::testing::obj;
 
 namespace {
-
-Value obj(std::initializer_list<Value::Member> members) { return Value(Value::Map(members)); }
 
 std::set<std::string> keys_of(const query::KeySet* set) {
     std::set<std::string> out;

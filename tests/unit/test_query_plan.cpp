@@ -21,10 +21,9 @@ using protocol::Query;
 using protocol::SortDirection;
 using query::QueryPart;
 using topgun::testing::leaf;
+using topgun::testing::obj;
 
 namespace {
-
-Value obj(std::initializer_list<Value::Member> members) { return Value(Value::Map(members)); }
 
 // The same records held whole and split into partitions by key.
 struct Partitioned {

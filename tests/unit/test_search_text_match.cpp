@@ -26,12 +26,12 @@ using protocol::Query;
 using query::Predicate;
 using search::MapSearchIndex;
 using topgun::testing::leaf;
+using topgun::testing::obj;
 
 namespace {
 
 using Keys = std::vector<std::string>;
 
-Value obj(std::initializer_list<Value::Member> members) { return Value(Value::Map(members)); }
 Value arr(std::initializer_list<Value> items) { return Value(Value::Array(items)); }
 
 PredicateNode node(std::string op, std::vector<PredicateNode> children) {
