@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# The JS protocol client's packages (pinned by its package-lock.json).
+npm ci --prefix tests/js-protocol --no-audit --no-fund --loglevel=error
 
 jobs=$(nproc)
 run_preset() {
@@ -23,11 +25,14 @@ run_preset() {
 run_preset dev
 run_preset asan
 
-echo "=== [fuzz] codec fuzzer, ${FUZZ_SECONDS:-30}s"
+fuzz_seconds=${FUZZ_SECONDS:-30}
+echo "=== [fuzz] codec and connection fuzzers, ${fuzz_seconds}s each"
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$jobs"
-mkdir -p build/fuzz/corpus
+cmake --build --preset fuzz -j "$jobs" --target fuzz-codec fuzz-connection
+mkdir -p build/fuzz/corpus build/fuzz/corpus-connection
 ./build/fuzz/tests/fuzz/fuzz-codec build/fuzz/corpus golden tests/fuzz/seeds \
-  -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 -print_final_stats=1 2>&1 | tail -n 12
+  -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 2>&1 | tail -n 12
+./build/fuzz/tests/fuzz/fuzz-connection build/fuzz/corpus-connection tests/fuzz/seeds-connection \
+  -max_total_time="$fuzz_seconds" -max_len=8192 -print_final_stats=1 2>&1 | tail -n 12
 
 echo "=== all tests passed"

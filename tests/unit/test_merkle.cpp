@@ -113,3 +113,37 @@ TEST_CASE("Property: incremental root equals a tree rebuilt from the final state
         }
     }
 }
+
+TEST_CASE("Property: the union of tries over disjoint key sets equals one trie of all keys", "[merkle][property]") {
+    std::mt19937 rng(777);
+    for (int round = 0; round < 20; ++round) {
+        const std::size_t part_count = 1 + rng() % 4;
+        std::vector<MerkleTree> parts(part_count);
+        MerkleTree whole;
+        for (int i = 0; i < 300; ++i) {
+            const std::string key = "k" + std::to_string(rng() % 400);
+            // A key always lands in the same part, as a key always belongs to one worker.
+            MerkleTree& part = parts[fnv1a(key) % part_count];
+            if (rng() % 5 == 0) {
+                part.remove(key);
+                whole.remove(key);
+            } else {
+                const Timestamp ts = stamp_of(static_cast<int>(rng() % 50));
+                part.update(key, ts);
+                whole.update(key, ts);
+            }
+        }
+        std::vector<const HashTrie*> tries;
+        for (const MerkleTree& p : parts) tries.push_back(&p.trie());
+        const HashTrie u = union_of(tries, kDefaultDepth);
+        REQUIRE(u.root_hash() == whole.root_hash());
+        for (const std::string path : {"", "a", "3", "37", "f0"}) {
+            CHECK(as_map(u.buckets(path)) == as_map(whole.trie().buckets(path)));
+        }
+        for (std::size_t leaf = 0; leaf < u.leaf_count(); ++leaf) {
+            const auto h = whole.trie().leaf_hash(leaf);
+            // A node the whole trie created exists in the union, with the same hash.
+            if (h) CHECK(u.leaf_hash(leaf) == h);
+        }
+    }
+}

@@ -119,6 +119,24 @@ public:
         return leaf == leaves_.end() ? none : leaf->second;
     }
 
+    // Leaves by index (0 .. 16^depth - 1, the routing hash's top digits): the
+    // leaf's hash, or nothing when no key was ever routed there.
+    std::size_t leaf_count() const noexcept { return std::size_t{1} << (4 * depth_); }
+    std::optional<std::uint32_t> leaf_hash(std::size_t leaf) const {
+        const std::size_t index = level_offset(depth_) + leaf;
+        if (leaf >= leaf_count() || !created_[index]) return std::nullopt;
+        return hashes_[index];
+    }
+
+    // Adds `sum` to leaf `leaf` (creating it and its ancestors) without keys. A
+    // leaf hash is a wrapping sum over its items, so adding the leaves of tries
+    // over disjoint key sets gives exactly the trie of their union: the server
+    // answers one root per map from its per-worker tries this way (union_of).
+    void add_to_leaf(std::size_t leaf, std::uint32_t sum) {
+        if (leaf >= leaf_count()) return;
+        propagate(static_cast<std::uint32_t>(leaf << (32 - 4 * depth_)), sum, /*create=*/true);
+    }
+
 private:
     static std::size_t level_offset(unsigned level) noexcept {
         std::size_t offset = 0;
@@ -170,6 +188,20 @@ private:
     // 16^depth vectors each.
     std::unordered_map<std::uint32_t, std::vector<const std::string*>> leaves_;
 };
+
+// The hashes of one trie holding the keys of all `parts` (same depth, disjoint
+// key sets), without their keys: for answering root and bucket requests.
+template <class Range>
+HashTrie union_of(const Range& parts, unsigned depth) {
+    HashTrie out(depth);
+    for (const HashTrie* part : parts) {
+        if (part == nullptr || part->depth() != out.depth()) continue;
+        for (std::size_t leaf = 0; leaf < part->leaf_count(); ++leaf) {
+            if (const auto h = part->leaf_hash(leaf)) out.add_to_leaf(leaf, *h);
+        }
+    }
+    return out;
+}
 
 }  // namespace merkle
 TOPGUN_END_NAMESPACE

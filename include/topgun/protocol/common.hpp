@@ -5,6 +5,7 @@
 
 #include <topgun/config.hpp>
 #include <topgun/crdt/lww_map.hpp>
+#include <topgun/crdt/or_map.hpp>
 #include <topgun/crdt/pn_counter.hpp>
 #include <topgun/protocol/fields.hpp>
 
@@ -74,6 +75,15 @@ struct ORMapRecordData {
         v("timestamp", s.timestamp);
         v("tag", s.tag);
         v("ttlMs", s.ttl_ms);
+    }
+
+    ORRecord to_record() const {
+        return ORRecord{value, timestamp, tag, ttl_ms.present() ? std::optional(ttl_ms.value) : std::nullopt};
+    }
+    static ORMapRecordData from(const ORRecord& r) {
+        ORMapRecordData d{r.value, r.timestamp, r.tag, {}};
+        if (r.ttl_ms) d.ttl_ms = *r.ttl_ms;
+        return d;
     }
     friend bool operator==(const ORMapRecordData&, const ORMapRecordData&) = default;
 };

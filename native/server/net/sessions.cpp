@@ -1,0 +1,300 @@
+// HTTP and WebSocket sessions on Boost.Beast. The HTTP session answers the
+// health endpoints and hands an upgrade on `/` or `/ws` to a WebSocket
+// session, which feeds binary frames to a Connection and writes its frames
+// from a bounded queue (a consumer that falls behind by more than the backlog
+// limit is dropped; its client resyncs through Merkle sync when it returns).
+#include "net/sessions.hpp"
+
+#include "node.hpp"
+#include "session/connection.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+namespace topgun::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+constexpr auto kHttpTimeout = std::chrono::seconds(30);
+constexpr std::size_t kHttpBodyLimit = 2 * 1024 * 1024;
+
+std::string endpoint_text(const beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    const auto ep = stream.socket().remote_endpoint(ec);
+    if (ec) return "?";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+class WebSocketSession final : public Transport, public std::enable_shared_from_this<WebSocketSession> {
+public:
+    WebSocketSession(Node& node, std::size_t home, beast::tcp_stream&& stream)
+        : node_(node), home_(home), ws_(std::move(stream)), remote_(endpoint_text(ws_.next_layer())) {}
+
+    ~WebSocketSession() override {
+        if (connection_) connection_->detach();
+    }
+
+    void accept(http::request<http::string_body> request) {
+        ws_.next_layer().expires_never();  // the websocket stream has its own timeouts
+        auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        timeouts.keep_alive_pings = false;  // liveness is the protocol's PING (§1.5)
+        timeouts.idle_timeout = websocket::stream_base::none();
+        ws_.set_option(timeouts);
+        ws_.read_message_max(node_.config().max_frame_bytes);
+        ws_.auto_fragment(false);
+        ws_.binary(true);
+        ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
+    }
+
+    void send(SharedFrame frame) override {
+        if (closing_) return;
+        if (queued_bytes_ + frame->size() > node_.config().max_backlog_bytes) {
+            node_.metrics().slow_consumers_dropped.fetch_add(1, std::memory_order_relaxed);
+            spdlog::warn("connection {} from {}: over {} bytes queued, dropping a slow consumer", connection_->id(), remote_,
+                         node_.config().max_backlog_bytes);
+            queue_.clear();
+            queued_bytes_ = 0;
+            close(close_code::kTryAgainLater, "slow consumer");
+            return;
+        }
+        queued_bytes_ += frame->size();
+        queue_.push_back(std::move(frame));
+        if (!writing_) write_next();
+    }
+
+    void close(std::uint16_t code, std::string_view reason) override {
+        if (closing_) return;
+        closing_ = true;
+        close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+        if (!writing_) write_next();
+    }
+
+    // While paused no read is pending, and with nothing to write no Asio
+    // operation would hold the session: it holds itself until resumed.
+    void pause_reading() override {
+        paused_ = true;
+        paused_self_ = shared_from_this();
+    }
+    void resume_reading() override {
+        const auto hold = std::move(paused_self_);
+        paused_ = false;
+        if (!reading_ && !handling_ && !finished_) read_next();
+    }
+
+private:
+    void on_accept(beast::error_code ec) {
+        if (ec) {
+            spdlog::debug("websocket handshake with {} failed: {}", remote_, ec.message());
+            return;
+        }
+        connection_ = std::make_shared<Connection>(node_, home_, *this, remote_);
+        connection_->start();
+        read_next();
+    }
+
+    void read_next() {
+        if (paused_ || finished_) return;
+        reading_ = true;
+        ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        reading_ = false;
+        if (ec) {
+            if (ec == websocket::error::message_too_big) {
+                spdlog::info("connection {} from {}: frame over {} bytes, closing", connection_->id(), remote_,
+                             node_.config().max_frame_bytes);
+            } else {
+                spdlog::debug("connection {} from {}: read ended: {}", connection_->id(), remote_, ec.message());
+            }
+            finish();
+            return;
+        }
+        const auto data = buffer_.cdata();
+        // The connection may pause and resume reading while it handles the
+        // frame; the next read starts only after the buffer is released.
+        handling_ = true;
+        if (ws_.got_text()) {
+            connection_->on_text_frame();
+        } else {
+            connection_->on_frame({static_cast<const std::uint8_t*>(data.data()), data.size()});
+        }
+        handling_ = false;
+        buffer_.consume(buffer_.size());
+        read_next();
+    }
+
+    void write_next() {
+        if (finished_) return;
+        if (queue_.empty()) {
+            writing_ = false;
+            if (closing_ && !close_sent_) {
+                close_sent_ = true;
+                writing_ = true;
+                ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+                    self->writing_ = false;
+                    self->finish();
+                });
+            }
+            return;
+        }
+        writing_ = true;
+        ws_.async_write(boost::asio::buffer(*queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_write(ec);
+        });
+    }
+
+    void on_write(beast::error_code ec) {
+        if (ec) {
+            writing_ = false;
+            spdlog::debug("connection {} from {}: write failed: {}", connection_->id(), remote_, ec.message());
+            finish();
+            return;
+        }
+        queued_bytes_ -= queue_.front()->size();
+        queue_.pop_front();
+        write_next();
+    }
+
+    // The connection is over (read error, close done, write error): forget it
+    // once; pending Asio operations finish on their own and release `this`.
+    void finish() {
+        if (finished_) return;
+        finished_ = true;
+        paused_self_.reset();
+        if (connection_) connection_->on_closed();
+        beast::error_code ignored;
+        ws_.next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        ws_.next_layer().close();
+    }
+
+    Node& node_;
+    std::size_t home_;
+    websocket::stream<beast::tcp_stream> ws_;
+    std::string remote_;
+    std::shared_ptr<Connection> connection_;
+    beast::flat_buffer buffer_;
+    std::deque<SharedFrame> queue_;
+    std::size_t queued_bytes_ = 0;
+    bool writing_ = false;
+    bool reading_ = false;
+    bool handling_ = false;  // inside on_read, between the read and the buffer's release
+    bool paused_ = false;
+    bool closing_ = false;
+    bool close_sent_ = false;
+    bool finished_ = false;
+    websocket::close_reason close_reason_;
+    std::shared_ptr<WebSocketSession> paused_self_;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(Node& node, std::size_t home, tcp::socket&& socket) : node_(node), home_(home), stream_(std::move(socket)) {}
+
+    void run() { read_next(); }
+
+private:
+    void read_next() {
+        parser_.emplace();
+        parser_->body_limit(kHttpBodyLimit);
+        stream_.expires_after(kHttpTimeout);
+        http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_read(ec);
+        });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::end_of_stream) {
+            beast::error_code ignored;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            return;
+        }
+        if (ec == http::error::body_limit) {
+            respond_json(http::status::payload_too_large, {{"code", 413}, {"message", "request body over 2 MiB"}}, false);
+            return;
+        }
+        if (ec) return;
+        http::request<http::string_body> request = parser_->release();
+        const std::string_view target(request.target().data(), request.target().size());
+        const std::string_view path = target.substr(0, target.find('?'));
+        if (websocket::is_upgrade(request)) {
+            if (path == "/" || path == "/ws") {
+                std::make_shared<WebSocketSession>(node_, home_, std::move(stream_))->accept(std::move(request));
+                return;
+            }
+            respond_json(http::status::not_found, {{"code", 404}, {"message", "WebSocket upgrades are served on / and /ws"}},
+                         false);
+            return;
+        }
+        route(request, path);
+    }
+
+    void route(const http::request<http::string_body>& request, std::string_view path) {
+        const bool keep_alive = request.keep_alive();
+        const bool ready = node_.lifecycle() == Lifecycle::Ready;
+        if (request.method() != http::verb::get && request.method() != http::verb::head) {
+            respond_json(http::status::method_not_allowed, {{"code", 405}, {"message", "method not allowed"}}, keep_alive);
+        } else if (path == "/health") {
+            const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - node_.started_at());
+            respond_json(http::status::ok,
+                         {{"state", std::string(to_string(node_.lifecycle()))},
+                          {"connections", node_.metrics().connections_active.load()},
+                          {"in_flight", 0},
+                          {"uptime_secs", uptime.count()}},
+                         keep_alive);
+        } else if (path == "/health/live") {
+            respond(http::status::ok, "", "text/plain", keep_alive);
+        } else if (path == "/health/ready" || path == "/healthz") {
+            respond(ready ? http::status::ok : http::status::service_unavailable, ready ? "ready" : "not ready", "text/plain",
+                    keep_alive);
+        } else {
+            respond_json(http::status::not_found, {{"code", 404}, {"message", "no such endpoint: " + std::string(path)}},
+                         keep_alive);
+        }
+    }
+
+    void respond_json(http::status status, const nlohmann::json& body, bool keep_alive) {
+        respond(status, body.dump(), "application/json", keep_alive);
+    }
+
+    void respond(http::status status, std::string body, std::string_view content_type, bool keep_alive) {
+        auto response = std::make_shared<http::response<http::string_body>>(status, 11);
+        response->set(http::field::server, "topgun-server");
+        response->set(http::field::content_type, content_type);
+        response->keep_alive(keep_alive);
+        response->body() = std::move(body);
+        response->prepare_payload();
+        http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+            if (ec) return;
+            if (response->keep_alive()) {
+                self->read_next();
+            } else {
+                beast::error_code ignored;
+                self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            }
+        });
+    }
+
+    Node& node_;
+    std::size_t home_;
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void start_http_session(Node& node, std::size_t home, boost::asio::ip::tcp::socket socket) {
+    std::make_shared<HttpSession>(node, home, std::move(socket))->run();
+}
+
+}  // namespace topgun::server

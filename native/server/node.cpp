@@ -1,0 +1,237 @@
+#include "node.hpp"
+
+#include "auth/jwt.hpp"
+#include "service/crdt_service.hpp"
+#include "session/connection.hpp"
+#include "storage/store.hpp"
+#include "storage/write_behind.hpp"
+
+#include <topgun/protocol/codec.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace topgun::server {
+namespace {
+
+std::size_t worker_count(const ServerConfig& c) {
+    if (c.workers != 0) return c.workers;
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Routes every stored record to the shard that owns its key.
+class ShardLoader final : public storage::LoadSink {
+public:
+    explicit ShardLoader(Node& node) : node_(node) {}
+
+    void lww(std::string_view map, std::string_view key, LWWRecord&& record) override {
+        owner(key).lww(map).merge(key, record);
+        ++records;
+    }
+    void or_key(std::string_view map, std::string_view key, std::vector<ORRecord>&& recs) override {
+        owner(key).or_map(map).map.merge_key(key, recs);
+        records += recs.size();
+    }
+    void or_tombstone(std::string_view map, std::string_view tag) override {
+        // The key a stored tombstone belonged to is not kept, so every shard
+        // learns it (a tombstone only ever suppresses its own tag).
+        for (std::size_t s = 0; s < node_.shards().size(); ++s) node_.state(s).or_map(map).map.apply_tombstone(tag);
+    }
+    void meta(std::string_view ns, std::string_view key, std::span<const std::uint8_t> value) override {
+        if (ns == DeviceRegistry::kMetaNamespace) {
+            node_.state(0).devices().restore(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+            return;
+        }
+        if (ns == kKeyTombstonesNamespace) {
+            if (auto entry = parse_key_tombstones(key, value)) {
+                OrMapState& state = owner(entry->key).or_map(entry->map);
+                for (const std::string& tag : entry->tags) state.note_tombstone(entry->key, tag);
+            } else {
+                spdlog::warn("stored OR tombstone list \"{}\" is unreadable; skipped", key);
+            }
+            return;
+        }
+        if (ns != "counter") return;
+        protocol::PNCounterStateData state;
+        msgpack::Error error;
+        if (!protocol::decode_body(value, state, error)) {
+            spdlog::warn("stored counter \"{}\" is unreadable ({}); starting it from zero", key, error.message());
+            return;
+        }
+        owner(key).counter(key).merge(state.to_state());
+    }
+
+    std::size_t records = 0;
+
+private:
+    ShardState& owner(std::string_view key) { return node_.state(node_.shards().owner_of(key)); }
+    Node& node_;
+};
+
+}  // namespace
+
+std::string_view to_string(Lifecycle l) noexcept {
+    switch (l) {
+        case Lifecycle::Starting: return "starting";
+        case Lifecycle::Ready: return "ready";
+        case Lifecycle::Draining: return "draining";
+        case Lifecycle::Stopped: return "stopped";
+    }
+    return "?";
+}
+
+Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::unique_ptr<auth::JwtVerifier> verifier)
+    : config_(std::move(config)),
+      shards_(worker_count(config_)),
+      store_(std::move(store)),
+      verifier_(std::move(verifier)) {
+    HLCOptions clock_options;
+    clock_options.max_drift_ms = config_.max_drift_ms;
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        states_.push_back(std::make_unique<ShardState>(config_.node_id, clock_options));
+        hubs_.push_back(std::make_unique<ShardHub>());
+    }
+    if (store_ != nullptr) {
+        storage::WriteBehind::Options options;
+        options.max_delay = config_.commit_interval;
+        options.max_batch = config_.commit_batch;
+        write_behind_ = std::make_unique<storage::WriteBehind>(
+            *store_, options, [](const std::string& message) { spdlog::error("storage: {}", message); });
+    }
+    last_gc_ = std::chrono::steady_clock::now();
+}
+
+Node::~Node() { stop(); }
+
+std::size_t Node::load() {
+    if (store_ == nullptr) return 0;
+    ShardLoader loader(*this);
+    store_->load(loader);
+    return loader.records;
+}
+
+void Node::start(bool threads) {
+    if (started_) return;
+    started_ = true;
+    const auto shortest = std::min(config_.auth_timeout, config_.idle_timeout);
+    const auto reap_every = std::clamp(shortest / 4, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        auto timer = std::make_unique<boost::asio::steady_timer>(shards_[s].io());
+        auto* t = timer.get();
+        timers_.push_back(std::move(timer));
+        // The reaper: auth deadlines and idle connections.
+        auto reap = std::make_shared<std::function<void()>>();
+        *reap = [this, s, t, reap_every, reap_weak = std::weak_ptr(reap)] {
+            t->expires_after(reap_every);
+            t->async_wait([this, s, reap_weak](boost::system::error_code ec) {
+                if (ec) return;
+                const auto now = Connection::Clock::now();
+                hub(s).for_each([now](Connection& c) { c.tick(now); });
+                if (auto r = reap_weak.lock()) (*r)();
+            });
+        };
+        reapers_.push_back(reap);
+        shards_[s].post([reap] { (*reap)(); });
+    }
+    schedule_maintenance();
+    if (threads) shards_.start();
+}
+
+void Node::schedule_maintenance() {
+    auto timer = std::make_unique<boost::asio::steady_timer>(shards_[0].io());
+    auto* t = timer.get();
+    timers_.push_back(std::move(timer));
+    auto tick = std::make_shared<std::function<void()>>();
+    *tick = [this, t, tick_weak = std::weak_ptr(tick)] {
+        t->expires_after(config_.ttl_sweep_interval);
+        t->async_wait([this, tick_weak](boost::system::error_code ec) {
+            if (ec) return;
+            run_maintenance();
+            if (auto r = tick_weak.lock()) (*r)();
+        });
+    };
+    reapers_.push_back(tick);
+    shards_[0].post([tick] { (*tick)(); });
+}
+
+void Node::run_maintenance() {
+    std::optional<Timestamp> cutoff;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_gc_ >= config_.gc_interval) {
+        last_gc_ = now;
+        const auto wall = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                         std::chrono::system_clock::now().time_since_epoch())
+                                                         .count());
+        const auto retention = static_cast<std::uint64_t>(config_.tombstone_retention.count());
+        if (wall > retention) cutoff = Timestamp{wall - retention, 0, ""};
+    }
+    scatter(
+        0,
+        [this, cutoff](ShardState& s) {
+            std::vector<storage::Mutation> mutations = maintain(s, cutoff);
+            const std::size_t n = mutations.size();
+            if (write_behind_ != nullptr && n != 0) write_behind_->submit(std::move(mutations));
+            return n;
+        },
+        [this, cutoff](std::vector<std::size_t>& dropped) {
+            std::size_t total = 0;
+            for (std::size_t n : dropped) total += n;
+            if (total != 0) spdlog::info("maintenance: dropped {} expired records and old tombstones", total);
+            // Replicas prune their own tombstones too, so their trees keep matching ours.
+            if (cutoff) deliver_to_all(make_frame(protocol::encode_message(protocol::GcPrune{*cutoff})));
+        });
+}
+
+void Node::close_all_connections(std::chrono::milliseconds grace) {
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        shards_[s].post([this, s] {
+            hub(s).for_each([](Connection& c) { c.close(close_code::kGoingAway, "server shutting down"); });
+        });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (metrics_.connections_active.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+void Node::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    set_lifecycle(Lifecycle::Stopped);
+    shards_.halt();
+    reapers_.clear();
+    timers_.clear();
+    if (write_behind_ != nullptr) write_behind_->stop();
+}
+
+void Node::deliver_to_holders(const std::string& map, std::vector<SharedFrame> frames, std::uint64_t exclude) {
+    auto shared = std::make_shared<const std::vector<SharedFrame>>(std::move(frames));
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        shards_[s].post([this, s, map, shared, exclude] {
+            hub(s).for_holders(map, exclude, [&](Connection& c) {
+                for (const SharedFrame& f : *shared) c.send(f);
+            });
+        });
+    }
+}
+
+void Node::deliver_to_counter_subscribers(const std::string& name, SharedFrame frame, std::uint64_t exclude) {
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        shards_[s].post([this, s, name, frame, exclude] {
+            hub(s).for_counter_subscribers(name, exclude, [&](Connection& c) { c.send(frame); });
+        });
+    }
+}
+
+void Node::deliver_to_all(SharedFrame frame) {
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        shards_[s].post([this, s, frame] {
+            hub(s).for_each([&](Connection& c) {
+                if (c.authenticated()) c.send(frame);
+            });
+        });
+    }
+}
+
+}  // namespace topgun::server

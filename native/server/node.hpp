@@ -1,0 +1,146 @@
+// One server node without its sockets: the shards and their data, the
+// per-shard connection hubs, storage (write-behind over a Store), the JWT
+// verifier and the counters /metrics will read. The network layer creates a
+// Connection per WebSocket and hands it frames; tests and the fuzz target do
+// the same with an in-memory transport and thread-less shards.
+#pragma once
+
+#include "config.hpp"
+#include "exec/shards.hpp"
+#include "service/shard_state.hpp"
+#include "session/shard_hub.hpp"
+#include "session/transport.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace topgun::auth {
+class JwtVerifier;
+}
+namespace topgun::storage {
+class Store;
+class WriteBehind;
+}  // namespace topgun::storage
+
+namespace topgun::server {
+
+struct NodeMetrics {
+    std::atomic<std::uint64_t> connections_total{0};
+    std::atomic<std::int64_t> connections_active{0};
+    std::atomic<std::uint64_t> ops_applied{0};
+    std::atomic<std::uint64_t> ops_rejected{0};
+    std::atomic<std::uint64_t> frames_malformed{0};
+    std::atomic<std::uint64_t> frames_rate_limited{0};
+    std::atomic<std::uint64_t> slow_consumers_dropped{0};
+};
+
+enum class Lifecycle { Starting, Ready, Draining, Stopped };
+std::string_view to_string(Lifecycle l) noexcept;
+
+class Node {
+public:
+    // `store` is null for the memory backend (nothing to persist); `verifier`
+    // is null in no-auth mode.
+    Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::unique_ptr<auth::JwtVerifier> verifier);
+    ~Node();
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    const ServerConfig& config() const noexcept { return config_; }
+    ShardSet& shards() noexcept { return shards_; }
+    ShardState& state(std::size_t shard) noexcept { return *states_[shard]; }
+    ShardHub& hub(std::size_t shard) noexcept { return *hubs_[shard]; }
+    const auth::JwtVerifier* verifier() const noexcept { return verifier_.get(); }
+    storage::WriteBehind* persistence() noexcept { return write_behind_.get(); }
+    bool durable() const noexcept { return write_behind_ != nullptr; }
+    NodeMetrics& metrics() noexcept { return metrics_; }
+    std::uint64_t next_connection_id() noexcept { return ++connection_ids_; }
+    Lifecycle lifecycle() const noexcept { return lifecycle_.load(std::memory_order_relaxed); }
+    void set_lifecycle(Lifecycle l) noexcept { lifecycle_.store(l, std::memory_order_relaxed); }
+    std::chrono::steady_clock::time_point started_at() const noexcept { return started_at_; }
+
+    // The port clients reach (PARTITION_MAP endpoints), known once bound.
+    std::uint16_t public_port() const noexcept { return public_port_.load(std::memory_order_relaxed); }
+    void set_public_port(std::uint16_t port) noexcept { public_port_.store(port, std::memory_order_relaxed); }
+
+    // Streams the store into the shards (before start). Returns records loaded.
+    std::size_t load();
+
+    // Periodic tasks (the reaper, TTL sweep and tombstone GC) and, unless told
+    // otherwise, one thread per shard. Without threads (tests, the fuzz target)
+    // poll() runs whatever is ready.
+    void start(bool threads = true);
+    std::size_t poll() { return shards_.poll(); }
+    // One TTL sweep (and tombstone GC when due) over every shard; runs on shard 0.
+    void run_maintenance();
+
+    // Closes every connection with a close frame; waits at most `grace` for the
+    // frames to go out.
+    void close_all_connections(std::chrono::milliseconds grace);
+    // Flushes storage and joins the threads.
+    void stop();
+
+    // A map holder exists somewhere (lets writers skip encoding events nobody reads).
+    void note_holder() noexcept { holders_.fetch_add(1, std::memory_order_relaxed); }
+    bool has_holders() const noexcept { return holders_.load(std::memory_order_relaxed) != 0; }
+
+    // Sends frames to every holder of `map` on every shard but connection `exclude`.
+    void deliver_to_holders(const std::string& map, std::vector<SharedFrame> frames, std::uint64_t exclude);
+    void deliver_to_counter_subscribers(const std::string& name, SharedFrame frame, std::uint64_t exclude);
+    void deliver_to_all(SharedFrame frame);
+
+    // Runs `work(ShardState&)` on every shard, then `done(results)` (results
+    // in shard order) on shard `home`.
+    template <class Work, class Done>
+    void scatter(std::size_t home, Work work, Done done) {
+        using Result = decltype(work(state(0)));
+        struct Gather {
+            std::vector<Result> results;
+            std::size_t remaining;
+            Done done;
+        };
+        const std::size_t n = shards_.size();
+        auto gather = std::make_shared<Gather>(Gather{std::vector<Result>(n), n, std::move(done)});
+        for (std::size_t s = 0; s < n; ++s) {
+            shards_[s].post([this, s, home, work, gather] {
+                Result r = work(state(s));
+                shards_[home].post([s, gather, r = std::move(r)]() mutable {
+                    gather->results[s] = std::move(r);
+                    if (--gather->remaining == 0) gather->done(gather->results);
+                });
+            });
+        }
+    }
+
+private:
+    void schedule_maintenance();
+
+    ServerConfig config_;
+    ShardSet shards_;
+    std::vector<std::unique_ptr<ShardState>> states_;
+    std::vector<std::unique_ptr<ShardHub>> hubs_;
+    std::unique_ptr<storage::Store> store_;
+    std::unique_ptr<storage::WriteBehind> write_behind_;
+    std::unique_ptr<auth::JwtVerifier> verifier_;
+    std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
+    std::vector<std::shared_ptr<std::function<void()>>> reapers_;  // the periodic tasks' re-arming closures
+    NodeMetrics metrics_;
+    std::atomic<std::uint64_t> connection_ids_{0};
+    std::atomic<std::uint64_t> holders_{0};
+    std::atomic<std::uint16_t> public_port_{0};
+    std::atomic<Lifecycle> lifecycle_{Lifecycle::Starting};
+    std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_gc_;
+    bool started_ = false;
+    bool stopped_ = false;
+};
+
+}  // namespace topgun::server

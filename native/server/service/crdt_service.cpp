@@ -1,0 +1,274 @@
+#include "service/crdt_service.hpp"
+
+#include <topgun/msgpack/reader.hpp>
+#include <topgun/msgpack/writer.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace topgun::server {
+namespace {
+
+using protocol::ClientOp;
+using protocol::OpType;
+using protocol::ServerEventType;
+
+enum class OpKind { LwwPut, LwwRemove, OrAdd, OrRemove };
+
+// The reference's classification order (§5.3): an explicit nil record or
+// opType REMOVE is a delete; an orRecord an OR add; an orTag without orRecord
+// an OR remove; anything else an LWW put.
+OpKind classify(const ClientOp& op) {
+    if (op.op_type == OpType::Remove || op.record.is_nil()) return OpKind::LwwRemove;
+    if (op.or_record.present()) return OpKind::OrAdd;
+    if (op.or_tag.present() && op.or_record.absent()) return OpKind::OrRemove;
+    return OpKind::LwwPut;
+}
+
+const Timestamp* op_timestamp(const ClientOp& op) {
+    if (const auto* r = op.record.get()) return &r->timestamp;
+    if (const auto* r = op.or_record.get()) return &r->timestamp;
+    return nullptr;
+}
+
+std::string op_id(const ClientOp& op) { return op.id.value_or(""); }
+
+void emit_lww(const std::string& map_name, std::string_view key, const LWWRecord& record, WriteOutcome& out) {
+    if (out.collect_mutations) out.mutations.emplace_back(storage::LwwPut{map_name, std::string(key), record});
+    if (!out.collect_events) return;
+    protocol::ServerEventPayload event;
+    event.map_name = map_name;
+    event.event_type = record.is_tombstone() ? ServerEventType::Remove : ServerEventType::Put;
+    event.key = std::string(key);
+    event.record = protocol::LWWRecordData::from(record);
+    out.events.push_back(std::move(event));
+}
+
+}  // namespace
+
+bool is_reserved_map_name(std::string_view name) noexcept {
+    auto starts_with_ci = [&](std::string_view prefix) {
+        if (name.size() < prefix.size()) return false;
+        for (std::size_t i = 0; i < prefix.size(); ++i) {
+            if (std::tolower(static_cast<unsigned char>(name[i])) != prefix[i]) return false;
+        }
+        return true;
+    };
+    return starts_with_ci("_topgun_") || starts_with_ci("__topgun_");
+}
+
+std::optional<OpRejection> validate_op(const ClientOp& op, std::uint64_t now_ms, std::uint64_t max_drift_ms) {
+    if (op.map_name.empty()) return OpRejection{op_id(op), 400, "mapName must not be empty"};
+    if (is_reserved_map_name(op.map_name)) {
+        return OpRejection{op_id(op), 403, "map name \"" + op.map_name + "\" is reserved for the server"};
+    }
+    const OpKind kind = classify(op);
+    if (op.op_type == OpType::OrAdd && kind != OpKind::OrAdd) {
+        return OpRejection{op_id(op), 400, "OR_ADD needs an orRecord"};
+    }
+    if (op.op_type == OpType::OrRemove && kind != OpKind::OrRemove) {
+        return OpRejection{op_id(op), 400, "OR_REMOVE needs an orTag and no orRecord"};
+    }
+    if (kind == OpKind::LwwPut && !op.record.present()) return OpRejection{op_id(op), 400, "PUT needs a record"};
+    if (kind == OpKind::OrAdd && op.or_record.value.tag.empty()) {
+        return OpRejection{op_id(op), 400, "orRecord.tag must not be empty"};
+    }
+    if (kind == OpKind::OrRemove && op.or_tag.value.empty()) return OpRejection{op_id(op), 400, "orTag must not be empty"};
+    if (const Timestamp* ts = op_timestamp(op)) {
+        if (!valid_node_id(ts->node_id)) {
+            return OpRejection{op_id(op), 400, "timestamp.nodeId must be non-empty and contain no ':'"};
+        }
+        // D1: client timestamps are kept, so one far in the future would win
+        // every later write; refuse it instead.
+        if (ts->millis > now_ms && ts->millis - now_ms > max_drift_ms) {
+            return OpRejection{op_id(op), 400,
+                               "timestamp is " + std::to_string(ts->millis - now_ms) +
+                                   " ms ahead of the server clock (at most " + std::to_string(max_drift_ms) +
+                                   " ms allowed)"};
+        }
+    }
+    return std::nullopt;
+}
+
+void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
+    for (ClientOp& op : ops) {
+        switch (classify(op)) {
+            case OpKind::LwwPut:
+            case OpKind::LwwRemove: {
+                LWWMap& map = shard.lww(op.map_name);
+                if (op.record.present()) {
+                    auto& data = op.record.value;  // the op is consumed: move its parts
+                    LWWRecord record{classify(op) == OpKind::LwwRemove ? Value() : std::move(data.value),  // a delete carries its tombstone
+                                     std::move(data.timestamp),
+                                     data.ttl_ms.present() ? std::optional(data.ttl_ms.value) : std::nullopt};
+                    if (map.merge(op.key, record) == LWWMap::MergeResult::Applied) {
+                        emit_lww(op.map_name, op.key, record, out);
+                    }
+                } else {
+                    // A delete without a record (raw clients): stamp the tombstone here.
+                    emit_lww(op.map_name, op.key, map.remove(op.key), out);
+                }
+                break;
+            }
+            case OpKind::OrAdd: {
+                OrMapState& state = shard.or_map(op.map_name);
+                ORRecord record = op.or_record.value.to_record();
+                const auto stored = state.map.records(op.key);
+                const bool resent = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) { return r == record; });
+                if (!resent && state.map.apply(op.key, record)) {
+                    if (out.collect_mutations) out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state.map));
+                    if (!out.collect_events) break;
+                    protocol::ServerEventPayload event;
+                    event.map_name = op.map_name;
+                    event.event_type = ServerEventType::OrAdd;
+                    event.key = op.key;
+                    event.or_tag = record.tag;
+                    event.or_record = std::move(op.or_record.value);
+                    out.events.push_back(std::move(event));
+                }
+                break;
+            }
+            case OpKind::OrRemove: {
+                OrMapState& state = shard.or_map(op.map_name);
+                const std::string& tag = op.or_tag.value;
+                if (state.map.is_tombstoned(tag)) break;  // a re-sent remove
+                const bool dropped = state.map.apply_tombstone(tag);
+                state.note_tombstone(op.key, tag);
+                if (out.collect_mutations) {
+                    out.mutations.push_back(key_tombstones_mutation(op.map_name, op.key, state.key_tombstones.find(op.key)->second));
+                }
+                if (out.collect_mutations) {
+                    out.mutations.emplace_back(storage::OrTombstonesAdd{op.map_name, {tag}});
+                    if (dropped) out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state.map));
+                }
+                if (!out.collect_events) break;
+                protocol::ServerEventPayload event;
+                event.map_name = op.map_name;
+                event.event_type = ServerEventType::OrRemove;
+                event.key = op.key;
+                event.or_tag = tag;
+                out.events.push_back(std::move(event));
+                break;
+            }
+        }
+    }
+}
+
+void apply_or_push(ShardState& shard, const std::string& map_name, std::span<protocol::ORMapEntry> entries,
+                   WriteOutcome& out) {
+    OrMapState& state = shard.or_map(map_name);
+    std::vector<ORRecord> records;
+    for (protocol::ORMapEntry& entry : entries) {
+        std::vector<std::string> new_tombstones;
+        for (const std::string& tag : entry.tombstones) {
+            if (!state.map.is_tombstoned(tag)) new_tombstones.push_back(tag);
+        }
+        // The client sends every tombstone of its map with each key; those that
+        // name one of this key's stored records belong to the key.
+        const auto before = state.map.records(entry.key);
+        bool noted = false;
+        for (const std::string& tag : new_tombstones) {
+            const bool of_this_key = std::any_of(before.begin(), before.end(), [&](const ORRecord& r) { return r.tag == tag; });
+            if (of_this_key) {
+                state.note_tombstone(entry.key, tag);
+                noted = true;
+            }
+        }
+        if (noted) out.mutations.push_back(key_tombstones_mutation(map_name, entry.key, state.key_tombstones.find(entry.key)->second));
+        records.clear();
+        for (const auto& r : entry.records) records.push_back(r.to_record());
+        state.map.merge_key(entry.key, records, new_tombstones);
+        if (!new_tombstones.empty()) out.mutations.emplace_back(storage::OrTombstonesAdd{map_name, new_tombstones});
+        out.mutations.emplace_back(or_key_snapshot(map_name, entry.key, state.map));
+        // Tell other replicas of every inbound record that survived.
+        const auto stored = state.map.records(entry.key);
+        for (const auto& inbound : entry.records) {
+            const bool kept = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) {
+                return r.tag == inbound.tag && r.timestamp == inbound.timestamp;
+            });
+            if (!kept) continue;
+            protocol::ServerEventPayload event;
+            event.map_name = map_name;
+            event.event_type = ServerEventType::OrAdd;
+            event.key = entry.key;
+            event.or_tag = inbound.tag;
+            event.or_record = inbound;
+            out.events.push_back(std::move(event));
+        }
+    }
+}
+
+std::vector<storage::Mutation> maintain(ShardState& shard, std::optional<Timestamp> gc_cutoff) {
+    std::vector<storage::Mutation> out;
+    for (auto& [name, map] : shard.lww_maps()) {
+        for (std::string& key : map.remove_expired()) out.emplace_back(storage::LwwErase{name, std::move(key)});
+        if (gc_cutoff) {
+            for (std::string& key : map.prune(*gc_cutoff)) out.emplace_back(storage::LwwErase{name, std::move(key)});
+        }
+    }
+    if (!gc_cutoff) return out;
+    for (auto& [name, state] : shard.or_maps()) {
+        std::vector<std::string> pruned = state.map.prune(*gc_cutoff);
+        if (pruned.empty()) continue;
+        // Forget the pruned tags' key associations too (pruned is sorted).
+        for (auto it = state.key_tombstones.begin(); it != state.key_tombstones.end();) {
+            auto& tags = it->second;
+            const auto erased = std::erase_if(tags, [&](const std::string& t) { return std::binary_search(pruned.begin(), pruned.end(), t); });
+            if (erased != 0) out.push_back(key_tombstones_mutation(name, it->first, tags));
+            if (!tags.empty()) {
+                ++it;
+                continue;
+            }
+            auto& leaf_keys = state.tombstoned_keys_by_leaf[OrMapState::leaf_of(it->first)];
+            std::erase(leaf_keys, it->first);
+            it = state.key_tombstones.erase(it);
+        }
+        out.emplace_back(storage::OrTombstonesErase{name, std::move(pruned)});
+    }
+    return out;
+}
+
+namespace {
+// "<length of map>:<map><key>": unambiguous for any map and key bytes.
+std::string key_tombstones_key(std::string_view map_name, std::string_view key) {
+    return std::to_string(map_name.size()) + ":" + std::string(map_name) + std::string(key);
+}
+}  // namespace
+
+storage::Mutation key_tombstones_mutation(const std::string& map_name, std::string_view key,
+                                          const std::vector<std::string>& tags) {
+    std::string meta_key = key_tombstones_key(map_name, key);
+    if (tags.empty()) return storage::MetaErase{std::string(kKeyTombstonesNamespace), std::move(meta_key)};
+    msgpack::Writer w(16 + 32 * tags.size());
+    w.array_header(tags.size());
+    for (const std::string& tag : tags) w.string(tag);
+    return storage::MetaPut{std::string(kKeyTombstonesNamespace), std::move(meta_key), w.take()};
+}
+
+std::optional<KeyTombstones> parse_key_tombstones(std::string_view meta_key, std::span<const std::uint8_t> value) {
+    const auto colon = meta_key.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    std::size_t map_len = 0;
+    const auto [end, ec] = std::from_chars(meta_key.data(), meta_key.data() + colon, map_len);
+    if (ec != std::errc() || end != meta_key.data() + colon || map_len > meta_key.size() - colon - 1) return std::nullopt;
+    KeyTombstones out;
+    out.map = std::string(meta_key.substr(colon + 1, map_len));
+    out.key = std::string(meta_key.substr(colon + 1 + map_len));
+    msgpack::Reader r(value);
+    std::uint32_t count = 0;
+    if (!r.read_array_header(count)) return std::nullopt;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        std::string tag;
+        if (!r.read_string(tag)) return std::nullopt;
+        out.tags.push_back(std::move(tag));
+    }
+    return out;
+}
+
+storage::OrKeyPut or_key_snapshot(const std::string& map_name, std::string_view key, const ORMap& map) {
+    const auto records = map.records(key);
+    return storage::OrKeyPut{map_name, std::string(key), std::vector<ORRecord>(records.begin(), records.end())};
+}
+
+}  // namespace topgun::server

@@ -1,0 +1,99 @@
+// The data one shard owns: the part of every map whose keys fall in the
+// shard's partitions, its counters, and the shard's clock. Only the shard's
+// thread touches it, so nothing here locks.
+#pragma once
+
+#include "service/device_registry.hpp"
+
+#include <topgun/crdt/lww_map.hpp>
+#include <topgun/crdt/or_map.hpp>
+#include <topgun/crdt/pn_counter.hpp>
+#include <topgun/detail/string_map.hpp>
+#include <topgun/hash.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/merkle/hash_trie.hpp>
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace topgun::server {
+
+// An OR map plus, per key, the tags removed from it: a sync leaf sends a key's
+// tombstones with its records (PROTOCOL.md §6.6), and ORMap keeps tombstones
+// as one set per map.
+// A key whose records are all removed leaves the trie, yet a sync leaf must
+// still carry its tombstones (or a replica holding the removed records never
+// learns of the removal), so keys with tombstones are also filed by leaf.
+struct OrMapState {
+    explicit OrMapState(HLC& clock) : map(clock) {}
+    ORMap map;
+    detail::StringHashMap<std::vector<std::string>> key_tombstones;
+    std::unordered_map<std::uint32_t, std::vector<std::string>> tombstoned_keys_by_leaf;
+
+    static std::uint32_t leaf_of(std::string_view key) noexcept { return fnv1a(key) >> (32 - 4 * merkle::kDefaultDepth); }
+
+    void note_tombstone(std::string_view key, std::string_view tag) {
+        auto [it, inserted] = key_tombstones.try_emplace(std::string(key));
+        if (inserted) tombstoned_keys_by_leaf[leaf_of(key)].emplace_back(key);
+        for (const auto& t : it->second) {
+            if (t == tag) return;
+        }
+        it->second.emplace_back(tag);
+    }
+};
+
+class ShardState {
+public:
+    ShardState(std::string node_id, HLCOptions clock_options) : clock_(std::move(node_id), std::move(clock_options)) {}
+    ShardState(const ShardState&) = delete;
+    ShardState& operator=(const ShardState&) = delete;
+
+    HLC& clock() noexcept { return clock_; }
+
+    LWWMap* find_lww(std::string_view name) {
+        const auto it = lww_.find(name);
+        return it == lww_.end() ? nullptr : &it->second;
+    }
+    LWWMap& lww(std::string_view name) {
+        auto it = lww_.find(name);
+        if (it == lww_.end()) it = lww_.try_emplace(std::string(name), clock_).first;
+        return it->second;
+    }
+
+    OrMapState* find_or(std::string_view name) {
+        const auto it = or_.find(name);
+        return it == or_.end() ? nullptr : &it->second;
+    }
+    OrMapState& or_map(std::string_view name) {
+        auto it = or_.find(name);
+        if (it == or_.end()) it = or_.try_emplace(std::string(name), clock_).first;
+        return it->second;
+    }
+
+    PNCounter* find_counter(std::string_view name) {
+        const auto it = counters_.find(name);
+        return it == counters_.end() ? nullptr : &it->second;
+    }
+    PNCounter& counter(std::string_view name) {
+        auto it = counters_.find(name);
+        if (it == counters_.end()) it = counters_.try_emplace(std::string(name), clock_.node_id()).first;
+        return it->second;
+    }
+
+    // Device credentials: kept on shard 0 only (see DeviceRegistry).
+    DeviceRegistry& devices() noexcept { return devices_; }
+
+    detail::StringHashMap<LWWMap>& lww_maps() noexcept { return lww_; }
+    detail::StringHashMap<OrMapState>& or_maps() noexcept { return or_; }
+
+private:
+    HLC clock_;
+    detail::StringHashMap<LWWMap> lww_;
+    detail::StringHashMap<OrMapState> or_;
+    detail::StringHashMap<PNCounter> counters_;
+    DeviceRegistry devices_;
+};
+
+}  // namespace topgun::server

@@ -1,0 +1,561 @@
+#include "session/connection.hpp"
+
+#include "auth/jwt.hpp"
+#include "node.hpp"
+#include "service/crdt_service.hpp"
+#include "service/sync_service.hpp"
+#include "storage/write_behind.hpp"
+
+#include <topgun/protocol/codec.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+namespace topgun::server {
+
+using namespace topgun::protocol;
+
+// One OP_BATCH or CLIENT_OP on its way: split into one part per owning shard,
+// acked once every part is applied (and, when asked, durable). Touched on the
+// connection's home shard only; parts report back by posting there.
+struct PendingWrite {
+    std::string last_id;
+    std::vector<std::string> op_ids;  // for per-op results, when a write concern was asked for
+    bool report_results = false;
+    bool want_persisted = false;
+    std::size_t parts = 0;
+    std::size_t applied = 0;
+    std::size_t persisted = 0;
+    bool persist_failed = false;
+    std::vector<OpRejection> rejected;
+
+    bool done() const noexcept { return applied == parts && (!want_persisted || persisted == parts); }
+};
+
+namespace {
+
+std::uint64_t wall_millis() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// Frames for a write's events, per map, in order.
+std::map<std::string, std::vector<SharedFrame>> encode_events(std::vector<ServerEventPayload>& events) {
+    std::map<std::string, std::vector<SharedFrame>> out;
+    for (ServerEventPayload& e : events) {
+        ServerEvent message;
+        static_cast<ServerEventPayload&>(message) = std::move(e);
+        out[message.map_name].push_back(make_frame(encode_message(message)));
+    }
+    return out;
+}
+
+// Connections never see each other's failures: late results for a closed
+// connection are simply dropped.
+void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::shared_ptr<PendingWrite> w,
+                std::shared_ptr<Connection> self, bool want_persisted) {
+    WriteOutcome out;
+    out.collect_events = node.has_holders();
+    out.collect_mutations = node.durable();
+    apply_ops(node.state(owner), ops, out);
+    node.metrics().ops_applied.fetch_add(ops.size() - out.rejected.size(), std::memory_order_relaxed);
+    if (!out.events.empty() && node.has_holders()) {
+        for (auto& [map, frames] : encode_events(out.events)) node.deliver_to_holders(map, std::move(frames), self->id());
+    }
+    const std::size_t home = self->home();
+    bool persisted_now = true;
+    if (storage::WriteBehind* wb = node.persistence(); wb != nullptr && !out.mutations.empty()) {
+        if (want_persisted) {
+            persisted_now = false;
+            wb->submit(std::move(out.mutations), [&node, home, w, self](bool ok) {
+                node.shards()[home].post([w, self, ok] {
+                    ++w->persisted;
+                    if (!ok) w->persist_failed = true;
+                    self->complete_writes();
+                });
+            });
+        } else {
+            wb->submit(std::move(out.mutations));
+        }
+    }
+    auto finish = [w, self, persisted_now, rejected = std::move(out.rejected)]() mutable {
+        ++w->applied;
+        if (persisted_now) ++w->persisted;
+        for (auto& r : rejected) w->rejected.push_back(std::move(r));
+        self->complete_writes();
+    };
+    if (owner == home) {
+        finish();
+    } else {
+        node.shards()[home].post(std::move(finish));
+    }
+}
+
+// Kinds only a server sends; a client sending one gets a clear error.
+bool is_server_to_client(std::string_view type) {
+    static constexpr std::string_view kinds[] = {
+        "AUTH_REQUIRED", "AUTH_ACK", "AUTH_FAIL", "DEVICE_ACK", "PONG", "ERROR", "OP_ACK", "OP_REJECTED",
+        "SERVER_EVENT", "SERVER_BATCH_EVENT", "SYNC_RESP_ROOT", "SYNC_RESP_BUCKETS", "SYNC_RESP_LEAF",
+        "SYNC_RESET_REQUIRED", "ORMAP_SYNC_RESP_ROOT", "ORMAP_SYNC_RESP_BUCKETS", "ORMAP_SYNC_RESP_LEAF",
+        "ORMAP_DIFF_RESPONSE", "GC_PRUNE", "QUERY_RESP", "QUERY_UPDATE", "SEARCH_RESP", "SEARCH_UPDATE",
+        "TOPIC_MESSAGE", "LOCK_GRANTED", "LOCK_RELEASED", "COUNTER_RESPONSE", "COUNTER_UPDATE", "PARTITION_MAP"};
+    return std::find(std::begin(kinds), std::end(kinds), type) != std::end(kinds);
+}
+
+}  // namespace
+
+Connection::Connection(Node& node, std::size_t home_shard, Transport& transport, std::string remote)
+    : node_(node),
+      home_(home_shard),
+      transport_(&transport),
+      remote_(std::move(remote)),
+      id_(node.next_connection_id()),
+      phase_(node.config().no_auth ? Phase::Ready : Phase::AwaitingAuth),
+      connected_at_(Clock::now()),
+      last_ping_(connected_at_),
+      bucket_(node.config().op_rate, node.config().op_burst, connected_at_) {}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+    node_.hub(home_).add(id_, this);
+    node_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+    node_.metrics().connections_active.fetch_add(1, std::memory_order_relaxed);
+    if (phase_ == Phase::AwaitingAuth) reply(AuthRequired{});
+}
+
+void Connection::on_closed() {
+    if (transport_ == nullptr && phase_ == Phase::Closed) return;
+    transport_ = nullptr;
+    phase_ = Phase::Closed;
+    node_.hub(home_).remove(id_);
+    node_.metrics().connections_active.fetch_sub(1, std::memory_order_relaxed);
+    lww_sessions_.clear();
+    or_sessions_.clear();
+}
+
+void Connection::send(SharedFrame frame) {
+    if (transport_ != nullptr) transport_->send(std::move(frame));
+}
+
+void Connection::close(std::uint16_t code, std::string_view reason) {
+    if (transport_ != nullptr) transport_->close(code, reason);
+}
+
+template <class M>
+void Connection::reply(const M& message) {
+    if (transport_ != nullptr) transport_->send(make_frame(encode_message(message)));
+}
+
+void Connection::error(std::uint32_t code, std::string message) { reply(ErrorMessage{code, std::move(message), {}}); }
+
+void Connection::tick(Clock::time_point now) {
+    if (phase_ == Phase::AwaitingAuth && now - connected_at_ > node_.config().auth_timeout) {
+        spdlog::info("connection {} from {}: not authenticated in time, closing", id_, remote_);
+        close(close_code::kPolicyViolation, "authentication timeout");
+    } else if (phase_ == Phase::Ready && now - last_ping_ > node_.config().idle_timeout) {
+        spdlog::info("connection {} from {}: no PING for {} ms, closing", id_, remote_, node_.config().idle_timeout.count());
+        close(close_code::kPolicyViolation, "idle timeout");
+    }
+}
+
+void Connection::on_text_frame() {
+    spdlog::debug("connection {}: text frame dropped (the protocol is binary MsgPack)", id_);
+    if (phase_ == Phase::Ready) error(400, "text frames are not part of the protocol: send binary MsgPack frames");
+}
+
+void Connection::on_frame(std::span<const std::uint8_t> frame) {
+    if (phase_ == Phase::Closed) return;
+    handle_frame(frame, /*inside_batch=*/false);
+}
+
+void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_batch) {
+    DecodeResult decoded = decode_message(frame, msgpack::Limits{256, node_.config().max_frame_bytes});
+    if (!decoded) {
+        node_.metrics().frames_malformed.fetch_add(1, std::memory_order_relaxed);
+        // Before auth, nothing but AUTH is answered (§1.3).
+        if (phase_ == Phase::Ready) error(400, "malformed message dropped: " + decoded.error().message());
+        return;
+    }
+    Message& message = decoded.message();
+
+    if (phase_ == Phase::AwaitingAuth) {
+        auto* auth = std::get_if<Auth>(&message);
+        if (auth == nullptr) return;  // silently dropped until authenticated
+        const auto now_s = static_cast<std::int64_t>(wall_millis() / 1000);
+        const auto result = node_.verifier()->verify(auth->token, now_s);
+        if (!result.principal) {
+            spdlog::info("connection {} from {}: authentication failed: {}", id_, remote_, result.error);
+            reply(AuthFail{node_.config().forward_auth_errors ? result.error : std::string("Authentication failed"), {}});
+            close(close_code::kPolicyViolation, "authentication failed");
+            phase_ = Phase::Closed;
+            return;
+        }
+        principal_ = result.principal->id;
+        phase_ = Phase::Ready;
+        last_ping_ = Clock::now();
+        answered_auth_ = true;
+        bind_device(auth->device_token, [this](const DeviceBinding& device) {
+            reply(AuthAck{{}, principal_, device.device_id, device.minted_token});
+        });
+        return;
+    }
+
+    // Rate limit: an OP_BATCH costs its ops, a BATCH its items, anything else 1.
+    if (!inside_batch) {
+        std::size_t cost = 1;
+        if (const auto* batch = std::get_if<OpBatch>(&message)) cost = std::max<std::size_t>(1, batch->ops.size());
+        if (const auto* batch = std::get_if<Batch>(&message)) {
+            const auto items = unpack_batch(batch->data);
+            if (!items) {
+                error(413, "batch exceeds maximum inner item count (" + std::to_string(kMaxBatchItems) + ")");
+                return;
+            }
+            cost = std::max<std::size_t>(1, items->size());
+        }
+        if (!bucket_.try_take(cost, Clock::now())) {
+            node_.metrics().frames_rate_limited.fetch_add(1, std::memory_order_relaxed);
+            error(429, "rate limit exceeded, slow down");
+            return;
+        }
+    }
+
+    if (auto* ping = std::get_if<Ping>(&message)) {
+        last_ping_ = Clock::now();
+        reply(Pong{ping->timestamp, wall_millis()});
+    } else if (auto* op_batch = std::get_if<OpBatch>(&message)) {
+        handle_write(std::move(op_batch->ops), op_batch->write_concern);
+    } else if (auto* client_op = std::get_if<ClientOpMessage>(&message)) {
+        std::vector<ClientOp> ops;
+        ops.push_back(std::move(static_cast<ClientOp&>(*client_op)));
+        handle_write(std::move(ops), std::nullopt);
+    } else if (auto* envelope = std::get_if<Batch>(&message)) {
+        if (inside_batch) {
+            error(400, "a BATCH cannot contain another BATCH");
+            return;
+        }
+        handle_batch(envelope->data);
+    } else if (auto* sync_init = std::get_if<SyncInit>(&message)) {
+        handle_sync_init(false, sync_init->map_name);
+    } else if (auto* bucket_req = std::get_if<MerkleReqBucket>(&message)) {
+        handle_bucket_request(false, bucket_req->map_name, bucket_req->path);
+    } else if (auto* or_init = std::get_if<ORMapSyncInit>(&message)) {
+        handle_sync_init(true, or_init->map_name);
+    } else if (auto* or_bucket_req = std::get_if<ORMapMerkleReqBucket>(&message)) {
+        handle_bucket_request(true, or_bucket_req->map_name, or_bucket_req->path);
+    } else if (auto* push = std::get_if<ORMapPushDiff>(&message)) {
+        handle_or_push(std::move(*push));
+    } else if (auto* diff_req = std::get_if<ORMapDiffRequest>(&message)) {
+        handle_or_diff_request(std::move(*diff_req));
+    } else if (auto* counter_req = std::get_if<CounterRequest>(&message)) {
+        handle_counter(counter_req->name, nullptr);
+    } else if (auto* counter_sync = std::get_if<CounterSync>(&message)) {
+        handle_counter(counter_sync->name, &counter_sync->state);
+    } else if (auto* map_req = std::get_if<PartitionMapRequest>(&message)) {
+        const std::uint32_t have = map_req->payload && map_req->payload->current_version ? *map_req->payload->current_version : 0;
+        if (have < kPartitionMapVersion) reply(partition_map());
+    } else if (std::holds_alternative<Auth>(message)) {
+        // D7: a token-bearing client on a no-auth server waits for AUTH_ACK.
+        // In JWT mode the client's second AUTH (sent on AUTH_REQUIRED) is ignored.
+        if (node_.config().no_auth && !answered_auth_) {
+            answered_auth_ = true;
+            reply(AuthAck{});
+        }
+    } else if (auto* hello = std::get_if<DeviceHello>(&message)) {
+        if (device_id_) {
+            reply(DeviceAck{device_id_, {}});  // a repeat: the identity of this connection
+        } else {
+            bind_device(hello->device_token, [this](const DeviceBinding& device) {
+                reply(DeviceAck{device.device_id, device.minted_token});
+            });
+        }
+    } else if (std::holds_alternative<ClientApplyAck>(message)) {
+        // The tombstone frontier is not used (§5.5): nothing to answer.
+    } else {
+        const std::string_view type = type_name(message);
+        if (is_server_to_client(type)) {
+            error(400, std::string(type) + " is a server-to-client message");
+        } else {
+            error(501, "not implemented: " + std::string(type));
+        }
+    }
+}
+
+void Connection::handle_batch(std::span<const std::uint8_t> data) {
+    const auto items = unpack_batch(data);
+    if (!items) return;  // checked when charged
+    for (const auto& item : *items) {
+        if (phase_ != Phase::Ready) return;
+        handle_frame(item, /*inside_batch=*/true);
+    }
+}
+
+void Connection::handle_write(std::vector<ClientOp> ops, std::optional<WriteConcern> requested) {
+    auto w = std::make_shared<PendingWrite>();
+    w->last_id = ops.empty() || !ops.back().id ? "unknown" : *ops.back().id;
+    for (const ClientOp& op : ops) {
+        if (op.write_concern) requested = std::max(requested.value_or(*op.write_concern), *op.write_concern);
+    }
+    const WriteConcern level = requested.value_or(node_.config().default_persisted ? WriteConcern::Persisted : WriteConcern::Applied);
+    w->want_persisted = level == WriteConcern::Persisted && node_.durable();
+    w->report_results = requested.has_value();
+
+    const std::size_t shard_count = node_.shards().size();
+    std::vector<std::vector<ClientOp>> parts(shard_count);
+    const std::uint64_t now = wall_millis();
+    for (ClientOp& op : ops) {
+        if (w->report_results) w->op_ids.push_back(op.id.value_or(""));
+        if (auto rejection = validate_op(op, now, node_.config().max_drift_ms)) {
+            w->rejected.push_back(std::move(*rejection));
+            continue;
+        }
+        parts[node_.shards().owner_of(op.key)].push_back(std::move(op));
+    }
+    for (const auto& p : parts) w->parts += p.empty() ? 0 : 1;
+    writes_.push_back(w);
+    if (writes_.size() >= node_.config().max_inflight_batches && transport_ != nullptr && !reading_paused_) {
+        reading_paused_ = true;
+        transport_->pause_reading();
+    }
+
+    auto self = shared_from_this();
+    for (std::size_t owner = 0; owner < shard_count; ++owner) {
+        if (parts[owner].empty()) continue;
+        if (owner == home_) {
+            apply_part(node_, owner, std::move(parts[owner]), w, self, w->want_persisted);
+        } else {
+            node_.shards()[owner].post([&node = node_, owner, ops = std::move(parts[owner]), w, self,
+                                        persist = w->want_persisted]() mutable {
+                apply_part(node, owner, std::move(ops), w, self, persist);
+            });
+        }
+    }
+    complete_writes();
+}
+
+void Connection::complete_writes() {
+    while (!writes_.empty() && writes_.front()->done()) {
+        const std::shared_ptr<PendingWrite> w = std::move(writes_.front());
+        writes_.pop_front();
+        node_.metrics().ops_rejected.fetch_add(w->rejected.size(), std::memory_order_relaxed);
+        for (const OpRejection& r : w->rejected) reply(OpRejected{r.op_id, r.reason, r.code});
+        if (w->persist_failed) {
+            error(500, "storage commit failed: the writes are applied in memory but not durable yet");
+        }
+        OpAck ack;
+        ack.last_id = w->last_id;
+        const WriteConcern achieved = w->want_persisted && !w->persist_failed ? WriteConcern::Persisted : WriteConcern::Applied;
+        ack.achieved_level = achieved;
+        if (w->report_results) {
+            std::vector<OpResult> results;
+            for (const std::string& id : w->op_ids) {
+                const auto rejected = std::find_if(w->rejected.begin(), w->rejected.end(),
+                                                   [&](const OpRejection& r) { return r.op_id == id; });
+                if (rejected == w->rejected.end()) {
+                    results.push_back(OpResult{id, true, achieved, {}});
+                } else {
+                    results.push_back(OpResult{id, false, WriteConcern::FireAndForget, rejected->reason});
+                }
+            }
+            ack.results = std::move(results);
+        }
+        reply(ack);
+    }
+    if (reading_paused_ && writes_.size() < node_.config().max_inflight_batches) {
+        reading_paused_ = false;
+        if (transport_ != nullptr) transport_->resume_reading();
+    }
+}
+
+void Connection::hold(const std::string& map_name) {
+    if (node_.hub(home_).hold(map_name, id_)) node_.note_holder();
+}
+
+void Connection::with_session(bool is_or, const std::string& map_name, std::function<void(const merkle::HashTrie&)> then) {
+    const MapKind kind = is_or ? MapKind::Or : MapKind::Lww;
+    auto self = shared_from_this();
+    node_.scatter(
+        home_, [kind, map_name](ShardState& s) { return leaf_sums(s, kind, map_name); },
+        [self, is_or, map_name, then = std::move(then)](std::vector<LeafSums>& all) {
+            if (self->phase_ == Phase::Closed) return;
+            merkle::HashTrie trie(merkle::kDefaultDepth);
+            for (const LeafSums& sums : all) add_leaf_sums(trie, sums);
+            auto& sessions = is_or ? self->or_sessions_ : self->lww_sessions_;
+            auto it = sessions.find(map_name);
+            if (it == sessions.end()) {
+                it = sessions.try_emplace(map_name, std::move(trie)).first;
+            } else {
+                it->second = std::move(trie);
+            }
+            then(it->second);
+        });
+}
+
+void Connection::handle_sync_init(bool is_or, const std::string& map_name) {
+    if (map_name.empty() || is_reserved_map_name(map_name)) {
+        error(400, "SYNC_INIT: map name \"" + map_name + "\" is empty or reserved");
+        return;
+    }
+    hold(map_name);
+    with_session(is_or, map_name, [this, is_or, map_name](const merkle::HashTrie& trie) {
+        const Timestamp now = node_.state(home_).clock().now();
+        if (is_or) {
+            reply(ORMapSyncRespRoot{map_name, trie.root_hash(), now, {}, {}});
+        } else {
+            reply(SyncRespRoot{map_name, trie.root_hash(), now});
+        }
+    });
+}
+
+void Connection::handle_bucket_request(bool is_or, const std::string& map_name, const std::string& path) {
+    if (!valid_merkle_path(path)) {
+        error(400, "Merkle path \"" + path + "\" is invalid: at most " + std::to_string(merkle::kDefaultDepth) +
+                       " lowercase hex digits");
+        return;
+    }
+    if (path.size() == merkle::kDefaultDepth) {
+        // Leaves are read live from every shard.
+        auto self = shared_from_this();
+        if (is_or) {
+            node_.scatter(
+                home_, [map_name, path](ShardState& s) { return or_leaf_entries(s, map_name, path); },
+                [self, map_name, path](std::vector<std::vector<ORMapEntry>>& all) {
+                    ORMapSyncRespLeaf leaf{map_name, path, {}, {}};
+                    for (auto& part : all) std::move(part.begin(), part.end(), std::back_inserter(leaf.entries));
+                    self->reply(leaf);
+                });
+        } else {
+            node_.scatter(
+                home_, [map_name, path](ShardState& s) { return lww_leaf_records(s, map_name, path); },
+                [self, map_name, path](std::vector<std::vector<SyncLeafRecord>>& all) {
+                    SyncRespLeaf leaf{map_name, path, {}};
+                    for (auto& part : all) std::move(part.begin(), part.end(), std::back_inserter(leaf.records));
+                    self->reply(leaf);
+                });
+        }
+        return;
+    }
+    auto answer = [this, is_or, map_name, path](const merkle::HashTrie& trie) {
+        StringMap<std::uint32_t> buckets;
+        for (const auto& [digit, hash] : trie.buckets(path)) buckets.emplace_back(std::string(1, digit), hash);
+        if (is_or) {
+            reply(ORMapSyncRespBuckets{{map_name, path, std::move(buckets)}});
+        } else {
+            reply(SyncRespBuckets{{map_name, path, std::move(buckets)}});
+        }
+    };
+    const auto& sessions = is_or ? or_sessions_ : lww_sessions_;
+    if (const auto it = sessions.find(map_name); it != sessions.end()) {
+        answer(it->second);
+    } else {
+        with_session(is_or, map_name, answer);  // a bucket request without SYNC_INIT first
+    }
+}
+
+void Connection::handle_or_push(ORMapPushDiff push) {
+    if (push.map_name.empty() || is_reserved_map_name(push.map_name)) {
+        error(400, "ORMAP_PUSH_DIFF: map name \"" + push.map_name + "\" is empty or reserved");
+        return;
+    }
+    const std::size_t shard_count = node_.shards().size();
+    std::vector<std::vector<ORMapEntry>> parts(shard_count);
+    for (ORMapEntry& e : push.entries) parts[node_.shards().owner_of(e.key)].push_back(std::move(e));
+    const std::uint64_t self_id = id_;
+    for (std::size_t owner = 0; owner < shard_count; ++owner) {
+        if (parts[owner].empty()) continue;
+        node_.shards()[owner].post([&node = node_, owner, map = push.map_name, entries = std::move(parts[owner]), self_id]() mutable {
+            WriteOutcome out;
+            apply_or_push(node.state(owner), map, entries, out);
+            if (!out.events.empty() && node.has_holders()) {
+                for (auto& [name, frames] : encode_events(out.events)) node.deliver_to_holders(name, std::move(frames), self_id);
+            }
+            if (auto* wb = node.persistence(); wb != nullptr && !out.mutations.empty()) wb->submit(std::move(out.mutations));
+        });
+    }
+}
+
+void Connection::handle_or_diff_request(ORMapDiffRequest request) {
+    auto self = shared_from_this();
+    auto keys = std::make_shared<std::vector<std::string>>(std::move(request.keys));
+    const std::string map_name = request.map_name;
+    node_.scatter(
+        home_,
+        [this_node = &node_, map_name, keys](ShardState& s) {
+            // Every requested key gets an entry, empty when nothing is stored.
+            std::vector<ORMapEntry> out;
+            const OrMapState* state = s.find_or(map_name);
+            for (const std::string& key : *keys) {
+                if (&this_node->state(this_node->shards().owner_of(key)) != &s) continue;
+                out.push_back(state != nullptr ? or_entry(*state, key) : ORMapEntry{key, {}, {}});
+            }
+            return out;
+        },
+        [self, map_name](std::vector<std::vector<ORMapEntry>>& all) {
+            ORMapDiffResponse response{map_name, {}, {}};
+            for (auto& part : all) std::move(part.begin(), part.end(), std::back_inserter(response.entries));
+            self->reply(response);
+        });
+}
+
+void Connection::handle_counter(const std::string& name, const PNCounterStateData* remote) {
+    if (name.empty()) {
+        error(400, "counter name must not be empty");
+        return;
+    }
+    node_.hub(home_).subscribe_counter(name, id_);
+    const std::size_t owner = node_.shards().owner_of(name);
+    auto self = shared_from_this();
+    std::optional<PNCounterState> incoming;
+    if (remote != nullptr) incoming = remote->to_state();
+    node_.shards()[owner].post([&node = node_, owner, name, incoming = std::move(incoming), self]() {
+        PNCounter& counter = node.state(owner).counter(name);
+        bool changed = false;
+        if (incoming) changed = counter.merge(*incoming);
+        PNCounterStateData state = PNCounterStateData::from(counter.state());
+        if (changed) {
+            if (auto* wb = node.persistence()) {
+                wb->submit({storage::MetaPut{"counter", name, encode_body(state)}});
+            }
+            node.deliver_to_counter_subscribers(name, make_frame(encode_message(CounterUpdate{{name, state}})), self->id());
+        }
+        node.shards()[self->home()].post([self, name, state = std::move(state), was_sync = incoming.has_value()] {
+            if (was_sync) {
+                self->reply(CounterUpdate{{name, state}});
+            } else {
+                self->reply(CounterResponse{{name, state}});
+            }
+        });
+    });
+}
+
+void Connection::bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then) {
+    auto self = shared_from_this();
+    node_.shards()[0].post([&node = node_, self, presented, principal = principal_, then = std::move(then)]() mutable {
+        DeviceBinding binding = node.state(0).devices().bind(principal, presented);
+        if (binding.persist) {
+            if (auto* wb = node.persistence()) wb->submit({std::move(*binding.persist)});
+            binding.persist.reset();
+        }
+        node.shards()[self->home()].post([self, binding = std::move(binding), then = std::move(then)] {
+            if (self->phase_ == Phase::Closed) return;
+            self->device_id_ = binding.device_id;
+            then(binding);
+        });
+    });
+}
+
+PartitionMap Connection::partition_map() const {
+    PartitionMap map;
+    map.version = kPartitionMapVersion;
+    map.partition_count = kPartitionCount;
+    const std::string& node_id = node_.config().node_id;
+    map.nodes.push_back(NodeInfo{node_id, NodeEndpoints{"ws://" + node_.config().host + ":" + std::to_string(node_.public_port()), {}},
+                                 NodeStatus::Active});
+    for (std::uint32_t p = 0; p < kPartitionCount; ++p) map.partitions.push_back(PartitionInfo{p, node_id, {}});
+    map.generated_at = static_cast<std::int64_t>(wall_millis());
+    return map;
+}
+
+}  // namespace topgun::server

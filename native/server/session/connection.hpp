@@ -1,0 +1,115 @@
+// One client connection's protocol state machine (PROTOCOL.md §1.3–1.5, §5,
+// §6, §12): the auth phase, heartbeat, rate limiting, write routing to the
+// shards that own the keys, acks in order, Merkle sync sessions and counters.
+// It runs on its home shard's thread and talks to the socket only through a
+// Transport, so the same code serves the WebSocket, tests and the fuzz target.
+#pragma once
+
+#include "session/token_bucket.hpp"
+#include "session/transport.hpp"
+
+#include <topgun/detail/string_map.hpp>
+#include <topgun/merkle/hash_trie.hpp>
+#include <topgun/protocol/cluster.hpp>
+#include <topgun/protocol/common.hpp>
+#include <topgun/protocol/sync.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+
+namespace topgun::server {
+
+class Node;
+struct PendingWrite;
+struct DeviceBinding;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    Connection(Node& node, std::size_t home_shard, Transport& transport, std::string remote);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    std::uint64_t id() const noexcept { return id_; }
+    std::size_t home() const noexcept { return home_; }
+    const std::string& remote() const noexcept { return remote_; }
+    bool authenticated() const noexcept { return phase_ == Phase::Ready; }
+    const std::optional<std::string>& principal() const noexcept { return principal_; }
+
+    // Registers with the home hub and greets (AUTH_REQUIRED in JWT mode).
+    void start();
+    // One binary frame from the client.
+    void on_frame(std::span<const std::uint8_t> frame);
+    // A text frame: not part of the protocol (logged and dropped).
+    void on_text_frame();
+    // The socket is gone: forget every subscription; late results are dropped.
+    void on_closed();
+    // The transport is being destroyed without a close (shutdown): stop using it.
+    void detach() noexcept { transport_ = nullptr; }
+    // Auth deadline and idle timeout (called by the shard's reaper).
+    void tick(Clock::time_point now);
+
+    // Queues a frame unless the connection is closed.
+    void send(SharedFrame frame);
+    // Acks, in arrival order, every write whose parts have all reported.
+    void complete_writes();
+    void close(std::uint16_t code, std::string_view reason);
+
+private:
+    enum class Phase { AwaitingAuth, Ready, Closed };
+
+    template <class M>
+    void reply(const M& message);
+    void error(std::uint32_t code, std::string message);
+
+    void handle_frame(std::span<const std::uint8_t> frame, bool inside_batch);
+    void handle_batch(std::span<const std::uint8_t> data);
+
+    void handle_write(std::vector<protocol::ClientOp> ops, std::optional<protocol::WriteConcern> requested);
+
+    void handle_sync_init(bool is_or, const std::string& map_name);
+    void handle_bucket_request(bool is_or, const std::string& map_name, const std::string& path);
+    // Builds this connection's snapshot of a map's tree (from every shard), then calls `then`.
+    void with_session(bool is_or, const std::string& map_name, std::function<void(const merkle::HashTrie&)> then);
+    void hold(const std::string& map_name);
+    void handle_or_push(protocol::ORMapPushDiff push);
+    void handle_or_diff_request(protocol::ORMapDiffRequest request);
+    // COUNTER_REQUEST (remote = null) or COUNTER_SYNC.
+    void handle_counter(const std::string& name, const protocol::PNCounterStateData* remote);
+    protocol::PartitionMap partition_map() const;
+    // Present-or-mint this connection's device identity, then `then` on the home shard.
+    void bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then);
+
+    // A single node's table never changes.
+    static constexpr std::uint32_t kPartitionMapVersion = 1;
+
+    Node& node_;
+    std::size_t home_;
+    Transport* transport_;  // null once the socket is gone
+    std::string remote_;
+    std::uint64_t id_;
+    Phase phase_;
+    std::optional<std::string> principal_;
+    bool answered_auth_ = false;
+    std::optional<std::string> device_id_;
+    Clock::time_point connected_at_;
+    Clock::time_point last_ping_;
+    TokenBucket bucket_;
+    std::deque<std::shared_ptr<PendingWrite>> writes_;  // acked strictly in arrival order
+    bool reading_paused_ = false;
+    // Per map: the tree snapshot taken at SYNC_INIT, answered from until the next one.
+    detail::StringHashMap<merkle::HashTrie> lww_sessions_;
+    detail::StringHashMap<merkle::HashTrie> or_sessions_;
+};
+
+}  // namespace topgun::server

@@ -1,0 +1,780 @@
+// topgun-bench: a write-load generator that speaks the TopGun protocol over a
+// plain WebSocket, so it measures any TopGun server (ours or the reference).
+//
+// Each connection writes OP_BATCHes of PUTs (client HLC timestamps, op ids
+// "1", "2", ... per connection) and waits for their OP_ACKs:
+//   faw  fire-and-wait: one batch in flight per connection;
+//   faf  fire-and-forget: up to --window unacknowledged batches per connection.
+// All connections first connect (and authenticate with an HS256 JWT when
+// --jwt-secret is given); then the run starts for every connection at once:
+// --warmup seconds not counted, then --duration seconds in which each OP_ACK
+// counts its batch's ops and the batch's latency (queued for sending -> OP_ACK
+// received). After that no new batch is sent; outstanding acks are awaited
+// and each connection closes with a close handshake.
+//
+// An ack names its batch by lastId (the batch's last op id; matched by range,
+// so an ack naming any op of the batch completes it, in any order). An
+// OP_REJECTED names one op; a batch all of whose ops are rejected is complete.
+// An ERROR names nothing, yet the reference server sends one instead of the
+// OP_ACK of a failed or shed batch, and it runs a connection's batches
+// concurrently, so which batch failed is unknown: each ERROR frees one window
+// slot, and is pinned on a batch once that batch has waited --ack-timeout (or
+// the run is over). A batch without an answer for --ack-timeout seconds, with
+// no ERROR left to explain it, fails its connection.
+//
+// Every connection runs on its own strand: its figures are touched by one
+// handler at a time and merged after the io_context has stopped.
+//
+// Exit code: 0 ok; 1 no op acknowledged in the measured window; 2 usage or
+// setup error; 3 ops acknowledged but a connection failed or closed early.
+#include "auth/jwt.hpp"
+
+#include <topgun/hlc.hpp>
+#include <topgun/protocol/codec.hpp>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+namespace {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+namespace protocol = topgun::protocol;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+constexpr auto kWatchdogPeriod = std::chrono::milliseconds(100);
+constexpr auto kPingPeriod = std::chrono::seconds(5);  // the TS client's heartbeat; the reference reaps after 60 s
+constexpr std::size_t kMaxSamples = 3;                 // error texts kept per kind and connection
+
+struct Options {
+    std::string url = "ws://127.0.0.1:8080/";
+    unsigned connections = 50;
+    double duration_s = 10;
+    double warmup_s = 2;
+    unsigned batch = 10;
+    std::string mode = "faw";
+    unsigned window = 64;
+    std::string jwt_secret;
+    std::string write_concern;
+    std::uint64_t keys = 100'000;
+    unsigned value_bytes = 100;
+    std::string map = "bench";
+    unsigned threads = 1;
+    bool json = false;
+    double ack_timeout_s = 10;
+    double connect_timeout_s = 10;
+};
+
+Clock::duration seconds(double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+struct Url {
+    std::string host;
+    std::string port;
+    std::string path;
+};
+
+std::variant<Url, std::string> parse_url(std::string_view text) {
+    constexpr std::string_view scheme = "ws://";
+    if (text.starts_with("wss://")) return std::string("wss:// (TLS) is not supported; use ws://");
+    if (!text.starts_with(scheme)) return "the URL must start with ws://, got \"" + std::string(text) + "\"";
+    text.remove_prefix(scheme.size());
+    const auto slash = text.find('/');
+    std::string_view authority = text.substr(0, slash);
+    Url url{.path = slash == std::string_view::npos ? "/" : std::string(text.substr(slash))};
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]:port
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::string("unterminated [IPv6] host in the URL");
+        url.host = std::string(authority.substr(1, close - 1));
+        const std::string_view rest = authority.substr(close + 1);
+        if (!rest.empty() && !rest.starts_with(':')) return std::string("unexpected text after the [IPv6] host");
+        if (!rest.empty()) port = rest.substr(1);
+    } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+        url.host = std::string(authority.substr(0, colon));
+        port = authority.substr(colon + 1);
+    } else {
+        url.host = std::string(authority);
+    }
+    if (url.host.empty()) return std::string("the URL has no host");
+    url.port = port.empty() ? "80" : std::string(port);
+    const bool digits = std::all_of(url.port.begin(), url.port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || url.port.size() > 5 || std::stoul(url.port) == 0 || std::stoul(url.port) > 65535) {
+        return "invalid port \"" + url.port + "\" in the URL";
+    }
+    return url;
+}
+
+// One connection's figures. Latencies and ops count only acks that arrive in
+// the measured window.
+struct Stats {
+    std::uint64_t acked_ops = 0;
+    std::uint64_t acked_batches = 0;
+    std::uint64_t warmup_ops = 0;  // acked before the window
+    std::uint64_t late_ops = 0;    // acked after it (draining)
+    std::uint64_t sent_batches = 0;
+    std::vector<std::uint64_t> latencies_ns;
+    std::map<std::string, std::uint64_t> achieved;  // achievedLevel -> acks in the window
+    std::uint64_t error_messages = 0;               // ERROR frames
+    std::uint64_t rejected_ops = 0;                 // OP_REJECTED frames
+    std::uint64_t failed_batches = 0;               // batches ended by ERROR or all ops rejected
+    std::uint64_t unmatched_acks = 0;               // OP_ACKs naming no outstanding batch
+    std::uint64_t undecodable_frames = 0;
+    std::vector<std::string> error_samples;
+    std::optional<std::string> failure;  // why the connection ended early
+    bool opened = false;                 // connected (and authenticated): reached the start line
+};
+
+class Connection;
+
+// The start line: the run begins when every connection is ready or failed,
+// so connection set-up never overlaps the measured window.
+class Run {
+public:
+    explicit Run(const Options& options) : options_(options) {}
+
+    const Options& options() const { return options_; }
+    Clock::time_point measure_start() const { return measure_start_; }
+    Clock::time_point measure_end() const { return measure_end_; }
+    std::vector<std::shared_ptr<Connection>>& connections() { return connections_; }
+
+    // Called once per connection, from its strand.
+    void arrived(bool ready);
+
+private:
+    const Options& options_;
+    std::vector<std::shared_ptr<Connection>> connections_;
+    std::mutex mutex_;
+    std::size_t arrived_ = 0;
+    std::size_t ready_ = 0;
+    // Written before the start is posted to the connections, read after.
+    Clock::time_point measure_start_;
+    Clock::time_point measure_end_;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(net::any_io_executor executor, Run& run, std::size_t index, const Url& url,
+               const tcp::resolver::results_type& endpoints)
+        : run_(run),
+          options_(run.options()),
+          url_(url),
+          endpoints_(endpoints),
+          ws_(executor),
+          timer_(executor),
+          hlc_("bench-" + std::to_string(index)),
+          name_("bench-" + std::to_string(index)),
+          rng_(std::random_device{}() ^ index),
+          window_(options_.mode == "faf" ? options_.window : 1u) {
+        std::string value(options_.value_bytes, 'x');
+        for (auto& c : value) c = static_cast<char>('a' + rng_() % 26);
+        value_ = topgun::Value(std::move(value));
+        batch_.ops.resize(options_.batch);
+        for (auto& op : batch_.ops) {
+            op.map_name = options_.map;
+            op.op_type = protocol::OpType::Put;
+        }
+        if (options_.write_concern == "APPLIED") batch_.write_concern = protocol::WriteConcern::Applied;
+        if (options_.write_concern == "PERSISTED") batch_.write_concern = protocol::WriteConcern::Persisted;
+    }
+
+    net::any_io_executor executor() { return ws_.get_executor(); }
+    const Stats& stats() const { return stats_; }
+
+    void start() {
+        net::post(executor(), [self = shared_from_this()] { self->connect(); });
+    }
+
+    // Posted by Run once every connection arrived at the start line.
+    void begin_load() {
+        if (state_ != State::Ready) return;
+        state_ = State::Running;
+        next_ping_ = Clock::now() + kPingPeriod;
+        arm_watchdog();
+        pump();
+    }
+
+private:
+    enum class State { Connecting, Authenticating, Ready, Running, Draining, Closing, Done };
+
+    struct InFlight {
+        std::uint64_t first_id;
+        std::uint64_t last_id;
+        Clock::time_point sent;
+        std::uint32_t rejected = 0;
+        bool done = false;
+    };
+
+    // --- set-up -----------------------------------------------------------------------------------
+
+    void connect() {
+        auto& stream = beast::get_lowest_layer(ws_);
+        stream.expires_after(seconds(options_.connect_timeout_s));
+        stream.async_connect(endpoints_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+            self->on_connect(ec);
+        });
+    }
+
+    void on_connect(beast::error_code ec) {
+        if (state_ == State::Done) return;
+        if (ec) return fail("connect to " + url_.host + ":" + url_.port + " failed: " + ec.message());
+        auto& stream = beast::get_lowest_layer(ws_);
+        stream.expires_never();                               // the websocket's own timeouts take over
+        stream.socket().set_option(tcp::no_delay(true), ec);  // latency: no Nagle delay on small frames
+        websocket::stream_base::timeout timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+        timeouts.handshake_timeout = seconds(options_.connect_timeout_s);  // opening and closing handshakes
+        ws_.set_option(timeouts);
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "topgun-bench"); }));
+        ws_.binary(true);
+        ws_.auto_fragment(false);
+        ws_.read_message_max(2 * 1024 * 1024);
+        const std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
+        ws_.async_handshake(host + ":" + url_.port, url_.path,
+                            [self = shared_from_this()](beast::error_code e) { self->on_handshake(e); });
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if (state_ == State::Done) return;
+        if (ec) return fail("WebSocket handshake with " + url_.path + " failed: " + ec.message());
+        read();
+        if (options_.jwt_secret.empty()) return ready();
+        state_ = State::Authenticating;
+        const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
+                             .count();
+        protocol::Auth auth;
+        auth.token = topgun::auth::sign_hs256({{"sub", name_}, {"exp", exp}}, options_.jwt_secret);
+        send(protocol::encode_message(auth));
+        timer_.expires_after(seconds(options_.connect_timeout_s));
+        timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+            if (e || self->state_ != State::Authenticating) return;
+            self->fail("no AUTH_ACK within " + format_seconds(self->options_.connect_timeout_s) +
+                       " s (a no-auth reference server ignores AUTH: drop --jwt-secret)");
+        });
+    }
+
+    void ready() {
+        timer_.cancel();
+        state_ = State::Ready;
+        stats_.opened = true;
+        reported_ = true;
+        run_.arrived(true);
+    }
+
+    // --- load ---------------------------------------------------------------------------------------
+
+    // Sends batches while the window has room and the run is on; closes once
+    // the run is over and nothing is outstanding.
+    void pump() {
+        if (state_ == State::Running && Clock::now() >= run_.measure_end()) state_ = State::Draining;
+        while (state_ == State::Running && unacked_ < window_ + unpinned_errors_) send_batch();
+        if (state_ == State::Draining && unacked_ <= unpinned_errors_ && outbox_.empty() && !writing_) close();
+    }
+
+    void send_batch() {
+        const std::uint64_t first = next_op_id_;
+        for (auto& op : batch_.ops) {
+            op.id = std::to_string(next_op_id_++);
+            op.key = "key-" + std::to_string(rng_() % options_.keys);
+            op.record = protocol::LWWRecordData{value_, hlc_.now(), {}};
+        }
+        writer_.clear();
+        protocol::encode_message(writer_, batch_);
+        const auto bytes = writer_.bytes();
+        inflight_.push_back({first, next_op_id_ - 1, Clock::now()});
+        ++unacked_;
+        ++stats_.sent_batches;
+        send(topgun::Bytes(bytes.begin(), bytes.end()));
+    }
+
+    // The outstanding batch holding op `id`, or null.
+    InFlight* find_batch(std::uint64_t id) {
+        auto it = std::lower_bound(inflight_.begin(), inflight_.end(), id,
+                                   [](const InFlight& b, std::uint64_t v) { return b.last_id < v; });
+        if (it == inflight_.end() || it->first_id > id || it->done) return nullptr;
+        return &*it;
+    }
+
+    static std::optional<std::uint64_t> parse_id(const std::string& text) {
+        std::uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+        if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+        return id;
+    }
+
+    void finish_batch(InFlight& batch) {
+        batch.done = true;
+        --unacked_;
+        while (!inflight_.empty() && inflight_.front().done) inflight_.pop_front();
+    }
+
+    void on_ack(const protocol::OpAck& ack) {
+        const auto now = Clock::now();
+        const auto id = parse_id(ack.last_id);
+        // A non-numeric lastId ("unknown") acknowledges the oldest batch.
+        InFlight* batch = id ? find_batch(*id) : (inflight_.empty() ? nullptr : &inflight_.front());
+        if (batch == nullptr) {
+            ++stats_.unmatched_acks;
+            return;
+        }
+        const std::uint64_t ops = batch->last_id - batch->first_id + 1 - batch->rejected;
+        if (now < run_.measure_start()) {
+            stats_.warmup_ops += ops;
+        } else if (now < run_.measure_end()) {
+            stats_.acked_ops += ops;
+            ++stats_.acked_batches;
+            stats_.latencies_ns.push_back(static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(now - batch->sent).count()));
+            ++stats_.achieved[ack.achieved_level ? std::string(protocol::enum_name(*ack.achieved_level)) : "(none)"];
+        } else {
+            stats_.late_ops += ops;
+        }
+        finish_batch(*batch);
+        pump();
+    }
+
+    void on_rejected(const protocol::OpRejected& rejected) {
+        ++stats_.rejected_ops;
+        sample("OP_REJECTED " + rejected.op_id + ": " + rejected.reason);
+        const auto id = parse_id(rejected.op_id);
+        InFlight* batch = id ? find_batch(*id) : nullptr;
+        if (batch == nullptr) return;
+        if (++batch->rejected == batch->last_id - batch->first_id + 1) {
+            ++stats_.failed_batches;
+            finish_batch(*batch);
+            pump();
+        }
+    }
+
+    void on_error(const protocol::ErrorMessage& error) {
+        ++stats_.error_messages;
+        sample("ERROR " + std::to_string(error.code) + ": " + error.message);
+        if (state_ == State::Authenticating) {
+            return fail("ERROR " + std::to_string(error.code) + " while authenticating: " + error.message);
+        }
+        if (unacked_ <= unpinned_errors_) return;  // explains no outstanding batch
+        ++unpinned_errors_;
+        pump();
+    }
+
+    // Marks the oldest outstanding batch as the one an ERROR failed.
+    void pin_error() {
+        --unpinned_errors_;
+        ++stats_.failed_batches;
+        finish_batch(inflight_.front());
+    }
+
+    void sample(std::string text) {
+        if (stats_.error_samples.size() < kMaxSamples) stats_.error_samples.push_back(std::move(text));
+    }
+
+    void arm_watchdog() {
+        timer_.expires_after(kWatchdogPeriod);
+        timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (!ec) self->on_watchdog();
+        });
+    }
+
+    void on_watchdog() {
+        if (state_ != State::Running && state_ != State::Draining) return;
+        const auto now = Clock::now();
+        const auto timeout = seconds(options_.ack_timeout_s);
+        while (!inflight_.empty() && now - inflight_.front().sent > timeout && unpinned_errors_ > 0) pin_error();
+        if (!inflight_.empty() && now - inflight_.front().sent > timeout) {
+            const auto& b = inflight_.front();
+            return fail("no OP_ACK for ops " + std::to_string(b.first_id) + ".." + std::to_string(b.last_id) +
+                        " within " + format_seconds(options_.ack_timeout_s) + " s");
+        }
+        if (state_ == State::Running && now >= next_ping_) {
+            next_ping_ += kPingPeriod;
+            protocol::Ping ping;
+            ping.timestamp = topgun::system_clock_millis();
+            send(protocol::encode_message(ping));
+        }
+        pump();
+        if (state_ == State::Running || state_ == State::Draining) arm_watchdog();
+    }
+
+    // --- frames -------------------------------------------------------------------------------------
+
+    void send(topgun::Bytes frame) {
+        outbox_.push_back(std::move(frame));
+        if (!writing_) write_next();
+    }
+
+    void write_next() {
+        writing_ = true;
+        ws_.async_write(net::buffer(outbox_.front()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    }
+
+    void on_write(beast::error_code ec) {
+        writing_ = false;
+        if (state_ == State::Done || state_ == State::Closing) return;
+        if (ec) return fail("write failed: " + ec.message());
+        outbox_.pop_front();
+        if (!outbox_.empty()) return write_next();
+        if (state_ == State::Draining) pump();
+    }
+
+    void read() {
+        ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (state_ == State::Done || state_ == State::Closing) return;
+        if (ec == websocket::error::closed) {
+            const auto& reason = ws_.reason();
+            return fail("the server closed the connection (code " + std::to_string(reason.code) +
+                        (reason.reason.empty() ? std::string() : ", \"" + std::string(reason.reason.c_str()) + "\"") +
+                        ")");
+        }
+        if (ec) return fail("the connection broke: " + ec.message());
+        if (ws_.got_binary()) {
+            const auto data = buffer_.cdata();
+            handle(std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(data.data()), data.size()));
+        }  // text frames carry nothing in this protocol
+        buffer_.consume(buffer_.size());
+        if (state_ != State::Done) read();
+    }
+
+    void handle(std::span<const std::uint8_t> frame) {
+        auto decoded = protocol::decode_message(frame);
+        if (!decoded) {
+            ++stats_.undecodable_frames;
+            sample("undecodable frame: " + decoded.error().message());
+            return;
+        }
+        auto& message = decoded.message();
+        if (const auto* ack = std::get_if<protocol::OpAck>(&message)) return on_ack(*ack);
+        if (const auto* rejected = std::get_if<protocol::OpRejected>(&message)) return on_rejected(*rejected);
+        if (const auto* error = std::get_if<protocol::ErrorMessage>(&message)) return on_error(*error);
+        if (std::holds_alternative<protocol::AuthRequired>(message)) {
+            if (options_.jwt_secret.empty()) {
+                fail("the server requires authentication (AUTH_REQUIRED): pass --jwt-secret");
+            }
+            return;  // with a token: expected first frame; AUTH went out on open already
+        }
+        if (std::holds_alternative<protocol::AuthAck>(message)) {
+            if (state_ == State::Authenticating) ready();
+            return;
+        }
+        if (const auto* auth_fail = std::get_if<protocol::AuthFail>(&message)) {
+            return fail("AUTH_FAIL: " + auth_fail->error.value_or("(no reason given)") +
+                        " (is --jwt-secret the server's JWT_SECRET?)");
+        }
+        // PONG, SERVER_EVENT and others: nothing to measure.
+    }
+
+    // --- ending ---------------------------------------------------------------------------------------
+
+    void close() {
+        while (unpinned_errors_ > 0 && !inflight_.empty()) pin_error();
+        state_ = State::Closing;
+        timer_.cancel();
+        ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code ec) {
+            if (self->state_ == State::Done) return;
+            self->state_ = State::Done;
+            // The run's figures are complete either way; a failed close handshake is still reported.
+            if (ec) self->stats_.failure = "the close handshake failed: " + ec.message();
+        });
+    }
+
+    void fail(std::string reason) {
+        if (state_ == State::Done) return;
+        const char* phase = state_ == State::Connecting       ? "connecting"
+                            : state_ == State::Authenticating ? "authenticating"
+                            : state_ == State::Ready          ? "waiting for the start"
+                                                              : "during the run";
+        stats_.failure = reason + " [" + phase + "]";
+        state_ = State::Done;
+        timer_.cancel();
+        beast::error_code ignored;
+        beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(ws_).close();
+        if (!reported_) {
+            reported_ = true;
+            run_.arrived(false);
+        }
+    }
+
+    static std::string format_seconds(double s) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", s);
+        return buf;
+    }
+
+    Run& run_;
+    const Options& options_;
+    const Url& url_;
+    const tcp::resolver::results_type& endpoints_;
+    websocket::stream<beast::tcp_stream> ws_;
+    net::steady_timer timer_;  // auth deadline, then the watchdog
+    beast::flat_buffer buffer_;
+    std::deque<topgun::Bytes> outbox_;
+    bool writing_ = false;
+    State state_ = State::Connecting;
+    bool reported_ = false;  // arrived at the start line (ready or failed)
+
+    topgun::HLC hlc_;
+    std::string name_;
+    std::mt19937_64 rng_;
+    topgun::Value value_;
+    protocol::OpBatch batch_;
+    topgun::msgpack::Writer writer_{4096};
+    std::uint64_t next_op_id_ = 1;
+    std::deque<InFlight> inflight_;  // ascending op ids; the front is never done
+    unsigned unacked_ = 0;           // outstanding batches
+    unsigned unpinned_errors_ = 0;   // ERRORs not yet pinned on an outstanding batch
+    unsigned window_;
+    Clock::time_point next_ping_;
+    Stats stats_;
+};
+
+void Run::arrived(bool ready) {
+    std::lock_guard lock(mutex_);
+    ++arrived_;
+    if (ready) ++ready_;
+    if (arrived_ != connections_.size() || ready_ == 0) return;
+    measure_start_ = Clock::now() + seconds(options_.warmup_s);
+    measure_end_ = measure_start_ + seconds(options_.duration_s);
+    for (auto& c : connections_) net::post(c->executor(), [c] { c->begin_load(); });
+}
+
+// --- report -------------------------------------------------------------------------------------------
+
+struct Summary {
+    Stats total;
+    std::size_t connections = 0;
+    std::size_t opened = 0;
+    std::map<std::string, std::size_t> failures;  // reason -> connections
+    double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0, mean_us = 0;
+    double ops_per_s = 0;
+};
+
+// Nearest-rank percentile of sorted samples.
+double percentile_us(const std::vector<std::uint64_t>& sorted, double p) {
+    if (sorted.empty()) return 0;
+    auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
+    return static_cast<double>(sorted[rank - 1]) / 1000.0;
+}
+
+Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, const Options& options) {
+    Summary s;
+    s.connections = connections.size();
+    for (const auto& c : connections) {
+        const Stats& st = c->stats();
+        Stats& t = s.total;
+        t.acked_ops += st.acked_ops;
+        t.acked_batches += st.acked_batches;
+        t.warmup_ops += st.warmup_ops;
+        t.late_ops += st.late_ops;
+        t.sent_batches += st.sent_batches;
+        t.latencies_ns.insert(t.latencies_ns.end(), st.latencies_ns.begin(), st.latencies_ns.end());
+        for (const auto& [level, n] : st.achieved) t.achieved[level] += n;
+        t.error_messages += st.error_messages;
+        t.rejected_ops += st.rejected_ops;
+        t.failed_batches += st.failed_batches;
+        t.unmatched_acks += st.unmatched_acks;
+        t.undecodable_frames += st.undecodable_frames;
+        for (const auto& e : st.error_samples) {
+            if (t.error_samples.size() < kMaxSamples &&
+                std::find(t.error_samples.begin(), t.error_samples.end(), e) == t.error_samples.end()) {
+                t.error_samples.push_back(e);
+            }
+        }
+        if (st.opened) ++s.opened;
+        if (st.failure) ++s.failures[*st.failure];
+    }
+    auto& lat = s.total.latencies_ns;
+    std::sort(lat.begin(), lat.end());
+    s.p50_us = percentile_us(lat, 0.50);
+    s.p99_us = percentile_us(lat, 0.99);
+    s.p999_us = percentile_us(lat, 0.999);
+    s.max_us = lat.empty() ? 0 : static_cast<double>(lat.back()) / 1000.0;
+    double sum = 0;
+    for (const auto v : lat) sum += static_cast<double>(v);
+    s.mean_us = lat.empty() ? 0 : sum / static_cast<double>(lat.size()) / 1000.0;
+    s.ops_per_s = static_cast<double>(s.total.acked_ops) / options.duration_s;
+    return s;
+}
+
+std::size_t failed_connections(const Summary& s) {
+    std::size_t n = 0;
+    for (const auto& [reason, count] : s.failures) n += count;
+    return n;
+}
+
+void print_json(const Summary& s, const Options& o) {
+    json failures = json::array();
+    for (const auto& [reason, count] : s.failures) failures.push_back({{"reason", reason}, {"connections", count}});
+    const json out = {
+        {"url", o.url},
+        {"connections", o.connections},
+        {"threads", o.threads},
+        {"batch", o.batch},
+        {"mode", o.mode},
+        {"window", o.mode == "faf" ? o.window : 1u},
+        {"writeConcern", o.write_concern.empty() ? json(nullptr) : json(o.write_concern)},
+        {"durationS", o.duration_s},
+        {"warmupS", o.warmup_s},
+        {"ackedOps", s.total.acked_ops},
+        {"ackedBatches", s.total.acked_batches},
+        {"opsPerS", s.ops_per_s},
+        {"latencyUs",
+         {{"p50", s.p50_us}, {"p99", s.p99_us}, {"p999", s.p999_us}, {"max", s.max_us}, {"mean", s.mean_us}}},
+        {"achievedLevels", s.total.achieved},
+        {"errors",
+         {{"errorMessages", s.total.error_messages},
+          {"rejectedOps", s.total.rejected_ops},
+          {"failedBatches", s.total.failed_batches},
+          {"unmatchedAcks", s.total.unmatched_acks},
+          {"undecodableFrames", s.total.undecodable_frames},
+          {"samples", s.total.error_samples}}},
+        {"connectionsOpened", s.opened},
+        {"connectionFailures", failures},
+    };
+    std::cout << out.dump() << '\n';
+}
+
+void print_text(const Summary& s, const Options& o) {
+    std::printf("topgun-bench %s: %u connections, batch %u, %s", o.url.c_str(), o.connections, o.batch, o.mode.c_str());
+    if (o.mode == "faf") std::printf(" (window %u)", o.window);
+    if (!o.write_concern.empty()) std::printf(", writeConcern %s", o.write_concern.c_str());
+    std::printf(", %g s after %g s warmup, %u thread(s)%s\n", o.duration_s, o.warmup_s, o.threads,
+                o.jwt_secret.empty() ? "" : ", JWT auth");
+    std::printf("  acked ops      %llu in %g s = %.0f ops/s (%llu batches)\n",
+                static_cast<unsigned long long>(s.total.acked_ops), o.duration_s, s.ops_per_s,
+                static_cast<unsigned long long>(s.total.acked_batches));
+    std::printf("  ack latency    p50 %.1f us  p99 %.1f us  p999 %.1f us  max %.1f us  mean %.1f us\n", s.p50_us,
+                s.p99_us, s.p999_us, s.max_us, s.mean_us);
+    std::printf("  achieved level");
+    if (s.total.achieved.empty()) std::printf(" -");
+    for (const auto& [level, n] : s.total.achieved)
+        std::printf(" %s=%llu", level.c_str(), static_cast<unsigned long long>(n));
+    std::printf(
+        "\n  errors         ERROR %llu, OP_REJECTED %llu, failed batches %llu, unmatched acks %llu, "
+        "undecodable frames %llu\n",
+        static_cast<unsigned long long>(s.total.error_messages), static_cast<unsigned long long>(s.total.rejected_ops),
+        static_cast<unsigned long long>(s.total.failed_batches),
+        static_cast<unsigned long long>(s.total.unmatched_acks),
+        static_cast<unsigned long long>(s.total.undecodable_frames));
+    for (const auto& e : s.total.error_samples) std::printf("                 e.g. %s\n", e.c_str());
+    std::printf("  connections    %zu opened, %zu failed or closed early\n", s.opened, failed_connections(s));
+    for (const auto& [reason, count] : s.failures) std::printf("                 %zu x %s\n", count, reason.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    CLI::App app{"topgun-bench: write load over the TopGun WebSocket protocol (OP_BATCH -> OP_ACK)"};
+    app.footer(
+        "Exit code: 0 ok; 1 no op acknowledged in the measured window; 2 usage or setup error; 3 ops acknowledged "
+        "but a connection failed or closed early.");
+    app.add_option("--url", o.url, "Server WebSocket URL, ws://HOST:PORT/ or ws://HOST:PORT/ws")->capture_default_str();
+    app.add_option("--connections", o.connections, "Concurrent connections")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 100'000u));
+    app.add_option("--duration", o.duration_s, "Measured seconds")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--warmup", o.warmup_s, "Seconds of load before measuring")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--batch", o.batch, "PUTs per OP_BATCH")->capture_default_str()->check(CLI::Range(1u, 100'000u));
+    app.add_option("--mode", o.mode, "faw: one batch in flight per connection; faf: up to --window")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"faw", "faf"}));
+    app.add_option("--window", o.window, "Unacknowledged batches per connection in faf mode")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1'000'000u));
+    app.add_option("--jwt-secret", o.jwt_secret, "Sign an HS256 token per connection and send AUTH on open");
+    app.add_option("--write-concern", o.write_concern, "OP_BATCH.writeConcern (absent when not given)")
+        ->check(CLI::IsMember({"APPLIED", "PERSISTED"}));
+    app.add_option("--keys", o.keys, "Key space (keys key-0 .. key-N-1, uniform)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--value-bytes", o.value_bytes, "Bytes of the string value of each PUT")->capture_default_str();
+    app.add_option("--map", o.map, "Map name")->capture_default_str();
+    app.add_option("--threads", o.threads, "io_context threads")->capture_default_str()->check(CLI::Range(1u, 256u));
+    app.add_flag("--json", o.json, "Print one JSON object on stdout instead of text");
+    app.add_option("--ack-timeout", o.ack_timeout_s,
+                   "Seconds a batch may wait for its answer before its connection fails")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds for connect, WebSocket handshake and AUTH_ACK")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    CLI11_PARSE(app, argc, argv);
+
+    const auto parsed = parse_url(o.url);
+    if (const auto* error = std::get_if<std::string>(&parsed)) {
+        std::fprintf(stderr, "topgun-bench: %s\n", error->c_str());
+        return 2;
+    }
+    const Url& url = std::get<Url>(parsed);
+
+    net::io_context ioc(static_cast<int>(o.threads));
+    tcp::resolver::results_type endpoints;
+    try {
+        endpoints = tcp::resolver(ioc).resolve(url.host, url.port);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "topgun-bench: cannot resolve %s:%s: %s\n", url.host.c_str(), url.port.c_str(), e.what());
+        return 2;
+    }
+
+    Run run(o);
+    for (unsigned i = 0; i < o.connections; ++i) {
+        run.connections().push_back(std::make_shared<Connection>(net::make_strand(ioc), run, i, url, endpoints));
+    }
+    for (auto& c : run.connections()) c->start();
+
+    std::vector<std::thread> extra;
+    for (unsigned i = 1; i < o.threads; ++i) extra.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& t : extra) t.join();
+
+    const Summary summary = summarize(run.connections(), o);
+    if (o.json) {
+        print_json(summary, o);
+    } else {
+        print_text(summary, o);
+    }
+    if (summary.total.acked_ops == 0) {
+        std::fprintf(stderr, "topgun-bench: no op was acknowledged\n");
+        return 1;
+    }
+    return failed_connections(summary) > 0 ? 3 : 0;
+}

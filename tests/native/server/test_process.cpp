@@ -1,0 +1,288 @@
+// The real binary: the process contract (UPSTREAM.md §3.3), sockets, restart
+// recovery and crash safety.
+#include "process.hpp"
+
+#include "auth/jwt.hpp"
+
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <set>
+
+using namespace topgun;
+using namespace topgun::protocol;
+using namespace topgun::server::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+const ServerProcess::Env kMemoryNoAuth{{"STORAGE_BACKEND", "memory"}, {"TOPGUN_NO_AUTH", "1"}};
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+ClientOp put(std::string id, std::string map, std::string key, Value value) {
+    ClientOp op;
+    op.id = std::move(id);
+    op.map_name = std::move(map);
+    op.key = std::move(key);
+    op.op_type = OpType::Put;
+    op.record = LWWRecordData{std::move(value), Timestamp{now_ms(), 0, "client"}, {}};
+    return op;
+}
+
+// GET over HTTP/1.1; returns (status, body).
+std::pair<unsigned, std::string> http_get(std::uint16_t port, const std::string& target) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    boost::asio::ip::tcp::resolver resolver(io);
+    stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return {res.result_int(), res.body()};
+}
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        path = fs::temp_directory_path() / ("topgun-test-" + std::to_string(getpid()) + "-" + std::to_string(std::random_device{}()));
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("Process: a bad configuration exits with code 2 and says why", "[server][process]") {
+    struct Case {
+        ServerProcess::Env env;
+        std::vector<std::string> args;
+    };
+    const Case cases[] = {
+        {{{"STORAGE_BACKEND", "memory"}}, {"--port", "0"}},                     // auth on, no JWT_SECRET
+        {{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "bogus"}}, {"--port", "0"}},
+        {{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "memory"}, {"PORT", "http"}}, {}},
+        {{{"TOPGUN_NO_AUTH", "maybe"}}, {"--port", "0"}},
+        {kMemoryNoAuth, {"--port", "0", "--seed-nodes", "a:1"}},
+        {kMemoryNoAuth, {"--port", "0", "--no-such-flag"}},
+        {{{"JWT_SECRET", "-----BEGIN PUBLIC KEY-----\\nnot a key\\n-----END PUBLIC KEY-----"}, {"STORAGE_BACKEND", "memory"}},
+         {"--port", "0"}},
+    };
+    for (const Case& c : cases) {
+        ServerProcess server(c.env, c.args);
+        CHECK_FALSE(server.port().has_value());
+        CHECK(server.wait_exit(std::chrono::seconds(10)) == 2);
+    }
+}
+
+TEST_CASE("Process: PORT= once when ready, WebSocket on / and /ws, health endpoints, localhost and 127.0.0.1",
+          "[server][process]") {
+    ServerProcess server(kMemoryNoAuth);
+    const std::uint16_t port = server.require_port();
+    CHECK(server.stdout_text() == "PORT=" + std::to_string(port) + "\n");
+
+    for (const std::string host : {"127.0.0.1", "localhost"}) {
+        for (const std::string path : {"/", "/ws"}) {
+            WsClient client(host, port, path);
+            client.send(Ping{42});
+            CHECK(client.receive_as<Pong>().timestamp == 42);
+        }
+    }
+    const auto [status, body] = http_get(port, "/health");
+    CHECK(status == 200);
+    CHECK(body.find("\"state\":\"ready\"") != std::string::npos);
+    CHECK(http_get(port, "/health/ready").first == 200);
+    CHECK(http_get(port, "/healthz").first == 200);
+    CHECK(http_get(port, "/health/live").first == 200);
+    CHECK(http_get(port, "/nope").first == 404);
+}
+
+TEST_CASE("Process: SIGTERM closes WebSockets with a close frame, exits 0 quickly, and the port rebinds at once",
+          "[server][process]") {
+    std::uint16_t port = 0;
+    {
+        ServerProcess server(kMemoryNoAuth);
+        port = server.require_port();
+        WsClient client("127.0.0.1", port);
+        client.send(Ping{1});
+        client.receive_as<Pong>();
+        const auto start = std::chrono::steady_clock::now();
+        std::thread stopper([&] { CHECK(server.signal_and_wait(SIGTERM, std::chrono::seconds(5)) == 0); });
+        CHECK_FALSE(client.receive(std::chrono::seconds(5)).has_value());
+        CHECK(client.close_code() == std::optional<std::uint16_t>(1001));
+        stopper.join();
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+    }
+    ServerProcess again(kMemoryNoAuth, {"--port", std::to_string(port)});
+    CHECK(again.port() == std::optional(port));
+}
+
+TEST_CASE("Process: a client pipelining far more batches than the in-flight bound gets every ack, in order",
+          "[server][process][limits]") {
+    ServerProcess server(kMemoryNoAuth);
+    WsClient client("127.0.0.1", server.require_port());
+    constexpr int kBatches = 200;  // the server pauses reading at 32 unacked batches
+    for (int b = 0; b < kBatches; ++b) {
+        std::vector<ClientOp> ops;
+        for (int i = 0; i < 10; ++i) ops.push_back(put(std::to_string(b * 10 + i + 1), "pipe", "k" + std::to_string(i * 7 + b), Value(b)));
+        client.send(OpBatch{ops, {}, {}});
+    }
+    for (int b = 0; b < kBatches; ++b) CHECK(client.receive_as<OpAck>().last_id == std::to_string(b * 10 + 10));
+}
+
+TEST_CASE("Process: JWT auth over the socket", "[server][process][auth]") {
+    ServerProcess server(ServerProcess::Env{{"STORAGE_BACKEND", "memory"}, {"JWT_SECRET", "test-e2e-secret"}});
+    WsClient client("localhost", server.require_port(), "/ws");
+    client.receive_as<AuthRequired>();
+    const auto now = static_cast<std::int64_t>(now_ms() / 1000);
+    client.send(Auth{auth::sign_hs256(nlohmann::json{{"sub", "user-1"}, {"exp", now + 60}}, "test-e2e-secret"), {}, {}});
+    CHECK(client.receive_as<AuthAck>().user_id == std::optional<std::string>("user-1"));
+
+    WsClient intruder("127.0.0.1", server.require_port());
+    intruder.receive_as<AuthRequired>();
+    intruder.send(Auth{"bogus", {}, {}});
+    intruder.receive_as<AuthFail>();
+    CHECK_FALSE(intruder.receive(std::chrono::seconds(2)).has_value());
+}
+
+TEST_CASE("Process: a frame over 2 MiB closes the connection with 1009", "[server][process][limits]") {
+    ServerProcess server(kMemoryNoAuth);
+    WsClient client("127.0.0.1", server.require_port());
+    Bytes big(2 * 1024 * 1024 + 16, 0x00);
+    client.send_bytes(big);
+    CHECK_FALSE(client.receive(std::chrono::seconds(5)).has_value());
+    CHECK(client.close_code() == std::optional<std::uint16_t>(1009));
+}
+
+TEST_CASE("Process: SQLite data, OR tags, counters and device credentials survive a restart", "[server][process][storage]") {
+    TempDir dir;
+    const ServerProcess::Env env{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "sqlite"},
+                                 {"TOPGUN_SQLITE_PATH", (dir.path / "topgun.db").string()}};
+    const Timestamp tag_ts{now_ms(), 7, "client"};
+    const Timestamp gone_ts{now_ms(), 8, "client"};
+    DeviceAck device;
+    {
+        ServerProcess server(env);
+        WsClient client("127.0.0.1", server.require_port());
+        std::vector<ClientOp> ops;
+        for (int i = 0; i < 100; ++i) ops.push_back(put(std::to_string(i + 1), "todos", "t" + std::to_string(i), Value(i)));
+        ClientOp add;
+        add.id = "101";
+        add.map_name = "tags";
+        add.key = "k";
+        add.op_type = OpType::OrAdd;
+        add.or_record = ORMapRecordData{Value("red"), tag_ts, tag_ts.to_string(), {}};
+        ops.push_back(add);
+        // A key whose only record is removed: its tombstone must still travel after the restart.
+        ClientOp gone = add;
+        gone.id = "102";
+        gone.key = "gone";
+        gone.or_record.value.tag = gone_ts.to_string();
+        gone.or_record.value.timestamp = gone_ts;
+        ops.push_back(gone);
+        ClientOp remove;
+        remove.id = "103";
+        remove.map_name = "tags";
+        remove.key = "gone";
+        remove.op_type = OpType::OrRemove;
+        remove.or_tag = gone_ts.to_string();
+        ops.push_back(remove);
+        client.send(OpBatch{ops, WriteConcern::Persisted, {}});
+        const OpAck ack = client.receive_as<OpAck>();
+        CHECK(ack.last_id == "103");
+        CHECK(ack.achieved_level == std::optional(WriteConcern::Persisted));
+        PNCounterStateData state;
+        state.positive = StringMap<double>{{"client", 3.0}};
+        client.send(CounterSync{{"likes", state}});
+        client.receive_as<CounterUpdate>();
+        client.send(DeviceHello{});
+        device = client.receive_as<DeviceAck>();
+        CHECK(server.signal_and_wait(SIGTERM, std::chrono::seconds(5)) == 0);
+    }
+    ServerProcess server(env);
+    WsClient client("127.0.0.1", server.require_port());
+    client.send(SyncInit{"todos", {}, {}, {}});
+    CHECK(client.receive_as<SyncRespRoot>().root_hash != 0);
+    client.send(MerkleReqBucket{{"todos", std::string(merkle::path_of("t5").substr(0, 3))}});
+    const auto leaf = client.receive_as<SyncRespLeaf>();
+    const auto it = std::find_if(leaf.records.begin(), leaf.records.end(), [](const auto& r) { return r.key == "t5"; });
+    REQUIRE(it != leaf.records.end());
+    CHECK(it->record.value == Value(5));
+    client.send(ORMapDiffRequest{"tags", {"k", "gone"}});
+    auto diff = client.receive_as<ORMapDiffResponse>();
+    REQUIRE(diff.entries.size() == 2);
+    std::sort(diff.entries.begin(), diff.entries.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    CHECK(diff.entries[0].key == "gone");
+    CHECK(diff.entries[0].records.empty());
+    CHECK(diff.entries[0].tombstones == std::vector<std::string>{gone_ts.to_string()});
+    REQUIRE(diff.entries[1].records.size() == 1);
+    CHECK(diff.entries[1].records[0].tag == tag_ts.to_string());
+    client.send(CounterRequest{"likes"});
+    CHECK(client.receive_as<CounterResponse>().state.to_state().positive.at("client") == 3.0);
+    client.send(DeviceHello{device.device_token});
+    CHECK(client.receive_as<DeviceAck>().device_id == device.device_id);
+}
+
+TEST_CASE("Process: SIGKILL under write load loses no write acked PERSISTED (SQLite)", "[server][process][storage][crash]") {
+    TempDir dir;
+    const ServerProcess::Env env{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "sqlite"},
+                                 {"TOPGUN_SQLITE_PATH", (dir.path / "topgun.db").string()}};
+    std::set<std::string> acked;
+    for (int round = 0; round < 3; ++round) {
+        ServerProcess server(env);
+        std::atomic<bool> stop{false};
+        std::vector<std::set<std::string>> acked_by(4);
+        std::vector<std::thread> writers;
+        for (int w = 0; w < 4; ++w) {
+            writers.emplace_back([&, w] {
+                WsClient client("127.0.0.1", server.require_port());
+                for (int batch = 0; !stop; ++batch) {
+                    std::vector<ClientOp> ops;
+                    for (int i = 0; i < 20; ++i) {
+                        const std::string key = "r" + std::to_string(round) + "w" + std::to_string(w) + "b" + std::to_string(batch) + "i" + std::to_string(i);
+                        ops.push_back(put(std::to_string(batch * 20 + i + 1), "crash", key, Value(key)));
+                    }
+                    client.send(OpBatch{ops, WriteConcern::Persisted, {}});
+                    auto reply = client.receive(std::chrono::seconds(5));
+                    if (!reply) return;  // killed
+                    if (auto* ack = std::get_if<OpAck>(&*reply); ack && ack->achieved_level == WriteConcern::Persisted) {
+                        for (const auto& op : ops) acked_by[static_cast<std::size_t>(w)].insert(op.key);
+                    }
+                }
+            });
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300 + 200 * round));
+        server.kill_now();
+        stop = true;
+        for (auto& t : writers) t.join();
+        for (const auto& s : acked_by) acked.insert(s.begin(), s.end());
+    }
+    REQUIRE(acked.size() > 100);
+
+    // Restart: every acked key is there (read back through the sync protocol).
+    ServerProcess server(env);
+    WsClient client("127.0.0.1", server.require_port());
+    std::set<std::string> present;
+    client.send(SyncInit{"crash", {}, {}, {}});
+    client.receive_as<SyncRespRoot>();
+    for (int leaf = 0; leaf < 4096; ++leaf) {
+        char path[4];
+        std::snprintf(path, sizeof path, "%03x", leaf);
+        client.send(MerkleReqBucket{{"crash", path}});
+        for (const auto& r : client.receive_as<SyncRespLeaf>().records) present.insert(r.key);
+    }
+    std::size_t missing = 0;
+    for (const auto& key : acked) missing += present.count(key) == 0 ? 1 : 0;
+    CHECK(missing == 0);
+}
