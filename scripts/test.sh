@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
-# The JS protocol client's packages (pinned by its package-lock.json).
-npm ci --prefix tests/js-protocol --no-audit --no-fund --loglevel=error
+# The JS protocol client's packages (exact versions in its package.json; `npm ci`
+# trips over msgpackr's optional per-platform packages missing from the lock).
+npm install --prefix tests/js-protocol --no-audit --no-fund --loglevel=error
 
 jobs=$(nproc)
 run_preset() {
