@@ -141,6 +141,7 @@ std::variant<ServerConfig, ConfigError> parse_config(int argc, const char* const
     e.choice("TOPGUN_SQLITE_SYNC", c.sqlite_sync, {{"full", SqliteSync::Full}, {"normal", SqliteSync::Normal}});
     e.millis("TOPGUN_COMMIT_INTERVAL_MS", c.commit_interval, 0, 10'000);
     e.number("TOPGUN_COMMIT_BATCH", c.commit_batch, std::size_t{1}, std::size_t{1'000'000});
+    e.number("TOPGUN_MAX_PENDING_WRITES", c.max_pending_mutations, std::size_t{1}, std::size_t{100'000'000});
     e.choice("TOPGUN_WRITE_CONCERN_DEFAULT", c.default_persisted, {{"applied", false}, {"persisted", true}});
 
     e.number("TOPGUN_MAX_DRIFT_MS", c.max_drift_ms, std::uint64_t{0}, std::uint64_t{86'400'000});

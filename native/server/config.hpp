@@ -43,6 +43,7 @@ struct ServerConfig {
     std::chrono::milliseconds commit_interval{0};  // group commit linger: 0 = commit as soon as the writer is free
     std::size_t commit_batch = 8192;                 // mutations per transaction at most
     bool default_persisted = false;                  // ack unqualified writes PERSISTED instead of APPLIED
+    std::size_t max_pending_mutations = 100'000;     // storage backlog beyond which new writes get ERROR 429
 
     // --- data
     std::uint64_t max_drift_ms = 60'000;  // a client timestamp further ahead is rejected (D1)

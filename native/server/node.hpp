@@ -39,6 +39,7 @@ struct NodeMetrics {
     std::atomic<std::uint64_t> ops_rejected{0};
     std::atomic<std::uint64_t> frames_malformed{0};
     std::atomic<std::uint64_t> frames_rate_limited{0};
+    std::atomic<std::uint64_t> writes_shed{0};
     std::atomic<std::uint64_t> slow_consumers_dropped{0};
 };
 

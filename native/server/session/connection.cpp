@@ -293,6 +293,15 @@ void Connection::handle_batch(std::span<const std::uint8_t> data) {
 }
 
 void Connection::handle_write(std::vector<ClientOp> ops, std::optional<WriteConcern> requested) {
+    // Writes faster than the store commits would queue without bound (and make
+    // shutdown drain for minutes): past the backlog bound, refuse the batch
+    // unacknowledged, so the client's op log sends it again later.
+    if (storage::WriteBehind* wb = node_.persistence();
+        wb != nullptr && wb->pending() >= node_.config().max_pending_mutations) {
+        node_.metrics().writes_shed.fetch_add(1, std::memory_order_relaxed);
+        error(429, "server overloaded, try again later: storage is behind");
+        return;
+    }
     auto w = std::make_shared<PendingWrite>();
     w->last_id = ops.empty() || !ops.back().id ? "unknown" : *ops.back().id;
     for (const ClientOp& op : ops) {

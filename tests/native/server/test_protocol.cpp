@@ -5,8 +5,12 @@
 
 #include "auth/jwt.hpp"
 #include "service/crdt_service.hpp"
+#include "storage/write_behind.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <mutex>
 
 using namespace topgun;
 using namespace topgun::protocol;
@@ -532,4 +536,55 @@ TEST_CASE("Device identity: present-or-mint through DEVICE_HELLO and AUTH.device
     bob->take();
     bob->send(Auth{token_for("bob"), {}, ack.device_token});  // alice's device is not bob's
     CHECK(bob->take_one<AuthAck>().device_id != ack.device_id);
+}
+
+namespace {
+// A store whose commits wait until the test opens the gate.
+class GatedStore final : public storage::Store {
+public:
+    std::string_view backend() const noexcept override { return "gated"; }
+    bool durable() const noexcept override { return true; }
+    void write(std::span<const storage::Mutation> batch) override {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return open_; });
+        written_ += batch.size();
+    }
+    void load(storage::LoadSink&) override {}
+    void open() {
+        std::lock_guard lock(mutex_);
+        open_ = true;
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool open_ = false;
+    std::size_t written_ = 0;
+};
+}  // namespace
+
+TEST_CASE("Writes beyond the storage backlog bound get ERROR 429 and are not applied", "[server][protocol][limits]") {
+    ServerConfig config = test_config();
+    config.max_pending_mutations = 5;
+    auto store = std::make_unique<GatedStore>();
+    GatedStore* gate = store.get();
+    InProcessServer server(config, std::move(store));
+    auto client = server.connect();
+    const std::uint64_t t = now_millis();
+    std::vector<ClientOp> ops;
+    for (int i = 0; i < 10; ++i) ops.push_back(put_op(std::to_string(i + 1), "m", "k" + std::to_string(i), Value(i), stamp(t, static_cast<std::uint32_t>(i))));
+    client->send(OpBatch{ops, {}, {}});
+    CHECK(client->take_one<OpAck>().last_id == "10");  // applied; its 10 mutations wait for the store
+    client->send(OpBatch{{put_op("11", "m", "late", Value(1), stamp(t, 99))}, {}, {}});
+    const auto shed = client->take();
+    REQUIRE(shed.size() == 1);
+    CHECK(std::get<ErrorMessage>(shed[0]).code == 429);
+    CHECK(server_value(server.node(), "m", "late") == nullptr);
+
+    gate->open();
+    server.node().persistence()->flush();
+    client->send(OpBatch{{put_op("12", "m", "late", Value(1), stamp(t, 99))}, {}, {}});
+    CHECK(client->take_one<OpAck>().last_id == "12");
+    CHECK(server_value(server.node(), "m", "late") != nullptr);
 }
