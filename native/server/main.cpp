@@ -41,6 +41,7 @@ std::unique_ptr<topgun::storage::Store> open_store(const ServerConfig& config) {
             options.path = config.sqlite_path;
             options.sync = config.sqlite_sync == SqliteSync::Full ? topgun::storage::SqliteOptions::Sync::Full
                                                                   : topgun::storage::SqliteOptions::Sync::Normal;
+            options.on_background_error = [](const std::string& what) { spdlog::error("storage: {}", what); };
             return topgun::storage::open_sqlite_store(options);
         }
         case StorageBackend::Postgres: return topgun::storage::open_postgres_store(config.database_url);

@@ -271,14 +271,14 @@ private:
         const pqxx::row exists = tx.exec1("SELECT to_regclass('topgun_schema_version') IS NOT NULL");
         if (!exists[0].as<bool>()) {
             tx.exec0(kCreateSchema);
-            tx.exec0("INSERT INTO topgun_schema_version VALUES (" + std::to_string(kSchemaVersion) + ")");
+            tx.exec0("INSERT INTO topgun_schema_version VALUES (" + std::to_string(kPostgresSchemaVersion) + ")");
         } else {
             const pqxx::row r = tx.exec1("SELECT max(version) FROM topgun_schema_version");
             const int version = r[0].is_null() ? 0 : r[0].as<int>();
-            if (version > kSchemaVersion) {
+            if (version > kPostgresSchemaVersion) {
                 throw StoreError(Kind::Fatal, "PostgreSQL: topgun_schema_version " + std::to_string(version) +
                                                   " is newer than this TopGun build supports (" +
-                                                  std::to_string(kSchemaVersion) +
+                                                  std::to_string(kPostgresSchemaVersion) +
                                                   "); upgrade TopGun or use another database");
             }
             if (version < 1) throw StoreError(Kind::Fatal, "PostgreSQL: topgun_schema_version is empty or invalid");

@@ -24,7 +24,9 @@
 #include <topgun/crdt/or_map.hpp>
 #include <topgun/value.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -163,13 +165,26 @@ struct SqliteOptions {
     // Normal: a commit survives a process crash, but the last ones may be lost
     // in a power failure (SQLite's WAL + synchronous=NORMAL).
     enum class Sync { Normal, Full } sync = Sync::Full;
-    // Page cache size. The whole working set in cache keeps random-key upserts
-    // from re-reading pages.
+    // Page cache of the keyed tables (used by the fold). The whole working set
+    // in cache keeps the fold's upserts from re-reading pages.
     std::size_t cache_mib = 64;
+    // The write-ahead log (see sqlite_store.cpp) is folded into the keyed tables
+    // once it holds twice as many changes as they hold rows, but at least
+    // fold_min_rows and at most fold_max_rows changes or fold_max_bytes bytes;
+    // and when it has been idle for fold_idle. Writes wait (then fail as
+    // Transient) while the log is twice the maximum: the fold is behind.
+    std::size_t fold_min_rows = 20'000;
+    std::size_t fold_max_rows = 500'000;
+    std::size_t fold_max_bytes = 32u << 20;
+    std::chrono::milliseconds fold_idle{1000};
+    // Called on the fold thread with a description of every failed fold (the
+    // log keeps the data; the fold is retried with backoff).
+    std::function<void(const std::string&)> on_background_error;
 };
-// Opens (creating the file and schema if needed) in WAL mode and runs
-// PRAGMA quick_check. Throws StoreError with a clear message for a directory, an
-// unwritable location, a file that is not a database or fails the check, or a
+// Opens (creating the file and schema if needed) in WAL mode, runs
+// PRAGMA quick_check and folds any write-ahead log a previous process left.
+// Throws StoreError with a clear message for a directory, an unwritable
+// location, a file that is not a database or fails the check, or a
 // schema_version newer than this code knows.
 std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 
@@ -179,7 +194,8 @@ std::unique_ptr<Store> open_sqlite_store(const SqliteOptions& options);
 // NUL bytes (others are refused with Kind::Rejected); SQLite has no such limit.
 std::unique_ptr<Store> open_postgres_store(const std::string& database_url);
 
-// The schema version this code writes; a store holding a newer one is refused.
-inline constexpr int kSchemaVersion = 1;
+// The schema versions this code writes; a store holding a newer one is refused.
+inline constexpr int kPostgresSchemaVersion = 1;
+inline constexpr int kSqliteSchemaVersion = 2;  // 2: the write-ahead log files and fold_state
 
 }  // namespace topgun::storage

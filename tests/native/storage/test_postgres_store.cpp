@@ -2,6 +2,7 @@
 // `storage.postgres` under pg_virtualenv, which starts a throw-away cluster and
 // exports PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE. Without those the tests
 // fail: a missing database must not pass for a working one.
+#include "postgres_url.hpp"
 #include "storage/storage_testing.hpp"
 #include "storage/store.hpp"
 #include "storage/write_behind.hpp"
@@ -22,29 +23,10 @@ extern "C" const char* __lsan_default_suppressions() { return "leak:libpqxx-6.4.
 
 namespace {
 
-std::string env(const char* name) {
-    const char* v = std::getenv(name);
-    return v == nullptr ? std::string() : std::string(v);
-}
-
-// A libpq "key=value" connection string from the pg_virtualenv variables.
+// The pg_virtualenv cluster's connection string.
 std::string database_url() {
-    std::string url;
-    for (const auto& [var, key, required] :
-         {std::tuple{"PGHOST", "host", true}, std::tuple{"PGPORT", "port", true}, std::tuple{"PGUSER", "user", true},
-          std::tuple{"PGDATABASE", "dbname", true}, std::tuple{"PGPASSWORD", "password", false}}) {
-        const std::string value = env(var);
-        if (value.empty()) {
-            if (required) FAIL(var << " is not set: run the PostgreSQL tests under pg_virtualenv");
-            continue;
-        }
-        std::string quoted;
-        for (const char c : value) {
-            if (c == '\'' || c == '\\') quoted += '\\';
-            quoted += c;
-        }
-        url += std::string(key) + "='" + quoted + "' ";
-    }
+    const std::string url = topgun::testing::postgres_url_from_env();
+    if (url.empty()) FAIL("PGHOST/PGPORT/PGUSER/PGDATABASE are not set: run the PostgreSQL tests under pg_virtualenv");
     return url;
 }
 

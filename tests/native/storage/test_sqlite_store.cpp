@@ -12,6 +12,8 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <set>
 
 using namespace topgun;
@@ -64,6 +66,46 @@ LwwPut put(std::string key, Value v, std::uint64_t millis = 1) {
     return LwwPut{"m", std::move(key), LWWRecord{std::move(v), Timestamp{millis, 0, "n"}, std::nullopt}};
 }
 
+// The write-ahead log generations next to `path`, by number.
+std::map<std::uint64_t, std::string> log_files(const std::string& path) {
+    const std::filesystem::path db(path);
+    const std::string prefix = db.filename().string() + "-log.";
+    std::map<std::uint64_t, std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(db.parent_path())) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind(prefix, 0) != 0) continue;
+        const std::string rest = name.substr(prefix.size());
+        if (rest.find_first_not_of("0123456789") == std::string::npos) out[std::stoull(rest)] = e.path().string();
+    }
+    return out;
+}
+
+// The generation that takes writes now (the highest).
+std::string active_log(const std::string& path) {
+    const auto files = log_files(path);
+    REQUIRE(!files.empty());
+    return files.rbegin()->second;
+}
+
+// Copies a log generation (file and WAL) as it is on disk now.
+void copy_log(const std::string& from, const std::string& to) {
+    namespace fs = std::filesystem;
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    if (fs::exists(from + "-wal")) fs::copy_file(from + "-wal", to + "-wal", fs::copy_options::overwrite_existing);
+}
+
+// A file's size; 0 for one that does not exist (any more).
+std::uintmax_t size_or_zero(const std::string& file) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    return ec ? 0 : size;
+}
+
+// Never folds on its own: only load() and close() do.
+SqliteOptions manual_fold(const std::string& path) {
+    return {.path = path, .fold_min_rows = 1'000'000, .fold_idle = std::chrono::hours(1)};
+}
+
 }  // namespace
 
 TEST_CASE("sqlite store: creates an inspectable schema with a version", "[storage][sqlite]") {
@@ -73,13 +115,149 @@ TEST_CASE("sqlite store: creates an inspectable schema with a version", "[storag
         auto store = open_sqlite_store({.path = path});
         store->write(std::vector<Mutation>{put("k", Value("hello"), 1700000000000)});
     }
-    CHECK(query(path, "SELECT version FROM schema_version") == "1");
+    // Closing folded the log into the keyed tables and deleted it.
+    CHECK(log_files(path).empty());
+    CHECK(query(path, "SELECT version FROM schema_version") == "2");
     CHECK(query(path, "PRAGMA journal_mode") == "wal");
     CHECK(query(path, "SELECT map || '/' || key || ' ' || millis || ' ' || node || ' ' || hex(value) FROM lww") ==
           "m/k 1700000000000 n A568656C6C6F");
     CHECK(query(path,
                 "SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema WHERE type='table' ORDER BY name)") ==
-          "lww,meta,or_records,or_tombstones,schema_version");
+          "fold_state,lww,meta,or_records,or_tombstones,schema_version");
+    CHECK(query(path, "SELECT generation FROM fold_state") == "1");
+}
+
+TEST_CASE("sqlite store: a version 1 file is upgraded in place", "[storage][sqlite]") {
+    TempDir dir;
+    const std::string path = dir.file("v1.db");
+    sql(path,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
+        "CREATE TABLE lww (map TEXT NOT NULL, key TEXT NOT NULL, millis INTEGER NOT NULL, counter INTEGER NOT NULL,"
+        " node TEXT NOT NULL, ttl INTEGER, value BLOB, PRIMARY KEY (map, key)) WITHOUT ROWID;"
+        "CREATE TABLE or_records (map TEXT NOT NULL, key TEXT NOT NULL, tag TEXT NOT NULL, millis INTEGER NOT NULL,"
+        " counter INTEGER NOT NULL, node TEXT NOT NULL, ttl INTEGER, value BLOB NOT NULL,"
+        " PRIMARY KEY (map, key, tag)) WITHOUT ROWID;"
+        "CREATE TABLE or_tombstones (map TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (map, tag)) WITHOUT ROWID;"
+        "CREATE TABLE meta (ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,"
+        " PRIMARY KEY (ns, key)) WITHOUT ROWID;"
+        "INSERT INTO lww VALUES ('m', 'old', 5, 0, 'n', NULL, x'01');");
+    {
+        auto store = open_sqlite_store({.path = path});
+        store->write(std::vector<Mutation>{put("new", Value(2))});
+        const Snapshot s = load_all(*store);
+        REQUIRE(s.lww_rows.size() == 2);
+        CHECK(s.lww_rows[1].key == "old");
+        CHECK(s.lww_rows[1].record.value == Value(1));
+    }
+    CHECK(query(path, "SELECT version FROM schema_version") == "2");
+}
+
+TEST_CASE("sqlite store: log generations left by a crash", "[storage][sqlite]") {
+    TempDir dir;
+    const std::string path = dir.file("g.db");
+    const std::string saved = dir.file("saved");
+    {
+        auto store = open_sqlite_store(manual_fold(path));
+        store->write(std::vector<Mutation>{put("k", Value("old"), 1), MetaPut{"ns", "x", Bytes{1}}});
+        copy_log(active_log(path), saved);  // what a crash right now would leave
+        store->write(std::vector<Mutation>{put("k", Value("new"), 2), MetaErase{"ns", "x"}});
+    }
+    REQUIRE(log_files(path).empty());
+    const auto folded = std::stoull(query(path, "SELECT generation FROM fold_state"));
+
+    SECTION("one already folded is deleted unread") {
+        copy_log(saved, path + "-log." + std::to_string(folded));
+        auto store = open_sqlite_store({.path = path});
+        CHECK(log_files(path).size() == 1);  // only the new active one
+        const Snapshot s = load_all(*store);
+        REQUIRE(s.lww_rows.size() == 1);
+        CHECK(s.lww_rows[0].record.value == Value("new"));
+        CHECK(s.meta_rows.empty());
+    }
+    SECTION("one not yet folded is folded on open") {
+        copy_log(saved, path + "-log." + std::to_string(folded + 5));
+        auto store = open_sqlite_store({.path = path});
+        const Snapshot s = load_all(*store);
+        REQUIRE(s.lww_rows.size() == 1);
+        CHECK(s.lww_rows[0].record.value == Value("old"));  // the log is newer than the tables
+        CHECK(s.meta_rows.size() == 1);
+        // The next generation is numbered after it.
+        CHECK(log_files(path).rbegin()->first > folded + 5);
+    }
+    SECTION("one whose creation never committed holds nothing") {
+        std::ofstream(path + "-log." + std::to_string(folded + 1)).flush();  // an empty file
+        auto store = open_sqlite_store({.path = path});
+        CHECK(load_all(*store).lww_rows.size() == 1);
+    }
+    SECTION("one with a row that does not decode stops the open") {
+        const std::string bad = path + "-log." + std::to_string(folded + 1);
+        copy_log(saved, bad);
+        sql(bad, "UPDATE log SET changes = x'91c1'");
+        StoreError::Kind kind{};
+        CHECK_THAT(open_error(path, &kind), Catch::Contains("log file '" + bad + "': row 1 does not decode"));
+        CHECK(kind == StoreError::Kind::Fatal);
+    }
+    SECTION("a damaged one stops the open with its name") {
+        const std::string bad = path + "-log." + std::to_string(folded + 1);
+        std::ofstream(bad) << std::string(8192, 'g');
+        StoreError::Kind kind{};
+        const std::string error = open_error(path, &kind);
+        CHECK_THAT(error, Catch::Contains("log file '" + bad + "'") && Catch::Contains("not a database"));
+        CHECK(kind == StoreError::Kind::Fatal);
+        CHECK(std::filesystem::exists(bad));  // kept for the operator
+    }
+}
+
+TEST_CASE("sqlite store: a failing fold keeps the log, is reported and retried; writes wait when it is far behind",
+          "[storage][sqlite]") {
+    TempDir dir;
+    const std::string path = dir.file("f.db");
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    SqliteOptions options{.path = path,
+                          .fold_min_rows = 10,
+                          .fold_max_rows = 20,
+                          .fold_idle = std::chrono::milliseconds(5),
+                          .on_background_error = [&](const std::string& e) {
+                              std::lock_guard lock(mutex);
+                              errors.push_back(e);
+                          }};
+    auto store = open_sqlite_store(options);
+    auto model = make_memory_store();
+    sql(path, "CREATE TRIGGER nofold BEFORE INSERT ON lww BEGIN SELECT RAISE(ABORT, 'fold blocked'); END");
+    int written = 0;
+    std::string refusal;
+    for (; written < 100 && refusal.empty(); ++written) {
+        const std::vector<Mutation> batch = {put("k" + std::to_string(written), Value(written))};
+        try {
+            store->write(batch);
+            model->write(batch);
+        } catch (const StoreError& e) {
+            CHECK(e.kind() == StoreError::Kind::Transient);
+            refusal = e.what();
+        }
+    }
+    CHECK_THAT(refusal, Catch::Contains("fold is behind"));
+    CHECK(written >= 40);  // the log took twice the maximum first
+    {
+        std::lock_guard lock(mutex);
+        REQUIRE(!errors.empty());
+        CHECK_THAT(errors.front(), Catch::Contains("fold blocked") && Catch::Contains("retrying"));
+    }
+    sql(path, "DROP TRIGGER nofold");
+    // The retried fold catches up; the refused write goes through on a retry.
+    const std::vector<Mutation> last = {put("last", Value(-1))};
+    bool accepted = false;
+    for (int attempt = 0; attempt < 50 && !accepted; ++attempt) {
+        try {
+            store->write(last);
+            accepted = true;
+        } catch (const StoreError&) {
+        }
+    }
+    REQUIRE(accepted);
+    model->write(last);
+    CHECK(difference(load_all(*store), load_all(*model)).empty());
 }
 
 TEST_CASE("sqlite store: bad paths and files give clear errors", "[storage][sqlite]") {
@@ -134,7 +312,7 @@ TEST_CASE("sqlite store: bad paths and files give clear errors", "[storage][sqli
         open_sqlite_store({.path = path});
         sql(path, "UPDATE schema_version SET version = 7");
         const std::string error = open_error(path, &kind);
-        CHECK_THAT(error, Catch::Contains("schema_version 7 is newer") && Catch::Contains("supports (1)"));
+        CHECK_THAT(error, Catch::Contains("schema_version 7 is newer") && Catch::Contains("supports (2)"));
         CHECK(kind == StoreError::Kind::Fatal);
         // Nothing was changed by the refused open.
         CHECK(query(path, "SELECT version FROM schema_version") == "7");
@@ -169,9 +347,8 @@ TEST_CASE("sqlite store: a failure injected by a trigger rolls the whole batch b
     store->write(std::vector<Mutation>{put("a", Value(1)), put("b", Value(2)),
                                        OrKeyPut{"o", "k", {ORRecord{Value(1), Timestamp{1, 0, "n"}, "1:0:n", {}}}}});
     const Snapshot before = load_all(*store);
-    sql(path,
-        "CREATE TRIGGER boom BEFORE INSERT ON meta WHEN NEW.key = 'boom' "
-        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    // Writes go to the log, a batch as one row.
+    sql(active_log(path), "CREATE TRIGGER boom BEFORE INSERT ON log BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
     const std::vector<Mutation> batch = {
         put("a", Value(10), 2),
         LwwErase{"m", "b"},
@@ -190,26 +367,34 @@ TEST_CASE("sqlite store: a failure injected by a trigger rolls the whole batch b
     }
     CHECK(difference(load_all(*store), before).empty());
     // Same store object, next batch: works.
+    sql(active_log(path), "DROP TRIGGER boom");
     store->write(std::vector<Mutation>{put("d", Value(4))});
     CHECK(load_all(*store).lww_rows.size() == 3);
 }
 
-TEST_CASE("sqlite store: the WAL stays bounded under constant writes", "[storage][sqlite]") {
-    // 240 MB of commits back to back: checkpoints must let the WAL restart, or
-    // it would grow by all of it.
+TEST_CASE("sqlite store: the WAL and the log stay bounded under constant writes", "[storage][sqlite]") {
+    // 240 MB of commits back to back: folds and checkpoints must keep up, or
+    // the files would grow by all of it.
     TempDir dir;
     const std::string path = dir.file("wal.db");
-    auto store = open_sqlite_store({.path = path, .sync = SqliteOptions::Sync::Normal});
+    auto store = open_sqlite_store({.path = path, .sync = SqliteOptions::Sync::Normal, .fold_max_bytes = 16u << 20});
     const Value big(std::string(8000, 'w'));
-    std::uintmax_t largest = 0;
+    std::uintmax_t largest_wal = 0, largest_log = 0;
     for (int b = 0; b < 30; ++b) {
         std::vector<Mutation> batch;
         for (int i = 0; i < 1000; ++i) batch.push_back(put(std::to_string(b * 1000 + i), big));
         store->write(batch);
-        largest = std::max(largest, std::filesystem::file_size(path + "-wal"));
+        largest_wal = std::max(largest_wal, size_or_zero(path + "-wal"));
+        std::uintmax_t log = 0;
+        for (const auto& [n, file] : log_files(path)) log += size_or_zero(file) + size_or_zero(file + "-wal");
+        largest_log = std::max(largest_log, log);
     }
-    INFO("largest WAL: " << largest / 1000000 << " MB");
-    CHECK(largest < 120'000'000);  // 16,000 pages of 4 KB, plus one batch, plus slack
+    INFO("largest WAL: " << largest_wal / 1000000 << " MB, largest log: " << largest_log / 1000000 << " MB");
+    // A generation holds at most 2 x 16 MiB of changes plus one 8 MB batch
+    // (then writes wait); there are two at most, the one being folded and the
+    // active one. A fold writes at most one generation's worth before its checkpoint.
+    CHECK(largest_wal < 50'000'000);
+    CHECK(largest_log < 100'000'000);
     CHECK(load_all(*store).lww_rows.size() == 30'000);
 }
 
@@ -219,7 +404,7 @@ TEST_CASE("sqlite store: a locked database is a transient error", "[storage][sql
     const std::string path = dir.file("l.db");
     auto store = open_sqlite_store({.path = path});
     sqlite3* other = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_open(active_log(path).c_str(), &other) == SQLITE_OK);
     REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     try {
         store->write(std::vector<Mutation>{put("a", Value(1))});
@@ -240,7 +425,12 @@ namespace {
 // durable, reports its id on the pipe. It never returns; the parent kills it.
 [[noreturn]] void crash_child(const std::string& path, int fd, std::uint32_t first_id) {
     try {
-        auto store = open_sqlite_store({.path = path, .sync = SqliteOptions::Sync::Full});
+        // Small folds, so that kills land before, during and after them.
+        auto store = open_sqlite_store({.path = path,
+                                        .sync = SqliteOptions::Sync::Full,
+                                        .fold_min_rows = 300,
+                                        .fold_max_rows = 1000,
+                                        .fold_idle = std::chrono::milliseconds(20)});
         WriteBehind wb(*store, {}, [](const std::string&) {});
         for (std::uint32_t id = first_id;; ++id) {
             std::vector<Mutation> batch;
