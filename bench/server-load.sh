@@ -2,14 +2,17 @@
 # Server load: topgun-bench (native/tools) against our topgun-server with the
 # memory and SQLite backends, and against the reference Rust server from npm
 # (installed into a cache outside the repository, never a project dependency).
-# Prints one Markdown table: server, backend, connections, batch, mode, ops/s,
-# p50, p99, p999 (per-batch ack latency: send -> OP_ACK).
+# Prints two Markdown tables: throughput (server, backend, connections, batch,
+# mode, ops/s, p50, p99, p999 of the per-batch ack latency send -> OP_ACK), and
+# memory and restart (RECORDS records of ~100 bytes written once each: resident
+# memory, SIGTERM to exit, restart to PORT=, records loaded, memory after it).
 #
 #   bash bench/server-load.sh
 #   DURATION=5 WARMUP=1 bash bench/server-load.sh
 #
 # Environment:
 #   DURATION, WARMUP    measured and warm-up seconds per row (10, 2)
+#   RECORDS             records written for the memory and restart table (1000000)
 #   TOPGUN_REF_DIR      reference server cache (default ~/.cache/topgun-ref)
 #   TOPGUN_BUILD_DIR    build there with Release settings instead of the `release` preset
 #
@@ -71,7 +74,7 @@ start_server() {
     >"$tmp/$name.out" 2>"$tmp/$name.err" &
   server_pid=$!
   pids+=("$server_pid")
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 750); do
     port=$(sed -n 's/^PORT=\([0-9][0-9]*\).*/\1/p' "$tmp/$name.out" | head -n 1)
     [[ -n $port ]] && return 0
     if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -79,7 +82,7 @@ start_server() {
       tail -n 5 "$tmp/$name.err" >&2
       return 1
     fi
-    sleep 0.1
+    sleep 0.02
   done
   echo "server-load: $name printed no PORT= within 15 s" >&2
   return 1
@@ -167,12 +170,64 @@ if ref_installed; then
   fi
 fi
 
+# --- memory and restart ----------------------------------------------------------------------------
+records=${RECORDS:-1000000}
+memory_rows=()
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+rss_mb() { awk '/^VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
+
+# memory_row SERVER_NAME BACKEND BINARY RESTART(0|1) [VAR=value...]: fills a
+# fresh server with $records records, then SIGTERM, then (RESTART=1) restarts it.
+memory_row() {
+  local server_name=$1 backend=$2 bin=$3 restart=$4
+  shift 4
+  local name="fill-${backend%%,*}" filled rss t0 stop_ms restart_ms="—" loaded="—" rss_after="—"
+  start_server "$name" "$bin" "$@" || return 0
+  if ! "$bench" --url "ws://127.0.0.1:$port/" --connections 50 --batch 100 --keys "$records" --key-order sequential \
+    --value-bytes 100 --duration 600 --warmup 0 --json >"$tmp/fill.json" 2>"$tmp/fill.err"; then
+    notes+=("$server_name, $backend: filling failed: $(tr '\n' ' ' <"$tmp/fill.err")")
+    stop_server
+    return 0
+  fi
+  filled=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).ackedOps)' <"$tmp/fill.json")
+  sleep 3  # storage catches up, freed memory goes back
+  rss="$(rss_mb "$server_pid") MB (peak $(awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$server_pid/status") MB)"
+  t0=$(now_ms)
+  stop_server
+  stop_ms=$(($(now_ms) - t0))
+  if ((restart)); then
+    t0=$(now_ms)
+    if start_server "$name-restart" "$bin" "$@"; then
+      restart_ms="$(($(now_ms) - t0)) ms"
+      loaded=$(sed -n 's/.* \([0-9][0-9]*\) records loaded in .*/\1/p' "$tmp/$name-restart.err" | head -n 1)
+      rss_after="$(rss_mb "$server_pid") MB"
+      stop_server
+    fi
+  fi
+  memory_rows+=("| $server_name | $backend | $filled | $rss | $stop_ms ms | $restart_ms | ${loaded:-?} | $rss_after |")
+}
+
+if ((have_server)) && [[ -x $server ]]; then
+  memory_row "topgun-server (ours)" memory "$server" 0 STORAGE_BACKEND=memory TOPGUN_NO_AUTH=1
+  memory_row "topgun-server (ours)" sqlite "$server" 1 STORAGE_BACKEND=sqlite \
+    TOPGUN_SQLITE_PATH="$tmp/memory.sqlite" TOPGUN_NO_AUTH=1
+fi
+if ref_installed; then
+  memory_row "reference (Rust $ref_version)" memory "$ref_bin" 0 STORAGE_BACKEND=null TOPGUN_NO_AUTH=1
+fi
+
 # --- report ----------------------------------------------------------------------------------------------
 echo "topgun-bench rows: ${duration} s measured after ${warmup} s warm-up, loopback, $(nproc) cores shared by client and server"
 echo
 echo "| server | backend | connections | batch | mode | ops/s | p50 | p99 | p999 |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do echo "$row"; done
+echo
+echo "Memory and restart: $records records of ~100 bytes, key-0 .. key-$((records - 1)) written once each (50 connections, batches of 100)"
+echo
+echo "| server | backend | records | resident 3 s after the last ack | SIGTERM to exit | restart to PORT= | records loaded | resident after restart |"
+echo "|---|---|---|---|---|---|---|---|"
+for row in "${memory_rows[@]}"; do echo "$row"; done
 if ((${#notes[@]})); then
   echo
   for note in "${notes[@]}"; do echo "- $note"; done

@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -87,6 +88,7 @@ struct Options {
     std::string jwt_secret;
     std::string write_concern;
     std::uint64_t keys = 100'000;
+    std::string key_order = "uniform";
     unsigned value_bytes = 100;
     std::string map = "bench";
     unsigned threads = 1;
@@ -145,6 +147,7 @@ struct Stats {
     std::uint64_t late_ops = 0;    // acked after it (draining)
     std::uint64_t sent_batches = 0;
     std::vector<std::uint64_t> latencies_ns;
+    Clock::time_point last_ack{};                   // the last one counted in the window
     std::map<std::string, std::uint64_t> achieved;  // achievedLevel -> acks in the window
     std::uint64_t error_messages = 0;               // ERROR frames
     std::uint64_t rejected_ops = 0;                 // OP_REJECTED frames
@@ -172,12 +175,21 @@ public:
     // Called once per connection, from its strand.
     void arrived(bool ready);
 
+    // --key-order sequential: the next unwritten key index, shared by all
+    // connections; none once every key has been handed out.
+    std::optional<std::uint64_t> next_sequential_key() {
+        const std::uint64_t k = next_key_.fetch_add(1, std::memory_order_relaxed);
+        if (k >= options_.keys) return std::nullopt;
+        return k;
+    }
+
 private:
     const Options& options_;
     std::vector<std::shared_ptr<Connection>> connections_;
     std::mutex mutex_;
     std::size_t arrived_ = 0;
     std::size_t ready_ = 0;
+    std::atomic<std::uint64_t> next_key_{0};
     // Written before the start is posted to the connections, read after.
     Clock::time_point measure_start_;
     Clock::time_point measure_end_;
@@ -305,9 +317,23 @@ private:
 
     void send_batch() {
         const std::uint64_t first = next_op_id_;
-        for (auto& op : batch_.ops) {
+        const bool sequential = options_.key_order == "sequential";
+        for (std::size_t i = 0; i < batch_.ops.size(); ++i) {
+            std::uint64_t key = 0;
+            if (!sequential) {
+                key = rng_() % options_.keys;
+            } else if (const auto next = run_.next_sequential_key()) {
+                key = *next;
+            } else {
+                // Every key is written: this batch is the last, the run ends here.
+                state_ = State::Draining;
+                batch_.ops.resize(i);
+                if (i == 0) return;
+                break;
+            }
+            auto& op = batch_.ops[i];
             op.id = std::to_string(next_op_id_++);
-            op.key = "key-" + std::to_string(rng_() % options_.keys);
+            op.key = "key-" + std::to_string(key);
             op.record = protocol::LWWRecordData{value_, hlc_.now(), {}};
         }
         writer_.clear();
@@ -355,6 +381,7 @@ private:
         } else if (now < run_.measure_end()) {
             stats_.acked_ops += ops;
             ++stats_.acked_batches;
+            stats_.last_ack = now;
             stats_.latencies_ns.push_back(static_cast<std::uint64_t>(
                 std::chrono::duration_cast<std::chrono::nanoseconds>(now - batch->sent).count()));
             ++stats_.achieved[ack.achieved_level ? std::string(protocol::enum_name(*ack.achieved_level)) : "(none)"];
@@ -581,6 +608,7 @@ struct Summary {
     std::size_t opened = 0;
     std::map<std::string, std::size_t> failures;  // reason -> connections
     double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0, mean_us = 0;
+    double measured_s = 0;  // the window, or up to the last ack when every key was written before its end
     double ops_per_s = 0;
 };
 
@@ -592,8 +620,10 @@ double percentile_us(const std::vector<std::uint64_t>& sorted, double p) {
     return static_cast<double>(sorted[rank - 1]) / 1000.0;
 }
 
-Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, const Options& options) {
+Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, const Options& options,
+                  Clock::time_point measure_start) {
     Summary s;
+    Clock::time_point last_ack = measure_start;
     s.connections = connections.size();
     for (const auto& c : connections) {
         const Stats& st = c->stats();
@@ -616,6 +646,7 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
                 t.error_samples.push_back(e);
             }
         }
+        last_ack = std::max(last_ack, st.last_ack);
         if (st.opened) ++s.opened;
         if (st.failure) ++s.failures[*st.failure];
     }
@@ -628,7 +659,11 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
     double sum = 0;
     for (const auto v : lat) sum += static_cast<double>(v);
     s.mean_us = lat.empty() ? 0 : sum / static_cast<double>(lat.size()) / 1000.0;
-    s.ops_per_s = static_cast<double>(s.total.acked_ops) / options.duration_s;
+    s.measured_s = options.duration_s;
+    if (options.key_order == "sequential" && s.total.acked_ops + s.total.warmup_ops >= options.keys) {
+        s.measured_s = std::max(std::chrono::duration<double>(last_ack - measure_start).count(), 1e-3);
+    }
+    s.ops_per_s = static_cast<double>(s.total.acked_ops) / s.measured_s;
     return s;
 }
 
@@ -650,6 +685,9 @@ void print_json(const Summary& s, const Options& o) {
         {"window", o.mode == "faf" ? o.window : 1u},
         {"writeConcern", o.write_concern.empty() ? json(nullptr) : json(o.write_concern)},
         {"durationS", o.duration_s},
+        {"measuredS", s.measured_s},
+        {"keys", o.keys},
+        {"keyOrder", o.key_order},
         {"warmupS", o.warmup_s},
         {"ackedOps", s.total.acked_ops},
         {"ackedBatches", s.total.acked_batches},
@@ -677,7 +715,7 @@ void print_text(const Summary& s, const Options& o) {
     std::printf(", %g s after %g s warmup, %u thread(s)%s\n", o.duration_s, o.warmup_s, o.threads,
                 o.jwt_secret.empty() ? "" : ", JWT auth");
     std::printf("  acked ops      %llu in %g s = %.0f ops/s (%llu batches)\n",
-                static_cast<unsigned long long>(s.total.acked_ops), o.duration_s, s.ops_per_s,
+                static_cast<unsigned long long>(s.total.acked_ops), s.measured_s, s.ops_per_s,
                 static_cast<unsigned long long>(s.total.acked_batches));
     std::printf("  ack latency    p50 %.1f us  p99 %.1f us  p999 %.1f us  max %.1f us  mean %.1f us\n", s.p50_us,
                 s.p99_us, s.p999_us, s.max_us, s.mean_us);
@@ -723,9 +761,14 @@ int main(int argc, char** argv) {
     app.add_option("--jwt-secret", o.jwt_secret, "Sign an HS256 token per connection and send AUTH on open");
     app.add_option("--write-concern", o.write_concern, "OP_BATCH.writeConcern (absent when not given)")
         ->check(CLI::IsMember({"APPLIED", "PERSISTED"}));
-    app.add_option("--keys", o.keys, "Key space (keys key-0 .. key-N-1, uniform)")
+    app.add_option("--keys", o.keys, "Key space (keys key-0 .. key-N-1)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    app.add_option("--key-order", o.key_order,
+                   "uniform: random keys; sequential: each key once, in order across connections, then the run "
+                   "ends (fills a server with --keys records)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"uniform", "sequential"}));
     app.add_option("--value-bytes", o.value_bytes, "Bytes of the string value of each PUT")->capture_default_str();
     app.add_option("--map", o.map, "Map name")->capture_default_str();
     app.add_option("--threads", o.threads, "io_context threads")->capture_default_str()->check(CLI::Range(1u, 256u));
@@ -766,7 +809,7 @@ int main(int argc, char** argv) {
     ioc.run();
     for (auto& t : extra) t.join();
 
-    const Summary summary = summarize(run.connections(), o);
+    const Summary summary = summarize(run.connections(), o, run.measure_start());
     if (o.json) {
         print_json(summary, o);
     } else {
