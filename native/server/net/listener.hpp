@@ -6,7 +6,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,11 +32,22 @@ public:
     void stop();
 
 private:
+    // A listening socket, and the pause before accepting again after a failed
+    // accept: out of file descriptors (EMFILE) or memory, accepting again at
+    // once would fail again at once, spinning a core and flooding the log.
+    struct Port {
+        boost::asio::ip::tcp::acceptor acceptor;
+        boost::asio::steady_timer retry;
+        std::chrono::milliseconds backoff{0};  // 0: the last accept succeeded
+        std::uint64_t failures = 0;            // since the last success
+    };
+
     std::uint16_t bind_fallback_v4(std::uint16_t port);
+    Port& add_port();
     void accept(std::size_t index);
 
     Node& node_;
-    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+    std::vector<std::unique_ptr<Port>> ports_;
 };
 
 }  // namespace topgun::server

@@ -74,6 +74,7 @@ public:
     ServerProcess(const ServerProcess&) = delete;
     ServerProcess& operator=(const ServerProcess&) = delete;
 
+    pid_t pid() const { return pid_; }
     std::optional<std::uint16_t> port() const { return port_; }
     std::uint16_t require_port() const {
         REQUIRE(port_.has_value());

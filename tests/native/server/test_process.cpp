@@ -8,8 +8,15 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <set>
 
@@ -140,6 +147,60 @@ TEST_CASE("Process: a client pipelining far more batches than the in-flight boun
         client.send(OpBatch{ops, {}, {}});
     }
     for (int b = 0; b < kBatches; ++b) CHECK(client.receive_as<OpAck>().last_id == std::to_string(b * 10 + 10));
+}
+
+namespace {
+
+// User + system CPU seconds a process has used (/proc/<pid>/stat fields 14, 15).
+double cpu_seconds(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i >= 14) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+TEST_CASE("Process: out of file descriptors, accepting backs off instead of spinning, then recovers",
+          "[server][process][limits]") {
+    // The server inherits a limit of 64 descriptors; 150 connections wait.
+    rlimit old{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    rlimit low = old;
+    low.rlim_cur = 64;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    std::optional<ServerProcess> server;
+    server.emplace(kMemoryNoAuth);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+    const std::uint16_t port = server->require_port();
+    std::vector<int> sockets;
+    for (int i = 0; i < 150; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);  // the backlog takes it
+        sockets.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const double before = cpu_seconds(server->pid());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double used = cpu_seconds(server->pid()) - before;
+    INFO("CPU seconds used in 1 s of EMFILE: " << used);
+    CHECK(used < 0.3);  // an accept loop retrying at once burns a whole core
+    REQUIRE(server->running());
+    for (const int fd : sockets) ::close(fd);
+    // The descriptors come back and a new client is served (within the 1 s backoff cap).
+    WsClient client("127.0.0.1", port);
+    client.send(Ping{7});
+    CHECK(client.receive_as<Pong>().timestamp == 7);
 }
 
 TEST_CASE("Process: JWT auth over the socket", "[server][process][auth]") {
