@@ -222,22 +222,37 @@ Bytes encode_body(const T& body) {
 // The most inner messages one BATCH may carry (as the reference server).
 inline constexpr std::size_t kMaxBatchItems = 8192;
 
-// Splits a BATCH's data into its inner frames: each is a u32 big-endian length
-// then that many bytes (the reference server's layout, D8). A truncated tail
-// ends the walk, as in the reference. Returns nothing when the batch holds more
-// than kMaxBatchItems items.
-inline std::optional<std::vector<std::span<const std::uint8_t>>> unpack_batch(std::span<const std::uint8_t> data) {
-    std::vector<std::span<const std::uint8_t>> items;
+// Walks a BATCH's data: each inner frame is a u32 big-endian length then that
+// many bytes (the reference server's layout, D8); a truncated tail ends the
+// walk, as in the reference. Calls visit(frame) for each and returns how many.
+template <class Visit>
+std::size_t for_each_batch_item(std::span<const std::uint8_t> data, Visit&& visit) {
+    std::size_t count = 0;
     std::size_t at = 0;
     while (data.size() - at >= 4) {
         const std::uint32_t len = (std::uint32_t{data[at]} << 24) | (std::uint32_t{data[at + 1]} << 16) |
                                   (std::uint32_t{data[at + 2]} << 8) | std::uint32_t{data[at + 3]};
         at += 4;
         if (data.size() - at < len) break;
-        if (items.size() == kMaxBatchItems) return std::nullopt;
-        items.push_back(data.subspan(at, len));
+        visit(data.subspan(at, len));
+        ++count;
         at += len;
     }
+    return count;
+}
+
+// The number of inner frames a BATCH carries: what the rate limiter charges,
+// whatever its `count` field claims.
+inline std::size_t count_batch_items(std::span<const std::uint8_t> data) {
+    return for_each_batch_item(data, [](std::span<const std::uint8_t>) {});
+}
+
+// Splits a BATCH's data into its inner frames. Returns nothing when the batch
+// holds more than kMaxBatchItems items.
+inline std::optional<std::vector<std::span<const std::uint8_t>>> unpack_batch(std::span<const std::uint8_t> data) {
+    if (count_batch_items(data) > kMaxBatchItems) return std::nullopt;
+    std::vector<std::span<const std::uint8_t>> items;
+    for_each_batch_item(data, [&](std::span<const std::uint8_t> item) { items.push_back(item); });
     return items;
 }
 

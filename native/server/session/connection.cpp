@@ -203,21 +203,24 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
         return;
     }
 
-    // Rate limit: an OP_BATCH costs its ops, a BATCH its items, anything else 1.
+    // Rate limit: an OP_BATCH costs its ops, a BATCH the inner frames it really
+    // carries (not its `count` field), anything else 1. An oversized BATCH is
+    // charged before it is refused, so a stream of them still runs into 429.
     if (!inside_batch) {
         std::size_t cost = 1;
+        std::size_t batch_items = 0;
         if (const auto* batch = std::get_if<OpBatch>(&message)) cost = std::max<std::size_t>(1, batch->ops.size());
         if (const auto* batch = std::get_if<Batch>(&message)) {
-            const auto items = unpack_batch(batch->data);
-            if (!items) {
-                error(413, "batch exceeds maximum inner item count (" + std::to_string(kMaxBatchItems) + ")");
-                return;
-            }
-            cost = std::max<std::size_t>(1, items->size());
+            batch_items = count_batch_items(batch->data);
+            cost = std::max<std::size_t>(1, batch_items);
         }
         if (!bucket_.try_take(cost, Clock::now())) {
             node_.metrics().frames_rate_limited.fetch_add(1, std::memory_order_relaxed);
             error(429, "rate limit exceeded, slow down");
+            return;
+        }
+        if (batch_items > kMaxBatchItems) {
+            error(413, "batch exceeds maximum inner item count (" + std::to_string(kMaxBatchItems) + ")");
             return;
         }
     }

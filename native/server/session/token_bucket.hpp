@@ -15,10 +15,13 @@ public:
 
     TokenBucket(double rate, double burst, Clock::time_point now) : rate_(rate), burst_(burst), tokens_(burst), last_(now) {}
 
-    // Takes `cost` tokens if there are that many; otherwise takes none.
+    // Takes `cost` tokens if there are that many; otherwise takes none. A cost
+    // above the burst is charged as the whole burst (as the reference does), so
+    // one large batch, such as a client's replayed offline op log, can pass on
+    // a full bucket instead of being refused forever.
     bool try_take(std::size_t cost, Clock::time_point now) {
         refill(now);
-        const auto c = static_cast<double>(cost);
+        const double c = std::min(static_cast<double>(cost), burst_);
         if (c > tokens_) return false;
         tokens_ -= c;
         return true;

@@ -437,6 +437,31 @@ TEST_CASE("The op-rate token bucket answers ERROR 429 and keeps the connection",
     CHECK(client->take_one<Pong>().timestamp == 3);
 }
 
+TEST_CASE("The bucket charges a BATCH its real inner frames and clamps any cost to the burst", "[server][protocol][limits]") {
+    ServerConfig config = test_config();
+    config.op_rate = 1;  // effectively no refill during the test
+    config.op_burst = 100;
+    InProcessServer server(config);
+
+    // A `count` of 1 does not make 8193 frames cheap: the first oversized BATCH
+    // drains the whole bucket (then is refused as too large), the second finds it empty.
+    auto flooder = server.connect();
+    const std::vector<Bytes> many(8193, encode_message(Ping{1}));
+    flooder->send(Batch{1, batch_data(many)});
+    CHECK(flooder->take_one<ErrorMessage>().code == 413);
+    flooder->send(Batch{1, batch_data(many)});
+    CHECK(flooder->take_one<ErrorMessage>().code == 429);
+    CHECK_FALSE(flooder->transport().closed);
+
+    // One batch bigger than the burst (a replayed offline op log) passes on a full bucket.
+    auto replayer = server.connect();
+    std::vector<ClientOp> ops;
+    const std::uint64_t t = now_millis();
+    for (int i = 0; i < 150; ++i) ops.push_back(put_op(std::to_string(i), "m", "k" + std::to_string(i), Value(i), stamp(t, static_cast<std::uint32_t>(i))));
+    replayer->send(OpBatch{ops, {}, {}});
+    CHECK(replayer->take_one<OpAck>().last_id == "149");
+}
+
 TEST_CASE("TTL records expire on the server too (D9); tombstone GC tells clients GC_PRUNE", "[server][protocol][maintenance]") {
     ServerConfig config = test_config();
     config.tombstone_retention = std::chrono::milliseconds(1000);
