@@ -41,6 +41,7 @@ struct NodeMetrics {
     std::atomic<std::uint64_t> frames_rate_limited{0};
     std::atomic<std::uint64_t> writes_shed{0};
     std::atomic<std::uint64_t> slow_consumers_dropped{0};
+    std::atomic<std::int64_t> writes_in_flight{0};  // write batches accepted, not yet acked
 };
 
 enum class Lifecycle { Starting, Ready, Draining, Stopped };

@@ -248,7 +248,7 @@ private:
             respond_json(http::status::ok,
                          {{"state", std::string(to_string(node_.lifecycle()))},
                           {"connections", node_.metrics().connections_active.load()},
-                          {"in_flight", 0},
+                          {"in_flight", node_.metrics().writes_in_flight.load()},
                           {"uptime_secs", uptime.count()}},
                          keep_alive);
         } else if (path == "/health/live") {

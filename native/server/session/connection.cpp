@@ -117,7 +117,10 @@ Connection::Connection(Node& node, std::size_t home_shard, Transport& transport,
       last_ping_(connected_at_),
       bucket_(node.config().op_rate, node.config().op_burst, connected_at_) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+    // Batches still pending when the connection goes will never be acked.
+    node_.metrics().writes_in_flight.fetch_sub(static_cast<std::int64_t>(writes_.size()), std::memory_order_relaxed);
+}
 
 void Connection::start() {
     node_.hub(home_).add(id_, this);
@@ -327,6 +330,7 @@ void Connection::handle_write(std::vector<ClientOp> ops, std::optional<WriteConc
     }
     for (const auto& p : parts) w->parts += p.empty() ? 0 : 1;
     writes_.push_back(w);
+    node_.metrics().writes_in_flight.fetch_add(1, std::memory_order_relaxed);
     if (writes_.size() >= node_.config().max_inflight_batches && transport_ != nullptr && !reading_paused_) {
         reading_paused_ = true;
         transport_->pause_reading();
@@ -351,6 +355,7 @@ void Connection::complete_writes() {
     while (!writes_.empty() && writes_.front()->done()) {
         const std::shared_ptr<PendingWrite> w = std::move(writes_.front());
         writes_.pop_front();
+        node_.metrics().writes_in_flight.fetch_sub(1, std::memory_order_relaxed);
         node_.metrics().ops_rejected.fetch_add(w->rejected.size(), std::memory_order_relaxed);
         for (const OpRejection& r : w->rejected) reply(OpRejected{r.op_id, r.reason, r.code});
         if (w->persist_failed) {

@@ -507,8 +507,10 @@ TEST_CASE("A connection with too many unacknowledged batches stops reading until
         client->connection().on_frame(encode_message(OpBatch{ops, {}, {}}));
     }
     CHECK(client->transport().paused);
+    CHECK(server.node().metrics().writes_in_flight == 2);  // what /health reports as in_flight
     server.poll();
     CHECK_FALSE(client->transport().paused);
+    CHECK(server.node().metrics().writes_in_flight == 0);
     const auto acks = client->take_all<OpAck>();
     REQUIRE(acks.size() == 2);
     CHECK(acks[0].last_id == "19");
