@@ -33,16 +33,17 @@
 // encoding a tenth of that, and this thread shares two cores with the server.
 // The fold (its own thread, and on open, load and close): seal the active
 // generation (open the next one and swap, so writers wait only for a pointer
-// swap), decode its changes, sort them by (table, map, key, newest first), and
-// in one transaction on the keyed database apply the newest per key and record
-// the generation in fold_state; then delete the file. A crash before that
+// swap), and in one transaction on the keyed database: read its changes in
+// pieces of about fold_chunk_bytes, sort each piece by (table, map, key, newest
+// first) and apply the newest per key; record the generation in fold_state; then delete the file. A crash before that
 // commit leaves the generation to the next open; a crash after it leaves a file
 // whose number is <= fold_state, which the next open deletes unread. Changes
 // carry final states (store.hpp), so the last one per key is the whole story.
 //
 // Bounds: a fold starts once the log holds twice as many changes as the keyed
 // tables hold rows, within [fold_min_rows, fold_max_rows], or fold_max_bytes, and
-// after fold_idle without writes. The fold holds its generation in memory. While the active log is twice the maximum, writes wait for the fold,
+// after fold_idle without writes. The fold holds one piece in memory. While the
+// active log is twice the maximum, writes wait for the fold,
 // and fail as Transient after kFoldWaitLimit (WriteBehind retries; the server
 // sheds load on its backlog). Restart folds what is left: at most two
 // generations.
@@ -835,10 +836,13 @@ private:
         main_.checkpoint_on_close(true);
     }
 
-    // Applies an attached log: per key, the newest change decides.
+    // Applies an attached log in order, a piece of about fold_chunk_bytes at a
+    // time: within a piece the newest change per key decides, and a later piece
+    // overwrites an earlier one (every change carries its key's whole state).
     void apply_log(const std::string& file) {
         std::vector<Bytes> rows;
         std::vector<Change> changes;
+        std::size_t held = 0;
         Statement select;
         main_.prepare(select, "SELECT seq, changes FROM oplog.log ORDER BY seq");
         main_.scan(select, ("log file '" + file + "'").c_str(), [&](sqlite3_stmt* st) {
@@ -848,7 +852,18 @@ private:
                 main_.fail(Kind::Fatal, "log file '" + file + "': row " + std::to_string(sqlite3_column_int64(st, 0)) +
                                             " does not decode");
             }
+            held += blob.size();
+            if (held >= options_.fold_chunk_bytes) {
+                apply_newest_per_key(changes, file);
+                changes.clear();
+                rows.clear();
+                held = 0;
+            }
         });
+        apply_newest_per_key(changes, file);
+    }
+
+    void apply_newest_per_key(std::vector<Change>& changes, const std::string& file) {
         // Key order makes the upserts walk each B-tree once; newest first
         // makes the first change per key the one to apply.
         std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {

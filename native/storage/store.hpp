@@ -176,6 +176,10 @@ struct SqliteOptions {
     std::size_t fold_min_rows = 20'000;
     std::size_t fold_max_rows = 500'000;
     std::size_t fold_max_bytes = 32u << 20;
+    // The fold reads, sorts and applies a generation in pieces of about this
+    // many bytes (all in one transaction), so its memory stays bounded however
+    // large the generation; bigger pieces merge more repeated keys.
+    std::size_t fold_chunk_bytes = 8u << 20;
     std::chrono::milliseconds fold_idle{1000};
     // Called on the fold thread with a description of every failed fold (the
     // log keeps the data; the fold is retried with backoff).
