@@ -6,7 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <bit>
+#include <charconv>
 #include <cmath>
+#include <random>
 #include <limits>
 #include <optional>
 #include <string>
@@ -76,6 +79,27 @@ TEST_CASE("JS Number toString", "[js]") {
     detail::append_js_number(out, std::int64_t{-123456789012});
     detail::append_js_number(out, std::uint64_t{18446744073709551615u});
     CHECK(out == "-12345678901218446744073709551615");
+}
+
+TEST_CASE("property: the printf fallback (WASM) gives to_chars' shortest digits", "[js][property]") {
+    std::mt19937_64 rng(7);
+    std::vector<double> values = {5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.1, 0.3, 1.0 / 3,
+                                  123456789012345680.0, 1e21, 1e-7, 9007199254740993.0};
+    for (int i = 0; i < 20000; ++i) {
+        double d = 0;
+        do {
+            d = std::bit_cast<double>(rng() & 0x7fff'ffff'ffff'ffffULL);  // any positive bit pattern
+        } while (!std::isfinite(d) || d == 0);
+        values.push_back(d);
+        values.push_back(static_cast<double>(rng() % 1'000'000) / 1000.0);  // short decimals
+    }
+    for (double d : values) {
+        char a[40];
+        char b[40];
+        const auto expected = std::to_chars(a, a + sizeof a, d, std::chars_format::scientific);
+        INFO(std::string(a, expected.ptr));
+        CHECK(detail::shortest_scientific_by_printf(d, b) == std::string_view(a, static_cast<std::size_t>(expected.ptr - a)));
+    }
 }
 
 TEST_CASE("JSON.stringify string escaping", "[js]") {

@@ -12,6 +12,8 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +21,30 @@
 
 TOPGUN_BEGIN_NAMESPACE
 namespace detail {
+
+// The shortest scientific form of a positive finite double that reads back as
+// it, "D[.DDD]e±XX", with the digits closest to the exact value, by printf:
+// printf rounds correctly, so the first precision whose text reads back as d
+// gives those digits (no other string of that length lies closer to d).
+inline std::string_view shortest_scientific_by_printf(double d, char (&buf)[40]) {
+    int length = 0;
+    for (int precision = 0; precision <= 16; ++precision) {
+        length = std::snprintf(buf, sizeof buf, "%.*e", precision, d);
+        if (std::strtod(buf, nullptr) == d) break;
+    }
+    return {buf, static_cast<std::size_t>(length)};
+}
+
+// The same through to_chars where the library has it for doubles (libc++
+// before 15, as in Emscripten 3.1.6, does not).
+inline std::string_view shortest_scientific(double d, char (&buf)[40]) {
+#if defined(__cpp_lib_to_chars)
+    const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+    return {buf, static_cast<std::size_t>(res.ptr - buf)};
+#else
+    return shortest_scientific_by_printf(d, buf);
+#endif
+}
 
 // Number.prototype.toString(10) of a double (ECMA-262 Number::toString): the
 // shortest digits that round-trip, in plain form for decimal exponents -7 < e < 21
@@ -43,8 +69,7 @@ inline void append_js_number(std::string& out, double d) {
     // Shortest round-trip scientific form, "D[.DDD]e±X": the same digits JS picks
     // (shortest, then closest to the exact value).
     char sci[40];
-    const auto res = std::to_chars(sci, sci + sizeof sci, d, std::chars_format::scientific);
-    const std::string_view text(sci, static_cast<std::size_t>(res.ptr - sci));
+    const std::string_view text = shortest_scientific(d, sci);
     const std::size_t e = text.find('e');
     char digits[24];
     int k = 0;  // digit count

@@ -10,9 +10,9 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/bit_cast.hpp>
 #include <topgun/value.hpp>
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -244,13 +244,13 @@ public:
         const std::uint8_t b = *p_;
         if (b == 0xCB) {
             if (!need(9)) return false;
-            out = std::bit_cast<double>(load_be<std::uint64_t>(p_ + 1));
+            out = ::topgun::detail::bit_cast<double>(load_be<std::uint64_t>(p_ + 1));
             p_ += 9;
             return true;
         }
         if (b == 0xCA) {
             if (!need(5)) return false;
-            out = std::bit_cast<float>(load_be<std::uint32_t>(p_ + 1));
+            out = ::topgun::detail::bit_cast<float>(load_be<std::uint32_t>(p_ + 1));
             p_ += 5;
             return true;
         }

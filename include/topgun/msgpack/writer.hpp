@@ -8,10 +8,10 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/bit_cast.hpp>
 #include <topgun/value.hpp>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -48,7 +48,7 @@ public:
         if (n >= -128) return put2(0xD0, static_cast<std::uint8_t>(n));
         if (n >= -32768) return put_be(0xD1, static_cast<std::uint16_t>(n));
         if (n >= -2147483648LL) return put_be(0xD2, static_cast<std::uint32_t>(n));
-        if (n >= -(1LL << 53)) return put_be(0xCB, std::bit_cast<std::uint64_t>(static_cast<double>(n)));
+        if (n >= -(1LL << 53)) return put_be(0xCB, ::topgun::detail::bit_cast<std::uint64_t>(static_cast<double>(n)));
         put_be(0xD3, static_cast<std::uint64_t>(n));
     }
     void number(std::uint64_t n) {
@@ -56,7 +56,7 @@ public:
         if (n < 0x100) return put2(0xCC, static_cast<std::uint8_t>(n));
         if (n < 0x10000) return put_be(0xCD, static_cast<std::uint16_t>(n));
         if (n < 0x100000000ULL) return put_be(0xCE, static_cast<std::uint32_t>(n));
-        if (n <= (1ULL << 53)) return put_be(0xCB, std::bit_cast<std::uint64_t>(static_cast<double>(n)));
+        if (n <= (1ULL << 53)) return put_be(0xCB, ::topgun::detail::bit_cast<std::uint64_t>(static_cast<double>(n)));
         if (n <= static_cast<std::uint64_t>(INT64_MAX)) return put_be(0xD3, n);
         put_be(0xCF, n);
     }
@@ -69,7 +69,7 @@ public:
             if (d >= 0) return number(static_cast<std::uint64_t>(d));
             return number(static_cast<std::int64_t>(d));
         }
-        put_be(0xCB, std::bit_cast<std::uint64_t>(d));
+        put_be(0xCB, ::topgun::detail::bit_cast<std::uint64_t>(d));
     }
 
     void string(std::string_view s) {

@@ -25,13 +25,13 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/bit_cast.hpp>
 #include <topgun/msgpack/writer.hpp>
 #include <topgun/protocol/query_types.hpp>
 #include <topgun/query/field_path.hpp>
 #include <topgun/query/sort_order.hpp>
 #include <topgun/value.hpp>
 
-#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +62,7 @@ inline void append_bucket_part(std::string& id, const Value* v) {
             if (std::isfinite(d) && d == std::floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
                 id += 'I' + std::to_string(static_cast<std::int64_t>(d)) + ';';
             } else {
-                id += 'F' + std::to_string(std::bit_cast<std::uint64_t>(d)) + ';';
+                id += 'F' + std::to_string(::topgun::detail::bit_cast<std::uint64_t>(d)) + ';';
             }
             return;
         }

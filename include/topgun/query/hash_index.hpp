@@ -15,11 +15,11 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/bit_cast.hpp>
 #include <topgun/query/field_path.hpp>
 #include <topgun/query/predicate.hpp>
 #include <topgun/value.hpp>
 
-#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +38,7 @@ struct LooseValueHash {
     std::size_t operator()(const Value& v) const noexcept {
         if (v.is_number()) {
             const double d = v.to_double();
-            return std::hash<std::uint64_t>{}(std::bit_cast<std::uint64_t>(d == 0 ? 0.0 : d));
+            return std::hash<std::uint64_t>{}(::topgun::detail::bit_cast<std::uint64_t>(d == 0 ? 0.0 : d));
         }
         if (v.is_string()) return std::hash<std::string_view>{}(v.as_string());
         return v.is_bool() && v.as_bool() ? 1 : 2;

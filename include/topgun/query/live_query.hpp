@@ -67,6 +67,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/bit_cast.hpp>
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/msgpack/writer.hpp>
 #include <topgun/protocol/common.hpp>
@@ -82,7 +83,6 @@
 #include <topgun/value.hpp>
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -149,7 +149,7 @@ inline bool identical(const Value& a, const Value& b) noexcept {
         case Value::Type::UInt:
             return a.as_uint() == b.as_uint();
         case Value::Type::Double:
-            return std::bit_cast<std::uint64_t>(a.as_double()) == std::bit_cast<std::uint64_t>(b.as_double());
+            return ::topgun::detail::bit_cast<std::uint64_t>(a.as_double()) == ::topgun::detail::bit_cast<std::uint64_t>(b.as_double());
         case Value::Type::String:
             return a.as_string() == b.as_string();
         case Value::Type::Binary:
@@ -176,7 +176,9 @@ inline bool same_on_wire(const Value& a, const Value& b) {
         msgpack::Writer wa, wb;
         wa.value(a);
         wb.value(b);
-        return std::ranges::equal(wa.bytes(), wb.bytes());
+        const auto a_bytes = wa.bytes();
+        const auto b_bytes = wb.bytes();
+        return std::equal(a_bytes.begin(), a_bytes.end(), b_bytes.begin(), b_bytes.end());
     }
     if (a.type() != b.type()) return false;
     switch (a.type()) {

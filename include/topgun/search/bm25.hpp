@@ -1134,7 +1134,8 @@ private:
                                             [](const DocTerm& e, TermId t) { return e.term < t; });
         auto last = first;
         while (last != doc.terms.end() && last->term == term) ++last;
-        return {first, last};
+        return std::span<const DocTerm>(doc.terms).subspan(static_cast<std::size_t>(first - doc.terms.begin()),
+                                                           static_cast<std::size_t>(last - first));
     }
 
     std::vector<Scored> match_phrase_docs(std::string_view text, const SearchOptions& options,
