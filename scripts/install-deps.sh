@@ -14,6 +14,8 @@ packages=(
   postgresql postgresql-common
   # the JS-side protocol tests (npm ships with it, or as its own package)
   nodejs
+  # the WASM build of the core (Emscripten 3.1.6; acorn for its JS optimiser)
+  emscripten node-acorn
 )
 
 missing=()

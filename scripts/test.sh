@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs dependencies, builds the dev (g++) and asan
 # (clang ASan+UBSan) presets with warnings as errors, runs the unit, golden and
-# packaging tests in both, and a short libFuzzer run of the codec.
+# packaging tests in both, the WASM build with the npm package's Node tests,
+# and short libFuzzer runs of the codec and the connection handler.
 #
 # Environment: TOPGUN_UPSTREAM_GOLDEN=DIR also verifies the reference
 # implementation's fixtures; FUZZ_SECONDS (default 30) bounds the fuzz run.
@@ -24,6 +25,8 @@ run_preset() {
 }
 
 run_preset dev
+echo "=== [wasm] Emscripten build + Node tests of js-bindings"
+bash scripts/test-wasm.sh
 run_preset asan
 
 fuzz_seconds=${FUZZ_SECONDS:-30}

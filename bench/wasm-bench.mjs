@@ -1,0 +1,65 @@
+// WASM core figures in Node (issue 6 targets), through the package's JS layer
+// as an app would call it: MsgPack in and out with msgpackr, one call per batch.
+//
+//   bash scripts/test-wasm.sh   # builds js-bindings/dist
+//   node bench/wasm-bench.mjs
+//
+// Prints a Markdown table: local writes (batches of 1,000 through applyLocal),
+// merging 100k remote records delivered as one server frame's batch, and the
+// gzipped size of what a browser downloads (ES module + .wasm).
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { loadCore, LwwReplica } from '../js-bindings/src/core.js';
+
+await loadCore();
+const dist = fileURLToPath(new URL('../js-bindings/dist/', import.meta.url));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = [];
+
+// Local writes: 200k ops of ~100-byte values in batches of 1,000, 5 rounds.
+{
+  const value = { name: 'a todo item', done: false, tags: ['x', 'y'], note: 'n'.repeat(40) };
+  const rates = [];
+  for (let round = 0; round < 5; round++) {
+    const replica = new LwwReplica('bench');
+    const started = performance.now();
+    for (let b = 0; b < 200; b++) {
+      const writes = [];
+      for (let i = 0; i < 1000; i++) writes.push({ key: `k${round}-${b * 1000 + i}`, value });
+      replica.applyLocal(writes);
+    }
+    rates.push(200_000 / ((performance.now() - started) / 1000));
+    replica.dispose();
+  }
+  rows.push(['local writes through applyLocal (batches of 1,000)', '≥ 1 M ops/s', `${(median(rates) / 1e6).toFixed(2)} M ops/s`]);
+}
+
+// Merging 100k remote records in one call (one server frame's worth).
+{
+  const source = new LwwReplica('server');
+  const records = [];
+  for (let b = 0; b < 100; b++) {
+    const writes = [];
+    for (let i = 0; i < 1000; i++) writes.push({ key: `r${b * 1000 + i}`, value: { n: b * 1000 + i, s: 'remote value' } });
+    records.push(...source.applyLocal(writes));
+  }
+  source.dispose();
+  const times = [];
+  for (let round = 0; round < 5; round++) {
+    const replica = new LwwReplica('client');
+    const started = performance.now();
+    replica.merge(records);
+    times.push(performance.now() - started);
+    replica.dispose();
+  }
+  rows.push(['merge 100k remote records (one batch)', '< 50 ms', `${median(times).toFixed(1)} ms`]);
+}
+
+const gz = (file) => gzipSync(readFileSync(dist + file), { level: 9 }).length;
+const web = gz('topgun_core.mjs') + gz('topgun_core.wasm');
+rows.push(['browser download, gzipped (topgun_core.mjs + .wasm)', '≤ 250 KB', `${(web / 1024).toFixed(1)} KB`]);
+rows.push(['Node single file, gzipped (topgun_core.node.cjs)', '—', `${(gz('topgun_core.node.cjs') / 1024).toFixed(1)} KB`]);
+
+console.log('| figure | target | measured |\n|---|---|---|');
+for (const [what, target, measured] of rows) console.log(`| ${what} | ${target} | ${measured} |`);

@@ -1,0 +1,142 @@
+// The WASM core for JavaScript: loads the build that fits the platform (the
+// single-file build under Node, the ES module + .wasm in browsers and bundlers)
+// and wraps its embind classes in a small layer that speaks plain JS values.
+// Values cross the boundary as MsgPack (msgpackr, as the reference client), one
+// call per batch, because each embind call costs about a microsecond.
+import { Packr } from 'msgpackr';
+
+// Maps decode as plain objects; `undefined` packs as nil (a tombstone value).
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+const pack = (value) => packr.pack(value);
+const unpack = (bytes) => packr.unpack(bytes);
+
+let loading;
+let core;
+
+/** Loads the WASM module once; every other export needs it loaded first. */
+export function loadCore() {
+  loading ??= (async () => {
+    if (typeof process !== 'undefined' && process.versions?.node) {
+      const { createRequire } = await import('node:module');
+      const createTopGunCore = createRequire(import.meta.url)('../dist/topgun_core.node.cjs');
+      core = await createTopGunCore();
+    } else {
+      const { default: createTopGunCore } = await import('../dist/topgun_core.mjs');
+      core = await createTopGunCore({ locateFile: (file) => new URL(`../dist/${file}`, import.meta.url).href });
+    }
+    return core;
+  })();
+  return loading;
+}
+
+function loaded() {
+  if (!core) throw new Error('TopGun core not loaded: await loadCore() first');
+  return core;
+}
+
+// The core answers `{error}` instead of throwing (it is built without C++
+// exceptions); this turns that into a JS Error.
+function bytesOrThrow(result) {
+  if (result instanceof Uint8Array) return result;
+  throw new Error(result?.error ?? 'TopGun core: unexpected result');
+}
+
+/**
+ * Checks a frame received from a server with the core's codec.
+ * @returns {{type: string, message: object}} the kind and the decoded message
+ * @throws Error naming what is wrong (truncated, garbage, unknown kind, wrong types, too deep)
+ */
+export function decodeFrame(bytes) {
+  const checked = loaded().decodeFrame(bytes);
+  if (checked.error !== undefined) throw new Error(`malformed frame: ${checked.error}`);
+  return { type: checked.type, message: unpack(bytes) };
+}
+
+/** A last-writer-wins map replica with its own hybrid logical clock. */
+export class LwwReplica {
+  #native;
+
+  constructor(nodeId) {
+    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
+      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
+    }
+    this.#native = new (loaded().LwwReplica)(nodeId);
+  }
+
+  #live() {
+    if (!this.#native) throw new Error('LwwReplica used after dispose()');
+    return this.#native;
+  }
+
+  /**
+   * Applies local writes at once; `value` null or undefined removes the key.
+   * @param {{key: string, value?: any, ttlMs?: number}[]} writes
+   * @returns {{key: string, record: {value: any, timestamp: {millis: number, counter: number, nodeId: string}, ttlMs?: number}}[]}
+   *   the records produced, in the wire form a CLIENT_OP / OP_BATCH carries
+   */
+  applyLocal(writes) {
+    const body = { writes: writes.map(({ key, value, ttlMs }) => (ttlMs === undefined ? { key, value: value ?? null } : { key, value: value ?? null, ttlMs })) };
+    return unpack(bytesOrThrow(this.#live().applyLocal(pack(body)))).records;
+  }
+
+  set(key, value, ttlMs) {
+    return this.applyLocal([{ key, value, ttlMs }])[0].record;
+  }
+
+  remove(key) {
+    return this.applyLocal([{ key, value: null }])[0].record;
+  }
+
+  /**
+   * Merges records received from elsewhere (SERVER_EVENT, SYNC_RESP_LEAF, another replica's snapshot).
+   * @returns {{changed: string[], driftRejected: string[]}}
+   */
+  merge(records) {
+    return unpack(bytesOrThrow(this.#live().merge(pack({ records }))));
+  }
+
+  get(key) {
+    const bytes = this.#live().get(key);
+    return bytes === undefined ? undefined : unpack(bytes);
+  }
+
+  /** Live entries as [key, value] pairs (no tombstones, no expired records). */
+  entries() {
+    return Object.entries(unpack(bytesOrThrow(this.#live().entries())).entries ?? {});
+  }
+
+  /** Every record, tombstones included, as bytes for storage; restore() takes them back. */
+  snapshot() {
+    return bytesOrThrow(this.#live().snapshot());
+  }
+
+  restore(snapshotBytes) {
+    return unpack(bytesOrThrow(this.#live().merge(snapshotBytes)));
+  }
+
+  /** Merkle root hash (uint32), hashed exactly like the reference client. */
+  rootHash() {
+    return this.#live().rootHash();
+  }
+
+  /** Child hashes under a Merkle node: {hexDigit: hash}. */
+  buckets(path) {
+    return unpack(bytesOrThrow(this.#live().buckets(path))).buckets ?? {};
+  }
+
+  /** The records of one Merkle leaf, for a SYNC_RESP_LEAF. */
+  leaf(path) {
+    return unpack(bytesOrThrow(this.#live().leaf(path))).records;
+  }
+
+  /** Stored records, tombstones included. */
+  get size() {
+    return this.#live().size();
+  }
+
+  /** Frees the WASM memory; the replica is unusable afterwards. */
+  dispose() {
+    this.#native?.delete();
+    this.#native = undefined;
+  }
+}

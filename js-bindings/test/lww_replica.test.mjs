@@ -1,0 +1,167 @@
+// The WASM LWW replica through the package's JS layer: convergence in any
+// delivery order, Merkle hashes equal to the reference client's, the Merkle
+// walk, snapshots, and malformed input refused with the replica unchanged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadCore, LwwReplica } from '../src/core.js';
+
+await loadCore();
+
+// A small seeded generator, so a failure names a seed that reproduces it.
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const pick = (random, list) => list[Math.floor(random() * list.length)];
+function shuffled(random, list) {
+  const out = [...list];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+const sortedEntries = (replica) => replica.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+function randomValue(random) {
+  return pick(random, [
+    () => Math.floor(random() * 1000) - 500,
+    () => random() * 100,
+    () => `s${Math.floor(random() * 50)}`,
+    () => ({ name: `n${Math.floor(random() * 9)}`, tags: [1, 'two', null], nested: { ok: random() < 0.5 } }),
+    () => [random() < 0.5, 'x'],
+    () => null, // a remove
+  ])();
+}
+
+test('property: three replicas converge whatever the delivery order, duplicates included', () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const random = rng(seed);
+    const writers = ['a', 'b', 'c'].map((id) => new LwwReplica(id));
+    const produced = [];
+    for (let step = 0; step < 60; step++) {
+      const writer = pick(random, writers);
+      const writes = Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({
+        key: `k${Math.floor(random() * 12)}`,
+        value: randomValue(random),
+      }));
+      produced.push(...writer.applyLocal(writes));
+    }
+    // Two fresh replica sets fed everything in different orders, with repeats.
+    const states = [0, 1].map(() => {
+      const readers = ['r1', 'r2', 'r3'].map((id) => new LwwReplica(id));
+      for (const reader of readers) {
+        const order = shuffled(random, [...produced, ...produced.slice(0, 10)]);
+        for (let i = 0; i < order.length; i += 7) reader.merge(order.slice(i, i + 7));
+      }
+      const roots = readers.map((r) => r.rootHash());
+      const contents = readers.map(sortedEntries);
+      for (const r of readers.slice(1)) assert.deepEqual(sortedEntries(r), contents[0], `seed ${seed}`);
+      assert.equal(new Set(roots).size, 1, `seed ${seed}: roots differ`);
+      readers.forEach((r) => r.dispose());
+      return { root: roots[0], content: contents[0] };
+    });
+    assert.deepEqual(states[1], states[0], `seed ${seed}: another order gave another state`);
+    // The writers converge too once each has everything.
+    for (const w of writers) w.merge(produced);
+    for (const w of writers) assert.equal(w.rootHash(), states[0].root, `seed ${seed}`);
+    writers.forEach((w) => w.dispose());
+  }
+});
+
+test('Merkle hashes match PROTOCOL.md §16 (the reference client), and the walk reaches every record', () => {
+  const r = new LwwReplica('n');
+  const record = { value: 'v', timestamp: { millis: 100, counter: 0, nodeId: 'test' } };
+  assert.deepEqual(r.merge([{ key: 'key1', record }]), { changed: ['key1'], driftRejected: [] });
+  assert.equal(r.rootHash(), 2138087518);
+  assert.deepEqual(r.buckets(''), { 3: 901871431 });
+  assert.deepEqual(r.buckets('3'), { 7: 1873562393 });
+  assert.deepEqual(r.buckets('37'), { 4: 3907692941 });
+  assert.deepEqual(r.leaf('374'), [{ key: 'key1', record }]);
+
+  const many = new LwwReplica('m');
+  many.applyLocal(Array.from({ length: 300 }, (_, i) => ({ key: `key${i}`, value: i })));
+  many.remove('key7');
+  const seen = [];
+  const walk = (path) => {
+    const children = many.buckets(path);
+    if (Object.keys(children).length === 0) seen.push(...many.leaf(path));
+    for (const digit of Object.keys(children)) walk(path + digit);
+  };
+  walk('');
+  assert.equal(seen.length, 300); // the tombstone of key7 included
+  assert.equal(seen.find((e) => e.key === 'key7').record.value, null);
+  r.dispose();
+  many.dispose();
+});
+
+test('equal contents give equal roots; any difference changes the root', () => {
+  const a = new LwwReplica('a');
+  const b = new LwwReplica('b');
+  const records = a.applyLocal([{ key: 'x', value: 1 }, { key: 'y', value: 'two' }]);
+  b.merge(records);
+  assert.equal(a.rootHash(), b.rootHash());
+  b.merge(a.applyLocal([{ key: 'x', value: 3 }]).slice(0, 0)); // nothing delivered
+  assert.notEqual(a.rootHash(), b.rootHash());
+  a.dispose();
+  b.dispose();
+});
+
+test('local writes return wire records; TTL and removes are tombstones or expiries on the wire', () => {
+  const r = new LwwReplica('w');
+  const [put, temp] = r.applyLocal([{ key: 'p', value: { a: 1 } }, { key: 't', value: 5, ttlMs: 60000 }]);
+  assert.equal(put.key, 'p');
+  assert.deepEqual(put.record.value, { a: 1 });
+  assert.equal(put.record.timestamp.nodeId, 'w');
+  assert.equal(temp.record.ttlMs, 60000);
+  const removed = r.remove('p');
+  assert.equal(removed.value, null);
+  assert.ok(removed.timestamp.millis > put.record.timestamp.millis || removed.timestamp.counter > put.record.timestamp.counter);
+  assert.equal(r.get('p'), undefined);
+  assert.equal(r.get('t'), 5);
+  assert.equal(r.size, 2); // the tombstone stays
+  r.dispose();
+});
+
+test('snapshot and restore round-trip every record, tombstones included', () => {
+  const a = new LwwReplica('a');
+  a.applyLocal(Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: { i, s: 'é'.repeat(i % 4) } })));
+  a.remove('k3');
+  const b = new LwwReplica('b');
+  b.restore(a.snapshot());
+  assert.equal(b.size, a.size);
+  assert.equal(b.rootHash(), a.rootHash());
+  assert.deepEqual(sortedEntries(b), sortedEntries(a));
+  a.dispose();
+  b.dispose();
+});
+
+test('malformed input is an Error and changes nothing', async () => {
+  const { Packr } = await import('msgpackr');
+  const r = new LwwReplica('m');
+  r.applyLocal([{ key: 'keep', value: 1 }]);
+  const root = r.rootHash();
+  const snapshot = r.snapshot();
+  assert.throws(() => r.merge([{ key: 'a', record: { value: 1, timestamp: { millis: 'soon', counter: 0, nodeId: 'x' } } }]), /merge: wrong type at records\[0\]\.record\.timestamp\.millis/);
+  assert.throws(() => r.merge([{ key: 'ok', record: { value: 1, timestamp: { millis: 1, counter: 0, nodeId: 'x' } } }, { key: 2 }]), /records\[1\]\.key/);
+  assert.throws(() => r.applyLocal([{ key: 'a', value: 1 }, { value: 2 }]), /applyLocal: .*key/);
+  assert.throws(() => r.restore(snapshot.subarray(0, snapshot.length - 3)), /truncated/);
+  assert.throws(() => r.restore(new Uint8Array([0xc1, 0xff, 0x00])), /merge:/);
+  let deep = 0;
+  for (let i = 0; i < 300; i++) deep = [deep];
+  assert.throws(() => r.applyLocal([{ key: 'deep', value: deep }]), /deep|nesting|depth/i);
+  assert.throws(() => r.restore(new Packr({ useRecords: false }).pack({ records: 'no' })), /records/);
+  assert.equal(r.rootHash(), root);
+  assert.equal(r.size, 1);
+  assert.equal(r.get('ok'), undefined);
+  assert.throws(() => new LwwReplica('a:b'), /invalid node id/);
+  assert.throws(() => new LwwReplica(''), /invalid node id/);
+  r.dispose();
+  assert.throws(() => r.size, /after dispose/);
+});

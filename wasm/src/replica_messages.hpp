@@ -1,0 +1,83 @@
+// The MsgPack shapes the WASM replicas exchange with JavaScript. Records travel
+// in their wire form (PROTOCOL.md §5: `{key, record: {value, timestamp, ttlMs}}`),
+// so what a local write returns goes into a CLIENT_OP / OP_BATCH as it is and
+// what a server frame carries (SERVER_EVENT, SYNC_RESP_LEAF) merges as it is.
+#pragma once
+
+#include <topgun/protocol/fields.hpp>
+#include <topgun/protocol/sync.hpp>
+#include <topgun/value.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace topgun::wasm {
+
+// One local write: `value` nil removes the key (a tombstone, as on the wire).
+struct LocalWrite {
+    std::string key;
+    Value value;
+    protocol::Nullable<std::uint64_t> ttl_ms;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("key", s.key);
+        v("value", s.value);
+        v("ttlMs", s.ttl_ms);
+    }
+};
+
+struct LocalWrites {
+    std::vector<LocalWrite> writes;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("writes", s.writes);
+    }
+};
+
+// Records by key: what local writes produced, what to merge, a leaf, a snapshot.
+struct KeyedRecords {
+    std::vector<protocol::SyncLeafRecord> records;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("records", s.records);
+    }
+};
+
+// What a merge changed: the keys whose record was replaced, and the records it
+// refused because their timestamps are too far ahead of this clock.
+struct MergeOutcome {
+    std::vector<std::string> changed;
+    std::vector<std::string> drift_rejected;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("changed", s.changed);
+        v("driftRejected", s.drift_rejected);
+    }
+};
+
+// The children of one Merkle node: hex digit -> hash (a SYNC_RESP_BUCKETS body).
+struct BucketHashes {
+    protocol::StringMap<std::uint32_t> buckets;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("buckets", s.buckets);
+    }
+};
+
+// Live entries, key -> value.
+struct Entries {
+    protocol::StringMap<Value> entries;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("entries", s.entries);
+    }
+};
+
+}  // namespace topgun::wasm
