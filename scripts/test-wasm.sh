@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the WASM core (the `wasm` preset: Emscripten, outputs in
 # js-bindings/dist) and runs the npm package's Node tests against it.
-# scripts/test.sh calls it; install-deps.sh provides Emscripten.
+# scripts/test.sh calls it after the dev build, whose topgun-server the client
+# tests start (or set TOPGUN_SERVER_BINARY); install-deps.sh provides Emscripten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

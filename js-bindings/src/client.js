@@ -1,0 +1,307 @@
+// TopGunClient: offline-first maps synced with a TopGun server over WebSocket,
+// in the reference client's API shape (UPSTREAM.md §5) and wire behaviour
+// (PROTOCOL.md §14). Replicas live in the WASM core: a write applies locally at
+// once, joins the op log and is sent when connected; the log is replayed after
+// every (re)authentication until the server acks it (OP_ACK lastId is
+// cumulative over numeric op ids); SERVER_EVENTs merge as they come, and every
+// open map runs the Merkle walk (SYNC_INIT) after each reconnect to fetch what
+// it missed while offline.
+//
+// Built so far: LWW maps (`getMap`), connection states, token auth, backoff
+// with jitter, heartbeat. The op log is in memory: persistence (IndexedDB),
+// OR maps, counters, queries and search are next (issue 6).
+import { Packr } from 'msgpackr';
+import { loadCore, LwwReplica, decodeFrame } from './core.js';
+
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+const MERKLE_DEPTH = 3; // the trie depth both sides use (PROTOCOL.md §6.2)
+
+export const ConnectionState = Object.freeze({
+  INITIAL: 'INITIAL',
+  CONNECTING: 'CONNECTING',
+  AUTHENTICATING: 'AUTHENTICATING',
+  SYNCING: 'SYNCING',
+  CONNECTED: 'CONNECTED',
+  BACKOFF: 'BACKOFF',
+  DISCONNECTED: 'DISCONNECTED',
+});
+
+function randomNodeId() {
+  const bytes = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(bytes);
+  return `node-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** One LWW map of a client: reads are local, writes are local first and synced. */
+class ClientMap {
+  #client;
+  #listeners = new Set();
+
+  constructor(client, name, replica) {
+    this.#client = client;
+    this.name = name;
+    this.replica = replica;
+  }
+
+  get(key) {
+    return this.replica.get(key);
+  }
+
+  /** Live [key, value] pairs. */
+  entries() {
+    return this.replica.entries();
+  }
+
+  set(key, value, ttlMs) {
+    this.#write([{ key, value, ttlMs }]);
+    return value;
+  }
+
+  remove(key) {
+    this.#write([{ key, value: null }]);
+  }
+
+  /** Several writes in one call into the core (and one op-log batch). */
+  setMany(writes) {
+    this.#write(writes);
+  }
+
+  /** cb(changedKeys) after local writes and merged remote changes; returns the unsubscribe function. */
+  subscribe(cb) {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
+  #write(writes) {
+    const records = this.replica.applyLocal(writes);
+    this.#client._enqueue(this.name, records);
+    this.notify(records.map((r) => r.key));
+  }
+
+  notify(keys) {
+    if (keys.length === 0) return;
+    for (const cb of this.#listeners) cb(keys);
+  }
+}
+
+export class TopGunClient {
+  #options;
+  #maps = new Map();
+  #pending = []; // op log: ops not yet acked, in order
+  #nextOpId = 1;
+  #state = ConnectionState.INITIAL;
+  #stateListeners = new Set();
+  #socket;
+  #attempt = 0;
+  #reconnectTimer;
+  #pingTimer;
+  #closed = false;
+  #token;
+
+  /**
+   * @param {object} options
+   * @param {string} options.serverUrl  ws:// or wss:// URL of a TopGun server
+   * @param {string} [options.nodeId]   this replica's HLC node id (random when absent)
+   * @param {string} [options.token]    JWT sent in AUTH (or use getToken)
+   * @param {() => string|Promise<string>} [options.getToken]
+   * @param {{initialDelayMs?: number, maxDelayMs?: number, multiplier?: number, jitter?: number}} [options.backoff]
+   * @param {typeof WebSocket} [options.WebSocket] a WebSocket class (Node 20 has none built in: pass `ws`)
+   * @param {number} [options.pingIntervalMs]
+   */
+  constructor(options) {
+    if (!options?.serverUrl) throw new Error('TopGunClient: serverUrl is required');
+    this.#options = {
+      nodeId: randomNodeId(),
+      pingIntervalMs: 5000,
+      ...options,
+      backoff: { initialDelayMs: 1000, maxDelayMs: 30000, multiplier: 2, jitter: 0.3, ...options.backoff },
+    };
+    this.#token = options.token;
+  }
+
+  /** Loads the WASM core and starts connecting; writes work (locally) from here on. */
+  async start() {
+    await loadCore();
+    this.#closed = false;
+    this.#connect();
+  }
+
+  close() {
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#pingTimer);
+    this.#socket?.close();
+    this.#setState(ConnectionState.DISCONNECTED);
+    for (const map of this.#maps.values()) map.replica.dispose();
+    this.#maps.clear();
+  }
+
+  getConnectionState() {
+    return this.#state;
+  }
+
+  onConnectionStateChange(cb) {
+    this.#stateListeners.add(cb);
+    return () => this.#stateListeners.delete(cb);
+  }
+
+  setAuthToken(token) {
+    this.#token = token;
+    if (this.#state === ConnectionState.AUTHENTICATING) this.#authenticate();
+  }
+
+  getPendingOpsCount() {
+    return this.#pending.length;
+  }
+
+  getMap(name) {
+    let map = this.#maps.get(name);
+    if (!map) {
+      map = new ClientMap(this, name, new LwwReplica(this.#options.nodeId));
+      this.#maps.set(name, map);
+      if (this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SYNC_INIT', mapName: name });
+    }
+    return map;
+  }
+
+  // --- called by maps ------------------------------------------------------------------------------
+
+  _enqueue(mapName, records) {
+    const ops = records.map(({ key, record }) => ({
+      id: String(this.#nextOpId++),
+      mapName,
+      opType: record.value === null ? 'REMOVE' : 'PUT',
+      key,
+      record,
+    }));
+    this.#pending.push(...ops);
+    if (this.#state === ConnectionState.CONNECTED) this.#send({ type: 'OP_BATCH', payload: { ops } });
+  }
+
+  // --- connection ----------------------------------------------------------------------------------
+
+  #setState(state) {
+    if (state === this.#state) return;
+    this.#state = state;
+    for (const cb of this.#stateListeners) cb(state);
+  }
+
+  #connect() {
+    const Impl = this.#options.WebSocket ?? globalThis.WebSocket;
+    if (!Impl) throw new Error('TopGunClient: no WebSocket implementation (pass options.WebSocket, e.g. the `ws` package)');
+    this.#setState(ConnectionState.CONNECTING);
+    const socket = new Impl(this.#options.serverUrl);
+    this.#socket = socket;
+    socket.binaryType = 'arraybuffer';
+    socket.onopen = () => {
+      this.#attempt = 0;
+      this.#setState(ConnectionState.AUTHENTICATING);
+      this.#authenticate();
+    };
+    socket.onmessage = (event) => this.#receive(new Uint8Array(event.data));
+    socket.onclose = () => this.#disconnected(socket);
+    socket.onerror = () => {}; // onclose follows
+  }
+
+  async #authenticate() {
+    const token = this.#token ?? (await this.#options.getToken?.());
+    // Without a token the server must be in no-auth mode, where AUTH is answered
+    // anyway (D7); a JWT server answers AUTH_FAIL and closes, and we back off.
+    this.#send({ type: 'AUTH', token: token ?? '' });
+  }
+
+  #disconnected(socket) {
+    if (socket !== this.#socket) return;
+    clearInterval(this.#pingTimer);
+    this.#socket = undefined;
+    if (this.#closed) return;
+    const { initialDelayMs, maxDelayMs, multiplier, jitter } = this.#options.backoff;
+    const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** this.#attempt++);
+    const delay = base * (1 - jitter + Math.random() * 2 * jitter);
+    this.#setState(ConnectionState.BACKOFF);
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #send(message) {
+    if (this.#socket?.readyState === 1) this.#socket.send(packr.pack(message));
+  }
+
+  // After AUTH_ACK: replay the op log, then walk every open map's Merkle tree.
+  #authenticated() {
+    this.#setState(ConnectionState.SYNCING);
+    if (this.#pending.length > 0) this.#send({ type: 'OP_BATCH', payload: { ops: this.#pending } });
+    for (const name of this.#maps.keys()) this.#send({ type: 'SYNC_INIT', mapName: name });
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = setInterval(() => this.#send({ type: 'PING', timestamp: Date.now() }), this.#options.pingIntervalMs);
+    this.#setState(ConnectionState.CONNECTED);
+  }
+
+  #receive(bytes) {
+    let frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch {
+      return; // a malformed frame from the server changes nothing here
+    }
+    const { message } = frame;
+    const payload = message.payload ?? message;
+    switch (frame.type) {
+      case 'AUTH_REQUIRED':
+        this.#authenticate();
+        break;
+      case 'AUTH_ACK':
+        this.#authenticated();
+        break;
+      case 'AUTH_FAIL':
+        this.#socket?.close();
+        break;
+      case 'OP_ACK':
+        this.#acked(payload.lastId);
+        break;
+      case 'SERVER_EVENT':
+        this.#mergeInto(payload.mapName, payload.record ? [{ key: payload.key, record: payload.record }] : []);
+        break;
+      case 'SYNC_RESP_ROOT':
+        this.#compareBuckets(payload.mapName, '', payload.rootHash);
+        break;
+      case 'SYNC_RESP_BUCKETS':
+        this.#compareChildren(payload.mapName, payload.path, payload.buckets ?? {});
+        break;
+      case 'SYNC_RESP_LEAF':
+        this.#mergeInto(payload.mapName, payload.records ?? []);
+        break;
+      default:
+        break; // PONG, ERROR and kinds this client does not use yet
+    }
+  }
+
+  // OP_ACK's lastId is the last op of an acked batch; op ids grow, so
+  // everything up to it is acked (a non-numeric id acks all, as the reference).
+  #acked(lastId) {
+    const upTo = Number.parseInt(lastId, 10);
+    this.#pending = Number.isNaN(upTo) ? [] : this.#pending.filter((op) => Number(op.id) > upTo);
+  }
+
+  #mergeInto(mapName, records) {
+    const map = this.#maps.get(mapName);
+    if (!map || records.length === 0) return;
+    map.notify(map.replica.merge(records).changed);
+  }
+
+  #compareBuckets(mapName, path, remoteRoot) {
+    const map = this.#maps.get(mapName);
+    if (map && remoteRoot !== map.replica.rootHash()) this.#send({ type: 'MERKLE_REQ_BUCKET', payload: { mapName, path } });
+  }
+
+  // Asks for every remote child that differs from ours; a differing leaf
+  // comes back as SYNC_RESP_LEAF. Local-only data reaches the server through
+  // the op log, not this walk.
+  #compareChildren(mapName, path, remote) {
+    const map = this.#maps.get(mapName);
+    if (!map || path.length >= MERKLE_DEPTH) return;
+    const local = map.replica.buckets(path);
+    for (const [digit, hash] of Object.entries(remote)) {
+      if (local[digit] !== hash) this.#send({ type: 'MERKLE_REQ_BUCKET', payload: { mapName, path: path + digit } });
+    }
+  }
+}

@@ -1,0 +1,3 @@
+// The package's entry point: the client, and the core layer it is built on.
+export { TopGunClient, ConnectionState } from './client.js';
+export { loadCore, LwwReplica, decodeFrame } from './core.js';
