@@ -97,6 +97,8 @@ export class TopGunClient {
   #pingTimer;
   #closed = false;
   #token;
+  #graceTimer;
+  #authRequired = false; // this connection's server asked for a token
 
   /**
    * @param {object} options
@@ -129,6 +131,7 @@ export class TopGunClient {
   close() {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#graceTimer);
     clearInterval(this.#pingTimer);
     this.#socket?.close();
     this.#setState(ConnectionState.DISCONNECTED);
@@ -147,7 +150,7 @@ export class TopGunClient {
 
   setAuthToken(token) {
     this.#token = token;
-    if (this.#state === ConnectionState.AUTHENTICATING) this.#authenticate();
+    if (this.#state === ConnectionState.AUTHENTICATING && this.#authRequired) this.#authenticate();
   }
 
   getPendingOpsCount() {
@@ -195,6 +198,7 @@ export class TopGunClient {
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => {
       this.#attempt = 0;
+      this.#authRequired = false;
       this.#setState(ConnectionState.AUTHENTICATING);
       this.#authenticate();
     };
@@ -203,11 +207,22 @@ export class TopGunClient {
     socket.onerror = () => {}; // onclose follows
   }
 
+  // With a token: AUTH, answered by AUTH_ACK. Without one, as the reference
+  // client: DEVICE_HELLO and go on at DEVICE_ACK or after a 500 ms grace (a
+  // no-auth server needs nothing more; a JWT server sends AUTH_REQUIRED, and
+  // the client waits for setAuthToken).
   async #authenticate() {
     const token = this.#token ?? (await this.#options.getToken?.());
-    // Without a token the server must be in no-auth mode, where AUTH is answered
-    // anyway (D7); a JWT server answers AUTH_FAIL and closes, and we back off.
-    this.#send({ type: 'AUTH', token: token ?? '' });
+    if (token) {
+      this.#send({ type: 'AUTH', token });
+      return;
+    }
+    this.#send({ type: 'DEVICE_HELLO' });
+    const socket = this.#socket;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => {
+      if (socket === this.#socket && !this.#authRequired) this.#authenticated();
+    }, 500);
   }
 
   #disconnected(socket) {
@@ -228,6 +243,8 @@ export class TopGunClient {
 
   // After AUTH_ACK: replay the op log, then walk every open map's Merkle tree.
   #authenticated() {
+    clearTimeout(this.#graceTimer);
+    if (this.#state === ConnectionState.SYNCING || this.#state === ConnectionState.CONNECTED) return;
     this.#setState(ConnectionState.SYNCING);
     if (this.#pending.length > 0) this.#send({ type: 'OP_BATCH', payload: { ops: this.#pending } });
     for (const name of this.#maps.keys()) this.#send({ type: 'SYNC_INIT', mapName: name });
@@ -247,9 +264,12 @@ export class TopGunClient {
     const payload = message.payload ?? message;
     switch (frame.type) {
       case 'AUTH_REQUIRED':
+        this.#authRequired = true;
+        clearTimeout(this.#graceTimer);
         this.#authenticate();
         break;
       case 'AUTH_ACK':
+      case 'DEVICE_ACK':
         this.#authenticated();
         break;
       case 'AUTH_FAIL':

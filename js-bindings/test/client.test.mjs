@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +21,17 @@ if (!existsSync(BINARY)) throw new Error(`no topgun-server at ${BINARY}: build t
 const dataDir = mkdtempSync(join(tmpdir(), 'topgun-client-test-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-function startServer(port = 0) {
+const SECRET = 'client-test-secret';
+function jwt(sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+}
+
+function startServer(port = 0, auth = { TOPGUN_NO_AUTH: '1' }) {
   return new Promise((resolve, reject) => {
     const child = spawn(BINARY, ['--port', String(port), '--data-dir', dataDir], {
-      env: { PATH: process.env.PATH, TOPGUN_NO_AUTH: '1', TOPGUN_LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH, TOPGUN_LOG_LEVEL: 'warn', ...auth },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -45,10 +53,11 @@ async function until(condition, what, timeoutMs = 10000) {
   }
 }
 
-function client(port, nodeId) {
+function client(port, nodeId, options = {}) {
   return new TopGunClient({
     serverUrl: `ws://127.0.0.1:${port}/ws`,
     nodeId,
+    ...options,
     WebSocket,
     backoff: { initialDelayMs: 50, maxDelayMs: 200 },
   });
@@ -135,6 +144,32 @@ test('a client that connects later gets earlier writes through the Merkle walk a
   } finally {
     writer.close();
     late.close();
+    await stopServer(server.child);
+  }
+});
+
+test('with a JWT server: a token connects; without one the client waits for setAuthToken, writing locally', async () => {
+  const server = await startServer(0, { JWT_SECRET: SECRET });
+  const withToken = client(server.port, 'gina', { token: jwt('gina') });
+  const tokenless = client(server.port, 'hank');
+  try {
+    await withToken.start();
+    await tokenless.start();
+    await until(() => withToken.getConnectionState() === ConnectionState.CONNECTED, 'the token holder connected');
+    await until(() => tokenless.getConnectionState() === ConnectionState.AUTHENTICATING, 'the other one waiting');
+    await new Promise((r) => setTimeout(r, 700)); // past the no-token grace: still not let in
+    assert.equal(tokenless.getConnectionState(), ConnectionState.AUTHENTICATING);
+    tokenless.getMap('m').set('k', 'written before auth');
+    assert.equal(tokenless.getPendingOpsCount(), 1);
+
+    tokenless.setAuthToken(jwt('hank'));
+    await until(() => tokenless.getConnectionState() === ConnectionState.CONNECTED, 'connected after setAuthToken');
+    const seen = withToken.getMap('m');
+    await until(() => seen.get('k') === 'written before auth', 'the early write synced');
+    await until(() => tokenless.getPendingOpsCount() === 0, 'acked');
+  } finally {
+    withToken.close();
+    tokenless.close();
     await stopServer(server.child);
   }
 });
