@@ -7,14 +7,22 @@
 // open map runs the Merkle walk (SYNC_INIT) after each reconnect to fetch what
 // it missed while offline.
 //
+// State survives restarts through a storage adapter (storage.js): each op is
+// stored before it is sent and deleted when acked, and map snapshots are
+// saved shortly after changes; start() restores both, re-applying pending ops
+// over the snapshots, before connecting.
+//
 // Built so far: LWW maps (`getMap`), connection states, token auth, backoff
-// with jitter, heartbeat. The op log is in memory: persistence (IndexedDB),
-// OR maps, counters, queries and search are next (issue 6).
+// with jitter, heartbeat, persistence. OR maps, counters, queries and search
+// are next (issue 6).
 import { Packr } from 'msgpackr';
 import { loadCore, LwwReplica, decodeFrame } from './core.js';
+import { MemoryStorage } from './storage.js';
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
 const MERKLE_DEPTH = 3; // the trie depth both sides use (PROTOCOL.md §6.2)
+const SNAPSHOT_DELAY_MS = 100; // coalesces a burst of writes into one snapshot save
+const opKey = (id) => `op:${String(id).padStart(12, '0')}`;
 
 export const ConnectionState = Object.freeze({
   INITIAL: 'INITIAL',
@@ -80,6 +88,7 @@ class ClientMap {
 
   notify(keys) {
     if (keys.length === 0) return;
+    this.#client._changed(this.name);
     for (const cb of this.#listeners) cb(keys);
   }
 }
@@ -96,6 +105,9 @@ export class TopGunClient {
   #reconnectTimer;
   #pingTimer;
   #closed = false;
+  #storage;
+  #snapshotTimers = new Map(); // map name -> pending snapshot save
+  #writes = Promise.resolve(); // storage writes, in order
   #token;
   #graceTimer;
   #authRequired = false; // this connection's server asked for a token
@@ -109,6 +121,7 @@ export class TopGunClient {
    * @param {{initialDelayMs?: number, maxDelayMs?: number, multiplier?: number, jitter?: number}} [options.backoff]
    * @param {typeof WebSocket} [options.WebSocket] a WebSocket class (Node 20 has none built in: pass `ws`)
    * @param {number} [options.pingIntervalMs]
+   * @param {object} [options.storage] a storage adapter (storage.js); memory when absent
    */
   constructor(options) {
     if (!options?.serverUrl) throw new Error('TopGunClient: serverUrl is required');
@@ -119,22 +132,34 @@ export class TopGunClient {
       backoff: { initialDelayMs: 1000, maxDelayMs: 30000, multiplier: 2, jitter: 0.3, ...options.backoff },
     };
     this.#token = options.token;
+    this.#storage = options.storage ?? new MemoryStorage();
   }
 
-  /** Loads the WASM core and starts connecting; writes work (locally) from here on. */
+  /**
+   * Loads the WASM core, restores maps and pending ops from storage, and starts
+   * connecting; reads and writes work (locally) from here on.
+   */
   async start() {
     await loadCore();
+    await this.#restore();
     this.#closed = false;
     this.#connect();
   }
 
-  close() {
+  /** Disconnects and saves every map's snapshot; the client cannot be used afterwards. */
+  async close() {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#graceTimer);
     clearInterval(this.#pingTimer);
     this.#socket?.close();
     this.#setState(ConnectionState.DISCONNECTED);
+    for (const [name, timer] of this.#snapshotTimers) {
+      clearTimeout(timer);
+      this.#saveSnapshot(name);
+    }
+    this.#snapshotTimers.clear();
+    await this.#writes;
     for (const map of this.#maps.values()) map.replica.dispose();
     this.#maps.clear();
   }
@@ -158,17 +183,25 @@ export class TopGunClient {
   }
 
   getMap(name) {
+    const known = this.#maps.has(name);
+    const map = this.#openMap(name);
+    if (!known && this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SYNC_INIT', mapName: name });
+    return map;
+  }
+
+  #openMap(name) {
     let map = this.#maps.get(name);
     if (!map) {
       map = new ClientMap(this, name, new LwwReplica(this.#options.nodeId));
       this.#maps.set(name, map);
-      if (this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SYNC_INIT', mapName: name });
     }
     return map;
   }
 
   // --- called by maps ------------------------------------------------------------------------------
 
+  // Stores the ops, then sends them: an op is never on the wire before it is
+  // in storage, so a crash cannot lose a write the server might not have.
   _enqueue(mapName, records) {
     const ops = records.map(({ key, record }) => ({
       id: String(this.#nextOpId++),
@@ -178,7 +211,53 @@ export class TopGunClient {
       record,
     }));
     this.#pending.push(...ops);
-    if (this.#state === ConnectionState.CONNECTED) this.#send({ type: 'OP_BATCH', payload: { ops } });
+    const nextOpId = this.#nextOpId;
+    this.#store(async (storage) => {
+      for (const op of ops) await storage.put(opKey(op.id), op);
+      await storage.put('meta:nextOpId', nextOpId);
+    }).then(() => {
+      const unacked = ops.filter((op) => this.#pending.includes(op));
+      if (unacked.length > 0 && this.#state === ConnectionState.CONNECTED) this.#send({ type: 'OP_BATCH', payload: { ops: unacked } });
+    });
+  }
+
+  _changed(mapName) {
+    if (this.#snapshotTimers.has(mapName)) return;
+    this.#snapshotTimers.set(
+      mapName,
+      setTimeout(() => {
+        this.#snapshotTimers.delete(mapName);
+        this.#saveSnapshot(mapName);
+      }, SNAPSHOT_DELAY_MS),
+    );
+  }
+
+  // --- storage -------------------------------------------------------------------------------------
+
+  // Storage writes run one after another; a failing one is reported and does
+  // not stop the next (the data stays in memory and in the op log).
+  #store(write) {
+    this.#writes = this.#writes.then(() => write(this.#storage)).catch((e) => this.#options.onStorageError?.(e));
+    return this.#writes;
+  }
+
+  #saveSnapshot(mapName) {
+    const map = this.#maps.get(mapName);
+    if (map) {
+      const bytes = map.replica.snapshot();
+      this.#store((storage) => storage.put(`map:${mapName}`, bytes));
+    }
+  }
+
+  async #restore() {
+    this.#nextOpId = Math.max(this.#nextOpId, (await this.#storage.get('meta:nextOpId')) ?? 1);
+    for (const [key, bytes] of await this.#storage.entries('map:')) {
+      this.#openMap(key.slice('map:'.length)).replica.restore(bytes);
+    }
+    // Pending ops were stored before their map's next snapshot: apply them again.
+    const ops = (await this.#storage.entries('op:')).map(([, op]) => op);
+    for (const op of ops) this.#openMap(op.mapName).replica.merge([{ key: op.key, record: op.record }]);
+    this.#pending = ops;
   }
 
   // --- connection ----------------------------------------------------------------------------------
@@ -299,7 +378,12 @@ export class TopGunClient {
   // everything up to it is acked (a non-numeric id acks all, as the reference).
   #acked(lastId) {
     const upTo = Number.parseInt(lastId, 10);
-    this.#pending = Number.isNaN(upTo) ? [] : this.#pending.filter((op) => Number(op.id) > upTo);
+    const done = Number.isNaN(upTo) ? this.#pending : this.#pending.filter((op) => Number(op.id) <= upTo);
+    if (done.length === 0) return;
+    this.#pending = this.#pending.filter((op) => !done.includes(op));
+    this.#store(async (storage) => {
+      for (const op of done) await storage.delete(opKey(op.id));
+    });
   }
 
   #mergeInto(mapName, records) {

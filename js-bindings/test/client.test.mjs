@@ -11,8 +11,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import 'fake-indexeddb/auto';
 import WebSocket from 'ws';
-import { TopGunClient, ConnectionState } from '../src/index.js';
+import { TopGunClient, ConnectionState, MemoryStorage, IndexedDBStorage } from '../src/index.js';
 
 const BINARY =
   process.env.TOPGUN_SERVER_BINARY ?? fileURLToPath(new URL('../../build/dev/native/server/topgun-server', import.meta.url));
@@ -79,15 +80,16 @@ test('two clients converge through the server, and subscribers hear remote chang
 
     todosA.set('t1', { title: 'milk', done: false });
     todosB.setMany([{ key: 't2', value: { title: 'bread', done: true } }, { key: 't3', value: { title: 'eggs' } }]);
-    todosA.remove('t3');
+    await until(() => todosA.get('t3') !== undefined, "bob's write at alice");
+    todosA.remove('t3'); // after seeing it, so the remove is later in HLC order
     await until(() => todosA.entries().length === 2 && todosB.entries().length === 2 && todosB.get('t3') === undefined, 'both lists equal');
     assert.deepEqual(sorted(todosA), sorted(todosB));
     assert.deepEqual(todosB.get('t1'), { title: 'milk', done: false });
     assert.ok(heardByB.includes('t1'));
     await until(() => a.getPendingOpsCount() === 0 && b.getPendingOpsCount() === 0, 'every op acked');
   } finally {
-    a.close();
-    b.close();
+    await a.close();
+    await b.close();
     await stopServer(server.child);
   }
 });
@@ -119,8 +121,8 @@ test('offline writes on both sides converge after the server comes back', async 
     assert.deepEqual(sorted(notesA), sorted(notesB));
     await until(() => a.getPendingOpsCount() === 0 && b.getPendingOpsCount() === 0, 'the op logs drained');
   } finally {
-    a.close();
-    b.close();
+    await a.close();
+    await b.close();
     await stopServer(server.child);
   }
 });
@@ -142,8 +144,8 @@ test('a client that connects later gets earlier writes through the Merkle walk a
     assert.deepEqual(sorted(copy), sorted(items));
     assert.equal(copy.replica.rootHash(), items.replica.rootHash()); // tombstone included
   } finally {
-    writer.close();
-    late.close();
+    await writer.close();
+    await late.close();
     await stopServer(server.child);
   }
 });
@@ -168,8 +170,53 @@ test('with a JWT server: a token connects; without one the client waits for setA
     await until(() => seen.get('k') === 'written before auth', 'the early write synced');
     await until(() => tokenless.getPendingOpsCount() === 0, 'acked');
   } finally {
-    withToken.close();
-    tokenless.close();
+    await withToken.close();
+    await tokenless.close();
     await stopServer(server.child);
   }
 });
+
+// A page reload, in Node: a new client on the same storage. fake-indexeddb
+// stands in for the browser's IndexedDB.
+for (const [adapter, makeStorage] of [
+  ['memory', () => new MemoryStorage()],
+  ['IndexedDB', () => new IndexedDBStorage(`reload-${Date.now()}`)],
+]) {
+  test(`a restarted client restores maps and unsent writes from ${adapter} storage before the network answers`, async () => {
+    let server = await startServer();
+    const port = server.port;
+    await stopServer(server.child); // offline from the start
+    const storage = makeStorage();
+    const first = client(port, 'ivy', { storage });
+    await first.start();
+    const list = first.getMap('list');
+    list.setMany(Array.from({ length: 10 }, (_, i) => ({ key: `e${i}`, value: { i } })));
+    list.remove('e9');
+    await first.close();
+
+    const reloaded = client(port, 'ivy', { storage });
+    await reloaded.start();
+    const restored = reloaded.getMap('list');
+    assert.equal(restored.entries().length, 9); // at once, from storage
+    assert.deepEqual(restored.get('e3'), { i: 3 });
+    assert.equal(reloaded.getPendingOpsCount(), 11);
+
+    server = await startServer(port);
+    const observer = client(port, 'jack');
+    try {
+      await observer.start();
+      const seen = observer.getMap('list');
+      await until(() => reloaded.getPendingOpsCount() === 0, 'the restored op log acked');
+      await until(() => seen.entries().length === 9, 'the writes reached another client');
+      assert.deepEqual(sorted(seen), sorted(restored));
+      await reloaded.close();
+      const third = client(port, 'ivy', { storage });
+      await third.start();
+      assert.equal(third.getPendingOpsCount(), 0); // acked ops were deleted from storage
+      await third.close();
+    } finally {
+      await observer.close();
+      await stopServer(server.child);
+    }
+  });
+}
