@@ -1,9 +1,11 @@
 // The WASM core for JavaScript: loads the build that fits the platform (the
-// single-file build under Node, the ES module + .wasm in browsers and bundlers)
-// and wraps its embind classes in a small layer that speaks plain JS values.
+// single-file build under Node, the ES module + .wasm in browsers and
+// bundlers) and wraps its embind classes in a small layer that speaks plain JS values.
 // Values cross the boundary as MsgPack (msgpackr, as the reference client), one
 // call per batch, because each embind call costs about a microsecond.
 import { Packr } from 'msgpackr';
+// The platform's build: package.json's "imports" picks load-node.js or load-browser.js.
+import { instantiateCore } from '#load-core';
 
 // Maps decode as plain objects; `undefined` packs as nil (a tombstone value).
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
@@ -15,17 +17,10 @@ let core;
 
 /** Loads the WASM module once; every other export needs it loaded first. */
 export function loadCore() {
-  loading ??= (async () => {
-    if (typeof process !== 'undefined' && process.versions?.node) {
-      const { createRequire } = await import('node:module');
-      const createTopGunCore = createRequire(import.meta.url)('../dist/topgun_core.node.cjs');
-      core = await createTopGunCore();
-    } else {
-      const { default: createTopGunCore } = await import('../dist/topgun_core.mjs');
-      core = await createTopGunCore({ locateFile: (file) => new URL(`../dist/${file}`, import.meta.url).href });
-    }
-    return core;
-  })();
+  loading ??= instantiateCore().then((module) => {
+    core = module;
+    return module;
+  });
   return loading;
 }
 

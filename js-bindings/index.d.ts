@@ -1,0 +1,141 @@
+// Typings for @topgun-cpp/client (hand-written: Emscripten 3.1.6 cannot generate them).
+
+export interface Timestamp {
+  millis: number;
+  counter: number;
+  nodeId: string;
+}
+
+/** An LWW record in its wire form; `value` null is a tombstone. */
+export interface LwwRecord<V = unknown> {
+  value: V | null;
+  timestamp: Timestamp;
+  ttlMs?: number | null;
+}
+
+export interface KeyedRecord<V = unknown> {
+  key: string;
+  record: LwwRecord<V>;
+}
+
+export interface LocalWrite<V = unknown> {
+  key: string;
+  /** null or undefined removes the key */
+  value?: V | null;
+  ttlMs?: number;
+}
+
+export interface MergeOutcome {
+  changed: string[];
+  driftRejected: string[];
+}
+
+/** Loads the WASM core once; everything else needs it loaded. */
+export function loadCore(): Promise<unknown>;
+
+/** Checks a server frame with the core's codec; throws an Error naming what is malformed. */
+export function decodeFrame(bytes: Uint8Array): { type: string; message: Record<string, unknown> };
+
+/** A last-writer-wins map replica with its own hybrid logical clock, in WASM memory. */
+export class LwwReplica<V = unknown> {
+  /** @throws Error for an empty node id or one containing ':' */
+  constructor(nodeId: string);
+  /** Applies local writes at once; returns the records, ready for a CLIENT_OP / OP_BATCH. */
+  applyLocal(writes: LocalWrite<V>[]): KeyedRecord<V>[];
+  set(key: string, value: V, ttlMs?: number): LwwRecord<V>;
+  remove(key: string): LwwRecord<V>;
+  merge(records: KeyedRecord<V>[]): MergeOutcome;
+  get(key: string): V | undefined;
+  entries(): [string, V][];
+  /** Every record, tombstones included, as bytes; restore() takes them back. */
+  snapshot(): Uint8Array;
+  restore(snapshot: Uint8Array): MergeOutcome;
+  /** Merkle root hash (uint32), hashed exactly like the reference client. */
+  rootHash(): number;
+  /** Child hashes under a Merkle node, by hex digit. */
+  buckets(path: string): Record<string, number>;
+  /** The records of one Merkle leaf (a path of 3 hex digits). */
+  leaf(path: string): KeyedRecord<V>[];
+  /** Stored records, tombstones included. */
+  readonly size: number;
+  /** Frees the WASM memory; the replica cannot be used afterwards. */
+  dispose(): void;
+}
+
+/** Where a client keeps its state between runs. */
+export interface StorageAdapter {
+  get(key: string): Promise<unknown>;
+  put(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Entries whose key starts with prefix, in key order. */
+  entries(prefix: string): Promise<[string, unknown][]>;
+}
+
+export class MemoryStorage implements StorageAdapter {
+  get(key: string): Promise<unknown>;
+  put(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+  entries(prefix: string): Promise<[string, unknown][]>;
+}
+
+export class IndexedDBStorage implements StorageAdapter {
+  constructor(name?: string, indexedDB?: IDBFactory);
+  get(key: string): Promise<unknown>;
+  put(key: string, value: unknown): Promise<void>;
+  delete(key: string): Promise<void>;
+  entries(prefix: string): Promise<[string, unknown][]>;
+  close(): Promise<void>;
+}
+
+export declare const ConnectionState: {
+  readonly INITIAL: 'INITIAL';
+  readonly CONNECTING: 'CONNECTING';
+  readonly AUTHENTICATING: 'AUTHENTICATING';
+  readonly SYNCING: 'SYNCING';
+  readonly CONNECTED: 'CONNECTED';
+  readonly BACKOFF: 'BACKOFF';
+  readonly DISCONNECTED: 'DISCONNECTED';
+};
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+export interface TopGunClientOptions {
+  /** ws:// or wss:// URL of a TopGun server */
+  serverUrl: string;
+  /** This replica's HLC node id (random when absent). */
+  nodeId?: string;
+  /** A JWT sent in AUTH; or getToken. Without either: DEVICE_HELLO (no-auth servers). */
+  token?: string;
+  getToken?: () => string | Promise<string>;
+  backoff?: { initialDelayMs?: number; maxDelayMs?: number; multiplier?: number; jitter?: number };
+  /** A WebSocket class; Node 20 has none built in (pass the `ws` package). */
+  WebSocket?: unknown;
+  pingIntervalMs?: number;
+  /** Memory when absent. */
+  storage?: StorageAdapter;
+  onStorageError?: (error: unknown) => void;
+}
+
+/** One LWW map of a client: reads are local; writes apply locally at once and sync. */
+export interface ClientMap<V = unknown> {
+  readonly name: string;
+  get(key: string): V | undefined;
+  entries(): [string, V][];
+  set(key: string, value: V, ttlMs?: number): V;
+  remove(key: string): void;
+  setMany(writes: LocalWrite<V>[]): void;
+  /** Called with the changed keys after local writes and merged remote changes. */
+  subscribe(cb: (changedKeys: string[]) => void): () => void;
+}
+
+export class TopGunClient {
+  constructor(options: TopGunClientOptions);
+  /** Loads the core, restores storage, starts connecting. */
+  start(): Promise<void>;
+  /** Disconnects and saves snapshots; the client cannot be used afterwards. */
+  close(): Promise<void>;
+  getConnectionState(): ConnectionState;
+  onConnectionStateChange(cb: (state: ConnectionState) => void): () => void;
+  setAuthToken(token: string): void;
+  getPendingOpsCount(): number;
+  getMap<V = unknown>(name: string): ClientMap<V>;
+}
