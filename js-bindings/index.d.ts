@@ -62,6 +62,20 @@ export class LwwReplica<V = unknown> {
   dispose(): void;
 }
 
+/** A positive-negative counter (per-node totals; merge takes per-node maxima). */
+export class PnCounter {
+  constructor(nodeId: string);
+  /** Adds delta (negative subtracts; 0 or non-finite changes nothing); returns the new value. */
+  add(delta: number): number;
+  readonly value: number;
+  /** The wire form: {p, n, positive, negative}, node id -> total. */
+  state(): { p?: Record<string, number>; n?: Record<string, number>; positive?: Record<string, number>; negative?: Record<string, number> };
+  stateBytes(): Uint8Array;
+  /** Returns whether the value changed. */
+  merge(state: Uint8Array | ReturnType<PnCounter['state']>): boolean;
+  dispose(): void;
+}
+
 /** Where a client keeps its state between runs. */
 export interface StorageAdapter {
   get(key: string): Promise<unknown>;
@@ -127,6 +141,17 @@ export interface ClientMap<V = unknown> {
   subscribe(cb: (changedKeys: string[]) => void): () => void;
 }
 
+/** A PN counter of a client: local at once, merged with the server's state when connected. */
+export interface ClientCounter {
+  readonly name: string;
+  get(): number;
+  increment(): number;
+  decrement(): number;
+  addAndGet(delta: number): number;
+  /** Called with the value after every change, local or remote. */
+  subscribe(cb: (value: number) => void): () => void;
+}
+
 export class TopGunClient {
   constructor(options: TopGunClientOptions);
   /** Loads the core, restores storage, starts connecting. */
@@ -138,4 +163,5 @@ export class TopGunClient {
   setAuthToken(token: string): void;
   getPendingOpsCount(): number;
   getMap<V = unknown>(name: string): ClientMap<V>;
+  getPNCounter(name: string): ClientCounter;
 }

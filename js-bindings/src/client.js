@@ -12,11 +12,11 @@
 // saved shortly after changes; start() restores both, re-applying pending ops
 // over the snapshots, before connecting.
 //
-// Built so far: LWW maps (`getMap`), connection states, token auth, backoff
-// with jitter, heartbeat, persistence. OR maps, counters, queries and search
-// are next (issue 6).
+// Built so far: LWW maps (`getMap`), PN counters (`getPNCounter`), connection
+// states, token auth, backoff with jitter, heartbeat, persistence. OR maps,
+// queries and search are next (issue 6).
 import { Packr } from 'msgpackr';
-import { loadCore, LwwReplica, decodeFrame } from './core.js';
+import { loadCore, LwwReplica, PnCounter, decodeFrame } from './core.js';
 import { MemoryStorage } from './storage.js';
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
@@ -93,9 +93,51 @@ class ClientMap {
   }
 }
 
+/** A PN counter of a client: local at once, merged with the server's state when connected. */
+class ClientCounter {
+  #client;
+  #listeners = new Set();
+
+  constructor(client, name, counter) {
+    this.#client = client;
+    this.name = name;
+    this.counter = counter;
+  }
+
+  get() {
+    return this.counter.value;
+  }
+
+  increment() {
+    return this.addAndGet(1);
+  }
+
+  decrement() {
+    return this.addAndGet(-1);
+  }
+
+  addAndGet(delta) {
+    const value = this.counter.add(delta);
+    this.#client._counterChanged(this.name, true);
+    this.notify();
+    return value;
+  }
+
+  /** cb(value) after every change, local or remote; returns the unsubscribe function. */
+  subscribe(cb) {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
+  notify() {
+    for (const cb of this.#listeners) cb(this.get());
+  }
+}
+
 export class TopGunClient {
   #options;
   #maps = new Map();
+  #counters = new Map();
   #pending = []; // op log: ops not yet acked, in order
   #nextOpId = 1;
   #state = ConnectionState.INITIAL;
@@ -161,7 +203,9 @@ export class TopGunClient {
     this.#snapshotTimers.clear();
     await this.#writes;
     for (const map of this.#maps.values()) map.replica.dispose();
+    for (const counter of this.#counters.values()) counter.counter.dispose();
     this.#maps.clear();
+    this.#counters.clear();
   }
 
   getConnectionState() {
@@ -187,6 +231,38 @@ export class TopGunClient {
     const map = this.#openMap(name);
     if (!known && this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SYNC_INIT', mapName: name });
     return map;
+  }
+
+  getPNCounter(name) {
+    const known = this.#counters.has(name);
+    const counter = this.#openCounter(name);
+    if (!known && this.#state === ConnectionState.CONNECTED) this.#syncCounter(counter);
+    return counter;
+  }
+
+  #openCounter(name) {
+    let counter = this.#counters.get(name);
+    if (!counter) {
+      counter = new ClientCounter(this, name, new PnCounter(this.#options.nodeId));
+      this.#counters.set(name, counter);
+    }
+    return counter;
+  }
+
+  // COUNTER_REQUEST subscribes to the server's state; COUNTER_SYNC pushes ours
+  // (increments made offline included) and is answered with the merged state.
+  #syncCounter(counter) {
+    this.#send({ type: 'COUNTER_REQUEST', payload: { name: counter.name } });
+    this.#send({ type: 'COUNTER_SYNC', payload: { name: counter.name, state: counter.counter.state() } });
+  }
+
+  _counterChanged(name, local) {
+    const counter = this.#counters.get(name);
+    const bytes = counter.counter.stateBytes();
+    this.#store((storage) => storage.put(`counter:${name}`, bytes));
+    if (local && this.#state === ConnectionState.CONNECTED) {
+      this.#send({ type: 'COUNTER_SYNC', payload: { name, state: counter.counter.state() } });
+    }
   }
 
   #openMap(name) {
@@ -253,6 +329,9 @@ export class TopGunClient {
     this.#nextOpId = Math.max(this.#nextOpId, (await this.#storage.get('meta:nextOpId')) ?? 1);
     for (const [key, bytes] of await this.#storage.entries('map:')) {
       this.#openMap(key.slice('map:'.length)).replica.restore(bytes);
+    }
+    for (const [key, state] of await this.#storage.entries('counter:')) {
+      this.#openCounter(key.slice('counter:'.length)).counter.merge(state);
     }
     // Pending ops were stored before their map's next snapshot: apply them again.
     const ops = (await this.#storage.entries('op:')).map(([, op]) => op);
@@ -327,6 +406,7 @@ export class TopGunClient {
     this.#setState(ConnectionState.SYNCING);
     if (this.#pending.length > 0) this.#send({ type: 'OP_BATCH', payload: { ops: this.#pending } });
     for (const name of this.#maps.keys()) this.#send({ type: 'SYNC_INIT', mapName: name });
+    for (const counter of this.#counters.values()) this.#syncCounter(counter);
     clearInterval(this.#pingTimer);
     this.#pingTimer = setInterval(() => this.#send({ type: 'PING', timestamp: Date.now() }), this.#options.pingIntervalMs);
     this.#setState(ConnectionState.CONNECTED);
@@ -369,6 +449,15 @@ export class TopGunClient {
       case 'SYNC_RESP_LEAF':
         this.#mergeInto(payload.mapName, payload.records ?? []);
         break;
+      case 'COUNTER_RESPONSE':
+      case 'COUNTER_UPDATE': {
+        const counter = this.#counters.get(payload.name);
+        if (counter && payload.state && counter.counter.merge(payload.state)) {
+          this._counterChanged(counter.name, false);
+          counter.notify();
+        }
+        break;
+      }
       default:
         break; // PONG, ERROR and kinds this client does not use yet
     }

@@ -135,3 +135,50 @@ export class LwwReplica {
     this.#native = undefined;
   }
 }
+
+/** A positive-negative counter (per-node totals; merge takes per-node maxima). */
+export class PnCounter {
+  #native;
+
+  constructor(nodeId) {
+    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
+      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
+    }
+    this.#native = new (loaded().PnCounter)(nodeId);
+  }
+
+  #live() {
+    if (!this.#native) throw new Error('PnCounter used after dispose()');
+    return this.#native;
+  }
+
+  /** Adds delta (negative subtracts; 0 or non-finite changes nothing) and returns the new value. */
+  add(delta) {
+    return this.#live().add(delta);
+  }
+
+  get value() {
+    return this.#live().value();
+  }
+
+  /** The state in its wire form ({p, n, positive, negative}), as bytes for storage or the wire. */
+  stateBytes() {
+    return bytesOrThrow(this.#live().state());
+  }
+
+  state() {
+    return unpack(this.stateBytes());
+  }
+
+  /** Merges a remote state (object or bytes); returns whether the value changed. */
+  merge(state) {
+    const result = this.#live().merge(state instanceof Uint8Array ? state : pack(state));
+    if (typeof result === 'boolean') return result;
+    throw new Error(result?.error ?? 'TopGun core: unexpected result');
+  }
+
+  dispose() {
+    this.#native?.delete();
+    this.#native = undefined;
+  }
+}

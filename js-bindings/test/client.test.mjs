@@ -220,3 +220,60 @@ for (const [adapter, makeStorage] of [
     }
   });
 }
+
+test('PN counters: increments from two clients, one of them offline, add up everywhere and survive a reload', async () => {
+  let server = await startServer();
+  const port = server.port;
+  const storage = new MemoryStorage();
+  const a = client(port, 'kim', { storage });
+  const b = client(port, 'lee');
+  try {
+    await a.start();
+    await b.start();
+    const likesA = a.getPNCounter('likes');
+    const likesB = b.getPNCounter('likes');
+    const heard = [];
+    likesB.subscribe((value) => heard.push(value));
+    likesA.increment();
+    likesA.addAndGet(4);
+    likesB.decrement();
+    await until(() => likesA.get() === 4 && likesB.get() === 4, 'both at 5 - 1');
+    assert.ok(heard.includes(4));
+
+    await stopServer(server.child);
+    await until(() => a.getConnectionState() !== ConnectionState.CONNECTED, 'offline');
+    likesA.addAndGet(10); // offline
+    assert.equal(likesA.get(), 14);
+    server = await startServer(port); // the server keeps counters in its store; the client pushes its state anyway
+    await until(() => likesB.get() === 14, 'the offline increments reached the other client', 20000);
+
+    await a.close();
+    const reloaded = client(port, 'kim', { storage });
+    await reloaded.start();
+    assert.equal(reloaded.getPNCounter('likes').get(), 14); // from storage, before the network
+    await reloaded.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await stopServer(server.child);
+  }
+});
+
+test('PnCounter in the core: merge is per-node max, state bytes round-trip, bad states are errors', async () => {
+  const { PnCounter } = await import('../src/index.js');
+  const x = new PnCounter('x');
+  const y = new PnCounter('y');
+  x.add(3);
+  y.add(-2);
+  y.add(5);
+  assert.equal(x.merge(y.state()), true);
+  assert.equal(x.merge(y.stateBytes()), false); // nothing new
+  assert.equal(y.merge(x.state()), true);
+  assert.equal(x.value, 6);
+  assert.equal(y.value, 6);
+  assert.deepEqual(y.state().positive, { x: 3, y: 5 });
+  assert.throws(() => x.merge({ positive: 'lots' }), /merge: wrong type at positive/);
+  assert.equal(x.value, 6);
+  x.dispose();
+  y.dispose();
+});
