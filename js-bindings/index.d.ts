@@ -30,8 +30,11 @@ export interface MergeOutcome {
   driftRejected: string[];
 }
 
-/** Loads the WASM core once; everything else needs it loaded. */
-export function loadCore(): Promise<unknown>;
+/**
+ * Loads the WASM core once; everything else needs it loaded. `wasmUrl`: where a browser fetches
+ * topgun_core.wasm when a bundler put it somewhere else than next to dist/topgun_core.mjs.
+ */
+export function loadCore(options?: { wasmUrl?: string }): Promise<unknown>;
 
 /** Checks a server frame with the core's codec; throws an Error naming what is malformed. */
 export function decodeFrame(bytes: Uint8Array): { type: string; message: Record<string, unknown> };
@@ -127,6 +130,8 @@ export interface TopGunClientOptions {
   /** Memory when absent. */
   storage?: StorageAdapter;
   onStorageError?: (error: unknown) => void;
+  /** Where a browser fetches topgun_core.wasm (see loadCore). */
+  wasmUrl?: string;
 }
 
 /** One LWW map of a client: reads are local; writes apply locally at once and sync. */

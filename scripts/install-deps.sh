@@ -16,6 +16,8 @@ packages=(
   nodejs
   # the WASM build of the core (Emscripten 3.1.6; acorn for its JS optimiser)
   emscripten node-acorn
+  # the real-browser test of examples/todo-web (driven by playwright-core from npm)
+  chromium
 )
 
 missing=()

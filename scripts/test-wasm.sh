@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Builds the WASM core (the `wasm` preset: Emscripten, outputs in
-# js-bindings/dist) and runs the npm package's Node tests against it.
+# js-bindings/dist), runs the npm package's Node tests against it, then builds
+# examples/todo-web and runs it in Chromium (tests/browser, playwright-core).
 # scripts/test.sh calls it after the dev build, whose topgun-server the client
-# tests start (or set TOPGUN_SERVER_BINARY); install-deps.sh provides Emscripten.
+# and browser tests start (or set TOPGUN_SERVER_BINARY); install-deps.sh
+# provides Emscripten and Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+npm_install() { npm install --prefix "$1" --no-audit --no-fund --loglevel=error; }
 
 # Emscripten 3.1.6 finds Debian's acorn only here (TOOLCHAIN.md).
 export NODE_PATH=/usr/share/nodejs
 cmake --preset wasm >/dev/null
 cmake --build --preset wasm
-npm install --prefix js-bindings --no-audit --no-fund --loglevel=error
-cd js-bindings
-node --test test/
+npm_install js-bindings
+(cd js-bindings && node --test test/)
+
+npm_install examples/todo-web
+(cd examples/todo-web && node build.mjs)
+npm_install tests/browser
+(cd tests/browser && node --test)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs dependencies, builds the dev (g++) and asan
 # (clang ASan+UBSan) presets with warnings as errors, runs the unit, golden and
-# packaging tests in both, the WASM build with the npm package's Node tests,
-# and short libFuzzer runs of the codec and the connection handler.
+# packaging tests in both, the WASM build with the npm package's Node tests and
+# the example app in Chromium, and short libFuzzer runs of the codec and the
+# connection handler.
 #
 # Environment: TOPGUN_UPSTREAM_GOLDEN=DIR also verifies the reference
 # implementation's fixtures; FUZZ_SECONDS (default 30) bounds the fuzz run.
@@ -25,7 +26,7 @@ run_preset() {
 }
 
 run_preset dev
-echo "=== [wasm] Emscripten build + Node tests of js-bindings"
+echo "=== [wasm] Emscripten build, Node tests of js-bindings, todo-web in Chromium"
 bash scripts/test-wasm.sh
 run_preset asan
 

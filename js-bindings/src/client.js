@@ -152,6 +152,8 @@ export class TopGunClient {
   #writes = Promise.resolve(); // storage writes, in order
   #token;
   #graceTimer;
+  #onOffline;
+  #onOnline;
   #authRequired = false; // this connection's server asked for a token
 
   /**
@@ -164,6 +166,7 @@ export class TopGunClient {
    * @param {typeof WebSocket} [options.WebSocket] a WebSocket class (Node 20 has none built in: pass `ws`)
    * @param {number} [options.pingIntervalMs]
    * @param {object} [options.storage] a storage adapter (storage.js); memory when absent
+   * @param {string} [options.wasmUrl] where a browser fetches topgun_core.wasm (see loadCore)
    */
   constructor(options) {
     if (!options?.serverUrl) throw new Error('TopGunClient: serverUrl is required');
@@ -182,15 +185,35 @@ export class TopGunClient {
    * connecting; reads and writes work (locally) from here on.
    */
   async start() {
-    await loadCore();
+    await loadCore({ wasmUrl: this.#options.wasmUrl });
     await this.#restore();
     this.#closed = false;
+    this.#watchNetwork();
     this.#connect();
+  }
+
+  // Browsers say when the network goes: drop the socket at once instead of
+  // waiting for it to time out, and reconnect as soon as it is back.
+  #watchNetwork() {
+    if (typeof globalThis.addEventListener !== 'function' || typeof globalThis.navigator?.onLine !== 'boolean') return;
+    this.#onOffline = () => this.#socket?.close();
+    this.#onOnline = () => {
+      if (this.#closed || this.#socket) return;
+      clearTimeout(this.#reconnectTimer);
+      this.#attempt = 0;
+      this.#connect();
+    };
+    globalThis.addEventListener('offline', this.#onOffline);
+    globalThis.addEventListener('online', this.#onOnline);
   }
 
   /** Disconnects and saves every map's snapshot; the client cannot be used afterwards. */
   async close() {
     this.#closed = true;
+    if (this.#onOffline) {
+      globalThis.removeEventListener('offline', this.#onOffline);
+      globalThis.removeEventListener('online', this.#onOnline);
+    }
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#graceTimer);
     clearInterval(this.#pingTimer);

@@ -15,9 +15,14 @@ const unpack = (bytes) => packr.unpack(bytes);
 let loading;
 let core;
 
-/** Loads the WASM module once; every other export needs it loaded first. */
-export function loadCore() {
-  loading ??= instantiateCore().then((module) => {
+/**
+ * Loads the WASM module once; every other export needs it loaded first.
+ * @param {{wasmUrl?: string}} [options] where browsers fetch topgun_core.wasm
+ *   (default: next to the package's dist/topgun_core.mjs; set it when a bundler
+ *   copies the file elsewhere)
+ */
+export function loadCore(options = {}) {
+  loading ??= instantiateCore(options).then((module) => {
     core = module;
     return module;
   });
