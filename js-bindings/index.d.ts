@@ -65,6 +65,44 @@ export class LwwReplica<V = unknown> {
   dispose(): void;
 }
 
+export interface OrRecord<V = unknown> {
+  value: V;
+  timestamp: Timestamp;
+  /** "millis:counter:nodeId" of the add: unique per add */
+  tag: string;
+  ttlMs?: number | null;
+}
+
+export interface OrEntry<V = unknown> {
+  key: string;
+  records: OrRecord<V>[];
+  tombstones: string[];
+}
+
+/** An observed-remove map replica (add-wins; a remove tombstones the tags it has seen). */
+export class OrReplica<V = unknown> {
+  constructor(nodeId: string);
+  addLocal(writes: LocalWrite<V>[]): { key: string; record: OrRecord<V> }[];
+  /** Returns the tombstoned tags (one OR_REMOVE op each). */
+  removeLocal(key: string, value: V): string[];
+  /** Remote adds; returns the keys that changed. */
+  apply(records: { key: string; record: OrRecord<V> }[]): string[];
+  /** Remote removes; returns how many records they dropped. */
+  applyTombstones(tags: string[]): number;
+  /** Entries from a sync leaf; returns the keys that changed. */
+  mergeEntries(entries: OrEntry<V>[]): string[];
+  get(key: string): V[];
+  entries(): [string, V[]][];
+  snapshot(): Uint8Array;
+  restore(snapshot: Uint8Array): string[];
+  /** A Merkle leaf's entries, each with the whole tombstone set (ORMAP_PUSH_DIFF form). */
+  leaf(path: string): OrEntry<V>[];
+  rootHash(): number;
+  buckets(path: string): Record<string, number>;
+  readonly size: number;
+  dispose(): void;
+}
+
 /** A positive-negative counter (per-node totals; merge takes per-node maxima). */
 export class PnCounter {
   constructor(nodeId: string);

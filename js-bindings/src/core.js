@@ -141,6 +141,100 @@ export class LwwReplica {
   }
 }
 
+/**
+ * An observed-remove map replica: each add is a record with a unique tag, a
+ * remove tombstones the tags it has seen, concurrent adds all survive.
+ */
+export class OrReplica {
+  #native;
+
+  constructor(nodeId) {
+    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
+      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
+    }
+    this.#native = new (loaded().OrReplica)(nodeId);
+  }
+
+  #live() {
+    if (!this.#native) throw new Error('OrReplica used after dispose()');
+    return this.#native;
+  }
+
+  /**
+   * Adds values locally.
+   * @param {{key: string, value: any, ttlMs?: number}[]} writes
+   * @returns {{key: string, record: {value: any, timestamp: object, tag: string, ttlMs?: number}}[]} for OR_ADD ops
+   */
+  addLocal(writes) {
+    const body = { writes: writes.map(({ key, value, ttlMs }) => (ttlMs === undefined ? { key, value: value ?? null } : { key, value: value ?? null, ttlMs })) };
+    return unpack(bytesOrThrow(this.#live().addLocal(pack(body)))).records;
+  }
+
+  /** Removes every record of key whose value equals value; returns the tombstoned tags (one OR_REMOVE op each). */
+  removeLocal(key, value) {
+    return unpack(bytesOrThrow(this.#live().removeLocal(pack({ key, value: value ?? null })))).tags;
+  }
+
+  /** Remote adds (SERVER_EVENT OR_ADD); returns the keys that changed. */
+  apply(records) {
+    return unpack(bytesOrThrow(this.#live().apply(pack({ records })))).changed;
+  }
+
+  /** Remote removes (SERVER_EVENT OR_REMOVE); returns how many records they dropped. */
+  applyTombstones(tags) {
+    const result = this.#live().applyTombstones(pack({ tags }));
+    if (typeof result === 'number') return result;
+    throw new Error(result?.error ?? 'TopGun core: unexpected result');
+  }
+
+  /** Entries from a peer (ORMAP_SYNC_RESP_LEAF): {key, records, tombstones}[]; returns the keys that changed. */
+  mergeEntries(entries) {
+    return unpack(bytesOrThrow(this.#live().mergeEntries(pack({ entries })))).changed;
+  }
+
+  /** Live values of a key. */
+  get(key) {
+    return unpack(this.#live().get(key));
+  }
+
+  /** [key, values[]] pairs. */
+  entries() {
+    return Object.entries(unpack(bytesOrThrow(this.#live().entries())).entries ?? {});
+  }
+
+  /** Every record and tombstone, as bytes; restore() takes them back. */
+  snapshot() {
+    return bytesOrThrow(this.#live().snapshot());
+  }
+
+  restore(snapshotBytes) {
+    return unpack(bytesOrThrow(this.#live().mergeEntries(snapshotBytes))).changed;
+  }
+
+  /** Entries of one Merkle leaf, each with the whole tombstone set (ORMAP_PUSH_DIFF form). */
+  leaf(path) {
+    return unpack(bytesOrThrow(this.#live().leaf(path))).entries;
+  }
+
+  rootHash() {
+    return this.#live().rootHash();
+  }
+
+  buckets(path) {
+    return unpack(bytesOrThrow(this.#live().buckets(path))).buckets ?? {};
+  }
+
+  /** Keys holding at least one record. */
+  get size() {
+    return this.#live().size();
+  }
+
+  dispose() {
+    this.#native?.delete();
+    this.#native = undefined;
+  }
+}
+
 /** A positive-negative counter (per-node totals; merge takes per-node maxima). */
 export class PnCounter {
   #native;

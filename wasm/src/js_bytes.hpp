@@ -5,9 +5,12 @@
 // error may travel as one: every failure path returns an error value instead.
 #pragma once
 
+#include <topgun/protocol/codec.hpp>
+
 #include <emscripten/val.h>
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +32,25 @@ inline emscripten::val error_value(std::string_view what) {
     emscripten::val error = emscripten::val::object();
     error.set("error", std::string(what));
     return error;
+}
+
+template <class T>
+emscripten::val encoded(const T& body) {
+    return to_uint8array(protocol::encode_body(body));
+}
+
+// Inputs come from this process (local writes, snapshots from storage, frames
+// the socket layer already bounded), so no 2 MiB frame limit: a snapshot holds
+// a whole replica. The nesting limit stays.
+inline constexpr msgpack::Limits kInputLimits{.max_bytes = std::numeric_limits<std::size_t>::max()};
+
+// Decodes a described struct; on failure `error` says where and why.
+template <class T>
+bool decode_input(const std::string& bytes, T& out, std::string& error) {
+    msgpack::Error e;
+    if (protocol::decode_body(as_bytes(bytes), out, e, kInputLimits)) return true;
+    error = e.message();
+    return false;
 }
 
 }  // namespace topgun::wasm

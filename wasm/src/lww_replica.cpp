@@ -11,7 +11,6 @@
 
 #include <emscripten/bind.h>
 
-#include <limits>
 #include <string>
 
 namespace topgun::wasm {
@@ -21,25 +20,6 @@ using emscripten::val;
 
 protocol::SyncLeafRecord keyed(std::string_view key, const LWWRecord& record) {
     return {std::string(key), protocol::LWWRecordData::from(record)};
-}
-
-template <class T>
-val encoded(const T& body) {
-    const Bytes bytes = protocol::encode_body(body);
-    return to_uint8array(bytes);
-}
-
-// Inputs come from this process (local writes, snapshots from storage, frames
-// the socket layer already bounded), so no 2 MiB frame limit: a snapshot holds
-// a whole replica. The nesting limit stays.
-constexpr msgpack::Limits kInputLimits{.max_bytes = std::numeric_limits<std::size_t>::max()};
-
-template <class T>
-bool decode_input(const std::string& bytes, T& out, std::string& error) {
-    msgpack::Error e;
-    if (protocol::decode_body(as_bytes(bytes), out, e, kInputLimits)) return true;
-    error = e.message();
-    return false;
 }
 
 }  // namespace

@@ -21,14 +21,14 @@ public:
     double value() const { return counter_.value(); }
 
     emscripten::val state() const {
-        return to_uint8array(protocol::encode_body(protocol::PNCounterStateData::from(counter_.state())));
+        return encoded(protocol::PNCounterStateData::from(counter_.state()));
     }
 
     // A state in the wire form in; true when it changed the value, or `{error}`.
     emscripten::val merge(const std::string& state) {
         protocol::PNCounterStateData remote;
-        msgpack::Error error;
-        if (!protocol::decode_body(as_bytes(state), remote, error)) return error_value("merge: " + error.message());
+        std::string error;
+        if (!decode_input(state, remote, error)) return error_value("merge: " + error);
         return emscripten::val(counter_.merge(remote.to_state()));
     }
 

@@ -4,11 +4,13 @@
 // what a server frame carries (SERVER_EVENT, SYNC_RESP_LEAF) merges as it is.
 #pragma once
 
+#include <topgun/protocol/common.hpp>
 #include <topgun/protocol/fields.hpp>
 #include <topgun/protocol/sync.hpp>
 #include <topgun/value.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,83 @@ struct Entries {
     template <class Self, class V>
     static void fields(Self& s, V&& v) {
         v("entries", s.entries);
+    }
+};
+
+// --- OR maps ---------------------------------------------------------------------------------------
+
+// One record by key, in the wire form OR_ADD carries (`orRecord`).
+struct KeyedOrRecord {
+    std::string key;
+    protocol::ORMapRecordData record;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("key", s.key);
+        v("record", s.record);
+    }
+};
+
+struct KeyedOrRecords {
+    std::vector<KeyedOrRecord> records;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("records", s.records);
+    }
+};
+
+// An observed remove: every live record of `key` whose value equals `value`.
+struct OrRemove {
+    std::string key;
+    Value value;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("key", s.key);
+        v("value", s.value);
+    }
+};
+
+struct Tags {
+    std::vector<std::string> tags;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("tags", s.tags);
+    }
+};
+
+// Entries as ORMAP_SYNC_RESP_LEAF / ORMAP_PUSH_DIFF carry them; a snapshot adds
+// the map's whole tombstone set.
+struct OrEntries {
+    std::vector<protocol::ORMapEntry> entries;
+    std::optional<std::vector<std::string>> tombstones;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("entries", s.entries);
+        v("tombstones", s.tombstones);
+    }
+};
+
+// Key -> live values.
+struct OrValues {
+    protocol::StringMap<std::vector<Value>> entries;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("entries", s.entries);
+    }
+};
+
+// Keys whose records changed.
+struct ChangedKeys {
+    std::vector<std::string> changed;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("changed", s.changed);
     }
 };
 
