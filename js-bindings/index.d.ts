@@ -184,6 +184,18 @@ export interface ClientMap<V = unknown> {
   subscribe(cb: (changedKeys: string[]) => void): () => void;
 }
 
+/** One observed-remove map of a client: several values per key; concurrent adds all survive. */
+export interface ClientOrMap<V = unknown> {
+  readonly name: string;
+  /** Live values of a key. */
+  get(key: string): V[];
+  entries(): [string, V[]][];
+  add(key: string, value: V, ttlMs?: number): V;
+  /** Removes the values of key equal to value that this replica has seen. */
+  remove(key: string, value: V): void;
+  subscribe(cb: (changedKeys: string[]) => void): () => void;
+}
+
 /** A PN counter of a client: local at once, merged with the server's state when connected. */
 export interface ClientCounter {
   readonly name: string;
@@ -206,5 +218,6 @@ export class TopGunClient {
   setAuthToken(token: string): void;
   getPendingOpsCount(): number;
   getMap<V = unknown>(name: string): ClientMap<V>;
+  getORMap<V = unknown>(name: string): ClientOrMap<V>;
   getPNCounter(name: string): ClientCounter;
 }

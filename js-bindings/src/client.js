@@ -12,11 +12,11 @@
 // saved shortly after changes; start() restores both, re-applying pending ops
 // over the snapshots, before connecting.
 //
-// Built so far: LWW maps (`getMap`), PN counters (`getPNCounter`), connection
-// states, token auth, backoff with jitter, heartbeat, persistence. OR maps,
-// queries and search are next (issue 6).
+// Built so far: LWW maps (`getMap`), OR maps (`getORMap`), PN counters
+// (`getPNCounter`), connection states, token auth, backoff with jitter,
+// heartbeat, persistence. Queries and search are next (issue 6).
 import { Packr } from 'msgpackr';
-import { loadCore, LwwReplica, PnCounter, decodeFrame } from './core.js';
+import { loadCore, LwwReplica, OrReplica, PnCounter, decodeFrame } from './core.js';
 import { MemoryStorage } from './storage.js';
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
@@ -40,15 +40,42 @@ function randomNodeId() {
   return `node-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
-/** One LWW map of a client: reads are local, writes are local first and synced. */
-class ClientMap {
-  #client;
+/** Listeners for one replica: subscribe(cb) returns the unsubscribe function. */
+class Observable {
   #listeners = new Set();
 
-  constructor(client, name, replica) {
-    this.#client = client;
+  subscribe(cb) {
+    this.#listeners.add(cb);
+    return () => this.#listeners.delete(cb);
+  }
+
+  emit(arg) {
+    for (const cb of this.#listeners) cb(arg);
+  }
+}
+
+/** What LWW and OR maps of a client share: a replica, its storage key, change notices. */
+class SyncedMap extends Observable {
+  constructor(client, name, replica, storageKey) {
+    super();
+    this.client = client;
     this.name = name;
     this.replica = replica;
+    this.storageKey = storageKey;
+  }
+
+  /** cb(changedKeys) runs after local writes and merged remote changes. */
+  notify(keys) {
+    if (keys.length === 0) return;
+    this.client._changed(this);
+    this.emit(keys);
+  }
+}
+
+/** One LWW map of a client: reads are local, writes are local first and synced. */
+class ClientMap extends SyncedMap {
+  constructor(client, name, replica) {
+    super(client, name, replica, `map:${name}`);
   }
 
   get(key) {
@@ -74,31 +101,50 @@ class ClientMap {
     this.#write(writes);
   }
 
-  /** cb(changedKeys) after local writes and merged remote changes; returns the unsubscribe function. */
-  subscribe(cb) {
-    this.#listeners.add(cb);
-    return () => this.#listeners.delete(cb);
-  }
-
   #write(writes) {
     const records = this.replica.applyLocal(writes);
-    this.#client._enqueue(this.name, records);
+    this.client._enqueue(records.map(({ key, record }) => ({ mapName: this.name, opType: record.value === null ? 'REMOVE' : 'PUT', key, record })));
     this.notify(records.map((r) => r.key));
   }
+}
 
-  notify(keys) {
-    if (keys.length === 0) return;
-    this.#client._changed(this.name);
-    for (const cb of this.#listeners) cb(keys);
+/** One observed-remove map of a client: several values per key, concurrent adds all survive. */
+class ClientOrMap extends SyncedMap {
+  constructor(client, name, replica) {
+    super(client, name, replica, `ormap:${name}`);
+  }
+
+  /** Live values of a key. */
+  get(key) {
+    return this.replica.get(key);
+  }
+
+  /** [key, values[]] pairs. */
+  entries() {
+    return this.replica.entries();
+  }
+
+  add(key, value, ttlMs) {
+    const added = this.replica.addLocal([{ key, value, ttlMs }]);
+    this.client._enqueue(added.map((r) => ({ mapName: this.name, opType: 'OR_ADD', key, orRecord: r.record })));
+    this.notify([key]);
+    return value;
+  }
+
+  /** Removes the values of key equal to value that this replica has seen. */
+  remove(key, value) {
+    const tags = this.replica.removeLocal(key, value);
+    this.client._enqueue(tags.map((orTag) => ({ mapName: this.name, opType: 'OR_REMOVE', key, orTag })));
+    this.notify(tags.length > 0 ? [key] : []);
   }
 }
 
 /** A PN counter of a client: local at once, merged with the server's state when connected. */
-class ClientCounter {
+class ClientCounter extends Observable {
   #client;
-  #listeners = new Set();
 
   constructor(client, name, counter) {
+    super();
     this.#client = client;
     this.name = name;
     this.counter = counter;
@@ -123,20 +169,16 @@ class ClientCounter {
     return value;
   }
 
-  /** cb(value) after every change, local or remote; returns the unsubscribe function. */
-  subscribe(cb) {
-    this.#listeners.add(cb);
-    return () => this.#listeners.delete(cb);
-  }
-
+  /** cb(value) runs after every change, local or remote. */
   notify() {
-    for (const cb of this.#listeners) cb(this.get());
+    this.emit(this.get());
   }
 }
 
 export class TopGunClient {
   #options;
   #maps = new Map();
+  #orMaps = new Map();
   #counters = new Map();
   #pending = []; // op log: ops not yet acked, in order
   #nextOpId = 1;
@@ -219,15 +261,16 @@ export class TopGunClient {
     clearInterval(this.#pingTimer);
     this.#socket?.close();
     this.#setState(ConnectionState.DISCONNECTED);
-    for (const [name, timer] of this.#snapshotTimers) {
+    for (const [map, timer] of this.#snapshotTimers) {
       clearTimeout(timer);
-      this.#saveSnapshot(name);
+      this.#saveSnapshot(map);
     }
     this.#snapshotTimers.clear();
     await this.#writes;
-    for (const map of this.#maps.values()) map.replica.dispose();
+    for (const map of [...this.#maps.values(), ...this.#orMaps.values()]) map.replica.dispose();
     for (const counter of this.#counters.values()) counter.counter.dispose();
     this.#maps.clear();
+    this.#orMaps.clear();
     this.#counters.clear();
   }
 
@@ -253,6 +296,22 @@ export class TopGunClient {
     const known = this.#maps.has(name);
     const map = this.#openMap(name);
     if (!known && this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SYNC_INIT', mapName: name });
+    return map;
+  }
+
+  getORMap(name) {
+    const known = this.#orMaps.has(name);
+    const map = this.#openOrMap(name);
+    if (!known && this.#state === ConnectionState.CONNECTED) this.#orSyncInit(map);
+    return map;
+  }
+
+  #openOrMap(name) {
+    let map = this.#orMaps.get(name);
+    if (!map) {
+      map = new ClientOrMap(this, name, new OrReplica(this.#options.nodeId));
+      this.#orMaps.set(name, map);
+    }
     return map;
   }
 
@@ -301,14 +360,9 @@ export class TopGunClient {
 
   // Stores the ops, then sends them: an op is never on the wire before it is
   // in storage, so a crash cannot lose a write the server might not have.
-  _enqueue(mapName, records) {
-    const ops = records.map(({ key, record }) => ({
-      id: String(this.#nextOpId++),
-      mapName,
-      opType: record.value === null ? 'REMOVE' : 'PUT',
-      key,
-      record,
-    }));
+  _enqueue(unnumbered) {
+    if (unnumbered.length === 0) return;
+    const ops = unnumbered.map((op) => ({ id: String(this.#nextOpId++), ...op }));
     this.#pending.push(...ops);
     const nextOpId = this.#nextOpId;
     this.#store(async (storage) => {
@@ -320,13 +374,13 @@ export class TopGunClient {
     });
   }
 
-  _changed(mapName) {
-    if (this.#snapshotTimers.has(mapName)) return;
+  _changed(map) {
+    if (this.#snapshotTimers.has(map)) return;
     this.#snapshotTimers.set(
-      mapName,
+      map,
       setTimeout(() => {
-        this.#snapshotTimers.delete(mapName);
-        this.#saveSnapshot(mapName);
+        this.#snapshotTimers.delete(map);
+        this.#saveSnapshot(map);
       }, SNAPSHOT_DELAY_MS),
     );
   }
@@ -340,12 +394,9 @@ export class TopGunClient {
     return this.#writes;
   }
 
-  #saveSnapshot(mapName) {
-    const map = this.#maps.get(mapName);
-    if (map) {
-      const bytes = map.replica.snapshot();
-      this.#store((storage) => storage.put(`map:${mapName}`, bytes));
-    }
+  #saveSnapshot(map) {
+    const bytes = map.replica.snapshot();
+    this.#store((storage) => storage.put(map.storageKey, bytes));
   }
 
   async #restore() {
@@ -353,12 +404,19 @@ export class TopGunClient {
     for (const [key, bytes] of await this.#storage.entries('map:')) {
       this.#openMap(key.slice('map:'.length)).replica.restore(bytes);
     }
+    for (const [key, bytes] of await this.#storage.entries('ormap:')) {
+      this.#openOrMap(key.slice('ormap:'.length)).replica.restore(bytes);
+    }
     for (const [key, state] of await this.#storage.entries('counter:')) {
       this.#openCounter(key.slice('counter:'.length)).counter.merge(state);
     }
     // Pending ops were stored before their map's next snapshot: apply them again.
     const ops = (await this.#storage.entries('op:')).map(([, op]) => op);
-    for (const op of ops) this.#openMap(op.mapName).replica.merge([{ key: op.key, record: op.record }]);
+    for (const op of ops) {
+      if (op.opType === 'OR_ADD') this.#openOrMap(op.mapName).replica.apply([{ key: op.key, record: op.orRecord }]);
+      else if (op.opType === 'OR_REMOVE') this.#openOrMap(op.mapName).replica.applyTombstones([op.orTag]);
+      else this.#openMap(op.mapName).replica.merge([{ key: op.key, record: op.record }]);
+    }
     this.#pending = ops;
   }
 
@@ -429,6 +487,7 @@ export class TopGunClient {
     this.#setState(ConnectionState.SYNCING);
     if (this.#pending.length > 0) this.#send({ type: 'OP_BATCH', payload: { ops: this.#pending } });
     for (const name of this.#maps.keys()) this.#send({ type: 'SYNC_INIT', mapName: name });
+    for (const map of this.#orMaps.values()) this.#orSyncInit(map);
     for (const counter of this.#counters.values()) this.#syncCounter(counter);
     clearInterval(this.#pingTimer);
     this.#pingTimer = setInterval(() => this.#send({ type: 'PING', timestamp: Date.now() }), this.#options.pingIntervalMs);
@@ -461,7 +520,7 @@ export class TopGunClient {
         this.#acked(payload.lastId);
         break;
       case 'SERVER_EVENT':
-        this.#mergeInto(payload.mapName, payload.record ? [{ key: payload.key, record: payload.record }] : []);
+        this.#serverEvent(payload);
         break;
       case 'SYNC_RESP_ROOT':
         this.#compareBuckets(payload.mapName, '', payload.rootHash);
@@ -471,6 +530,17 @@ export class TopGunClient {
         break;
       case 'SYNC_RESP_LEAF':
         this.#mergeInto(payload.mapName, payload.records ?? []);
+        break;
+      case 'ORMAP_SYNC_RESP_ROOT': {
+        const map = this.#orMaps.get(payload.mapName);
+        if (map && payload.rootHash !== map.replica.rootHash()) this.#send({ type: 'ORMAP_MERKLE_REQ_BUCKET', payload: { mapName: map.name, path: '' } });
+        break;
+      }
+      case 'ORMAP_SYNC_RESP_BUCKETS':
+        this.#orCompareChildren(payload.mapName, payload.path, payload.buckets ?? {});
+        break;
+      case 'ORMAP_SYNC_RESP_LEAF':
+        this.#orMergeLeaf(payload.mapName, payload.path, payload.entries ?? []);
         break;
       case 'COUNTER_RESPONSE':
       case 'COUNTER_UPDATE': {
@@ -487,15 +557,65 @@ export class TopGunClient {
   }
 
   // OP_ACK's lastId is the last op of an acked batch; op ids grow, so
-  // everything up to it is acked (a non-numeric id acks all, as the reference).
+  // everything up to it is acked. A non-numeric id acks nothing here (the
+  // reference client takes it as "all", which an ack of something else, such
+  // as an ORMAP_PUSH_DIFF, turns into lost writes); unacked ops are resent.
   #acked(lastId) {
     const upTo = Number.parseInt(lastId, 10);
-    const done = Number.isNaN(upTo) ? this.#pending : this.#pending.filter((op) => Number(op.id) <= upTo);
+    if (Number.isNaN(upTo)) return;
+    const done = this.#pending.filter((op) => Number(op.id) <= upTo);
     if (done.length === 0) return;
     this.#pending = this.#pending.filter((op) => !done.includes(op));
     this.#store(async (storage) => {
       for (const op of done) await storage.delete(opKey(op.id));
     });
+  }
+
+  #serverEvent(event) {
+    if (event.eventType === 'OR_ADD' || event.eventType === 'OR_REMOVE') {
+      const map = this.#orMaps.get(event.mapName);
+      if (!map) return;
+      if (event.eventType === 'OR_ADD' && event.orRecord) map.notify(map.replica.apply([{ key: event.key, record: event.orRecord }]));
+      if (event.eventType === 'OR_REMOVE' && event.orTag && map.replica.applyTombstones([event.orTag]) > 0) map.notify([event.key]);
+      return;
+    }
+    this.#mergeInto(event.mapName, event.record ? [{ key: event.key, record: event.record }] : []);
+  }
+
+  // --- OR-map sync (PROTOCOL.md §6.6) ---------------------------------------------------------------
+
+  #orSyncInit(map) {
+    this.#send({ type: 'ORMAP_SYNC_INIT', mapName: map.name, rootHash: map.replica.rootHash(), bucketHashes: map.replica.buckets('') });
+  }
+
+  // Asks for each remote child that differs; pushes whole local subtrees the
+  // server lacks (as the reference client, which has no other way to send
+  // OR state that never went through the op log, e.g. from a wiped server).
+  #orCompareChildren(mapName, path, remote) {
+    const map = this.#orMaps.get(mapName);
+    if (!map || path.length >= MERKLE_DEPTH) return;
+    const local = map.replica.buckets(path);
+    for (const [digit, hash] of Object.entries(remote)) {
+      if (local[digit] !== hash) this.#send({ type: 'ORMAP_MERKLE_REQ_BUCKET', payload: { mapName, path: path + digit } });
+    }
+    const missing = Object.keys(local).filter((digit) => !(digit in remote));
+    const entries = missing.flatMap((digit) => this.#orEntriesUnder(map, path + digit));
+    if (entries.length > 0) this.#send({ type: 'ORMAP_PUSH_DIFF', payload: { mapName, entries } });
+  }
+
+  #orEntriesUnder(map, path) {
+    if (path.length >= MERKLE_DEPTH) return map.replica.leaf(path);
+    return Object.keys(map.replica.buckets(path)).flatMap((digit) => this.#orEntriesUnder(map, path + digit));
+  }
+
+  // Merges the server's entries, then pushes ours for the same leaf, so the
+  // server gets what only we hold there.
+  #orMergeLeaf(mapName, path, entries) {
+    const map = this.#orMaps.get(mapName);
+    if (!map) return;
+    map.notify(map.replica.mergeEntries(entries));
+    const ours = map.replica.leaf(path);
+    if (ours.length > 0) this.#send({ type: 'ORMAP_PUSH_DIFF', payload: { mapName, entries: ours } });
   }
 
   #mergeInto(mapName, records) {

@@ -192,6 +192,10 @@ for (const [adapter, makeStorage] of [
     const list = first.getMap('list');
     list.setMany(Array.from({ length: 10 }, (_, i) => ({ key: `e${i}`, value: { i } })));
     list.remove('e9');
+    const labels = first.getORMap(`labels-${adapter}`);
+    labels.add('l1', 'red');
+    labels.add('l1', 'green');
+    labels.remove('l1', 'red');
     await first.close();
 
     const reloaded = client(port, 'ivy', { storage });
@@ -199,16 +203,19 @@ for (const [adapter, makeStorage] of [
     const restored = reloaded.getMap('list');
     assert.equal(restored.entries().length, 9); // at once, from storage
     assert.deepEqual(restored.get('e3'), { i: 3 });
-    assert.equal(reloaded.getPendingOpsCount(), 11);
+    assert.deepEqual(reloaded.getORMap(`labels-${adapter}`).get('l1'), ['green']);
+    assert.equal(reloaded.getPendingOpsCount(), 14);
 
     server = await startServer(port);
     const observer = client(port, 'jack');
     try {
       await observer.start();
       const seen = observer.getMap('list');
+      const seenLabels = observer.getORMap(`labels-${adapter}`); // one map per adapter: the tests share the server's data
       await until(() => reloaded.getPendingOpsCount() === 0, 'the restored op log acked');
       await until(() => seen.entries().length === 9, 'the writes reached another client');
       assert.deepEqual(sorted(seen), sorted(restored));
+      await until(() => JSON.stringify(seenLabels.get('l1')) === '["green"]', 'the OR writes reached another client');
       await reloaded.close();
       const third = client(port, 'ivy', { storage });
       await third.start();
@@ -276,4 +283,45 @@ test('PnCounter in the core: merge is per-node max, state bytes round-trip, bad 
   assert.equal(x.value, 6);
   x.dispose();
   y.dispose();
+});
+
+test('OR maps: concurrent adds both survive, an observed remove syncs, offline adds converge through the OR Merkle walk', async () => {
+  let server = await startServer();
+  const port = server.port;
+  const a = client(port, 'mia');
+  const b = client(port, 'ned');
+  try {
+    await a.start();
+    await b.start();
+    const tagsA = a.getORMap('tags');
+    const tagsB = b.getORMap('tags');
+    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    tagsA.add('post-1', 'red');
+    tagsB.add('post-1', 'blue');
+    await until(() => tagsA.get('post-1').length === 2 && tagsB.get('post-1').length === 2, 'both adds everywhere');
+    tagsB.remove('post-1', 'red');
+    await until(() => tagsA.get('post-1').length === 1, 'the remove at the other client');
+    assert.deepEqual(tagsA.get('post-1'), ['blue']);
+
+    await stopServer(server.child);
+    await until(() => a.getConnectionState() !== ConnectionState.CONNECTED, 'offline');
+    for (let i = 0; i < 30; i++) tagsA.add(`post-${i % 10}`, `a${i}`);
+    tagsB.add('post-9', 'from-b');
+    server = await startServer(port);
+    const flat = (map) => map.entries().map(([k, vs]) => [k, [...vs].sort()]).sort(([x], [y]) => (x < y ? -1 : 1));
+    await until(() => JSON.stringify(flat(tagsA)) === JSON.stringify(flat(tagsB)) && tagsB.get('post-9').length === 4, 'OR maps converge', 20000);
+    assert.equal(tagsA.replica.rootHash(), tagsB.replica.rootHash());
+
+    // A late joiner gets the whole OR map through ORMAP_SYNC_INIT and the walk.
+    const late = client(port, 'ola');
+    await late.start();
+    const tagsLate = late.getORMap('tags');
+    await until(() => tagsLate.replica.rootHash() === tagsA.replica.rootHash(), 'the late joiner synced', 20000);
+    assert.deepEqual(flat(tagsLate), flat(tagsA));
+    await late.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await stopServer(server.child);
+  }
 });
