@@ -207,6 +207,14 @@ export interface ClientCounter {
   subscribe(cb: (value: number) => void): () => void;
 }
 
+/** A pub/sub topic: messages from the other clients; nothing is stored. */
+export interface TopicHandle {
+  readonly name: string;
+  /** Sends data to every other subscriber; queued (up to 1,000) while offline. */
+  publish(data: unknown): void;
+  subscribe(cb: (data: unknown, meta: { publisherId?: string; timestamp: number }) => void): () => void;
+}
+
 export class TopGunClient {
   constructor(options: TopGunClientOptions);
   /** Loads the core, restores storage, starts connecting. */
@@ -220,4 +228,6 @@ export class TopGunClient {
   getMap<V = unknown>(name: string): ClientMap<V>;
   getORMap<V = unknown>(name: string): ClientOrMap<V>;
   getPNCounter(name: string): ClientCounter;
+  /** Names: 1 to 256 of [A-Za-z0-9_-.:/]. */
+  topic(name: string): TopicHandle;
 }

@@ -13,8 +13,8 @@
 // over the snapshots, before connecting.
 //
 // Built so far: LWW maps (`getMap`), OR maps (`getORMap`), PN counters
-// (`getPNCounter`), connection states, token auth, backoff with jitter,
-// heartbeat, persistence. Queries and search are next (issue 6).
+// (`getPNCounter`), topics (`topic`), connection states, token auth, backoff
+// with jitter, heartbeat, persistence. Queries and search are next (issue 6).
 import { Packr } from 'msgpackr';
 import { loadCore, LwwReplica, OrReplica, PnCounter, decodeFrame } from './core.js';
 import { MemoryStorage } from './storage.js';
@@ -49,8 +49,8 @@ class Observable {
     return () => this.#listeners.delete(cb);
   }
 
-  emit(arg) {
-    for (const cb of this.#listeners) cb(arg);
+  emit(...args) {
+    for (const cb of this.#listeners) cb(...args);
   }
 }
 
@@ -175,11 +175,41 @@ class ClientCounter extends Observable {
   }
 }
 
+const MAX_QUEUED_PUBLISHES = 1000; // offline publishes kept for the next connection; older ones are dropped
+
+/** A pub/sub topic: messages from the other clients, nothing stored. */
+class TopicHandle extends Observable {
+  #client;
+
+  constructor(client, name) {
+    super();
+    this.#client = client;
+    this.name = name;
+  }
+
+  /** Sends data to every other subscriber; queued while offline. */
+  publish(data) {
+    this.#client._publish(this.name, data);
+  }
+
+  /** cb(data, {publisherId, timestamp}); returns the unsubscribe function (the last one leaves the topic). */
+  subscribe(cb) {
+    const unsubscribe = super.subscribe(cb);
+    this.#client._topicSubscribers(this, +1);
+    return () => {
+      unsubscribe();
+      this.#client._topicSubscribers(this, -1);
+    };
+  }
+}
+
 export class TopGunClient {
   #options;
   #maps = new Map();
   #orMaps = new Map();
   #counters = new Map();
+  #topics = new Map(); // name -> {handle, listeners}
+  #queuedPublishes = [];
   #pending = []; // op log: ops not yet acked, in order
   #nextOpId = 1;
   #state = ConnectionState.INITIAL;
@@ -313,6 +343,34 @@ export class TopGunClient {
       this.#orMaps.set(name, map);
     }
     return map;
+  }
+
+  /** A pub/sub topic (names: 1 to 256 of [A-Za-z0-9_-.:/]). */
+  topic(name) {
+    let entry = this.#topics.get(name);
+    if (!entry) {
+      entry = { handle: new TopicHandle(this, name), listeners: 0 };
+      this.#topics.set(name, entry);
+    }
+    return entry.handle;
+  }
+
+  _topicSubscribers(handle, delta) {
+    const entry = this.#topics.get(handle.name);
+    entry.listeners += delta;
+    const connected = this.#state === ConnectionState.CONNECTED;
+    if (entry.listeners === 1 && delta > 0 && connected) this.#send({ type: 'TOPIC_SUB', payload: { topic: handle.name } });
+    if (entry.listeners === 0 && connected) this.#send({ type: 'TOPIC_UNSUB', payload: { topic: handle.name } });
+  }
+
+  _publish(topic, data) {
+    const message = { type: 'TOPIC_PUB', payload: { topic, data } };
+    if (this.#state === ConnectionState.CONNECTED) {
+      this.#send(message);
+      return;
+    }
+    this.#queuedPublishes.push(message);
+    if (this.#queuedPublishes.length > MAX_QUEUED_PUBLISHES) this.#queuedPublishes.shift();
   }
 
   getPNCounter(name) {
@@ -489,6 +547,8 @@ export class TopGunClient {
     for (const name of this.#maps.keys()) this.#send({ type: 'SYNC_INIT', mapName: name });
     for (const map of this.#orMaps.values()) this.#orSyncInit(map);
     for (const counter of this.#counters.values()) this.#syncCounter(counter);
+    for (const [topic, entry] of this.#topics) if (entry.listeners > 0) this.#send({ type: 'TOPIC_SUB', payload: { topic } });
+    for (const message of this.#queuedPublishes.splice(0)) this.#send(message);
     clearInterval(this.#pingTimer);
     this.#pingTimer = setInterval(() => this.#send({ type: 'PING', timestamp: Date.now() }), this.#options.pingIntervalMs);
     this.#setState(ConnectionState.CONNECTED);
@@ -541,6 +601,9 @@ export class TopGunClient {
         break;
       case 'ORMAP_SYNC_RESP_LEAF':
         this.#orMergeLeaf(payload.mapName, payload.path, payload.entries ?? []);
+        break;
+      case 'TOPIC_MESSAGE':
+        this.#topics.get(payload.topic)?.handle.emit(payload.data, { publisherId: payload.publisherId, timestamp: payload.timestamp });
         break;
       case 'COUNTER_RESPONSE':
       case 'COUNTER_UPDATE': {

@@ -58,9 +58,9 @@ function client(port, nodeId, options = {}) {
   return new TopGunClient({
     serverUrl: `ws://127.0.0.1:${port}/ws`,
     nodeId,
-    ...options,
     WebSocket,
     backoff: { initialDelayMs: 50, maxDelayMs: 200 },
+    ...options,
   });
 }
 const sorted = (map) => map.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -319,6 +319,45 @@ test('OR maps: concurrent adds both survive, an observed remove syncs, offline a
     await until(() => tagsLate.replica.rootHash() === tagsA.replica.rootHash(), 'the late joiner synced', 20000);
     assert.deepEqual(flat(tagsLate), flat(tagsA));
     await late.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await stopServer(server.child);
+  }
+});
+
+test('topics: messages reach the other subscribers in order, not the publisher; offline publishes go out on reconnect', async () => {
+  let server = await startServer();
+  const port = server.port;
+  // The publisher reconnects slowly, so the subscriber is back (and subscribed
+  // again) before the queued publish goes out.
+  const a = client(port, 'pat', { backoff: { initialDelayMs: 1500, maxDelayMs: 1500, jitter: 0.1 } });
+  const b = client(port, 'quinn');
+  try {
+    await a.start();
+    await b.start();
+    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    const gotA = [];
+    const gotB = [];
+    a.topic('chat/lobby').subscribe((data) => gotA.push(data));
+    const stop = b.topic('chat/lobby').subscribe((data, meta) => gotB.push([data, typeof meta.timestamp]));
+    await new Promise((r) => setTimeout(r, 100)); // the subscriptions reach the server
+    for (let i = 0; i < 20; i++) a.topic('chat/lobby').publish({ i });
+    await until(() => gotB.length === 20, 'every message at the subscriber');
+    assert.deepEqual(gotB.map(([d]) => d.i), Array.from({ length: 20 }, (_, i) => i));
+    assert.equal(gotB[0][1], 'number');
+    assert.deepEqual(gotA, []); // not to the publisher
+
+    await stopServer(server.child);
+    await until(() => a.getConnectionState() !== ConnectionState.CONNECTED, 'offline');
+    a.topic('chat/lobby').publish('sent while offline');
+    server = await startServer(port);
+    await until(() => gotB.some(([d]) => d === 'sent while offline'), 'the queued publish after reconnect', 20000);
+    stop();
+    await new Promise((r) => setTimeout(r, 100));
+    a.topic('chat/lobby').publish('after unsubscribe');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!gotB.some(([d]) => d === 'after unsubscribe'));
   } finally {
     await a.close();
     await b.close();

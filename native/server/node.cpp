@@ -205,21 +205,13 @@ void Node::stop() {
     if (write_behind_ != nullptr) write_behind_->stop();
 }
 
-void Node::deliver_to_holders(const std::string& map, std::vector<SharedFrame> frames, std::uint64_t exclude) {
+void Node::deliver(Channel channel, const std::string& name, std::vector<SharedFrame> frames, std::uint64_t exclude) {
     auto shared = std::make_shared<const std::vector<SharedFrame>>(std::move(frames));
     for (std::size_t s = 0; s < shards_.size(); ++s) {
-        shards_[s].post([this, s, map, shared, exclude] {
-            hub(s).for_holders(map, exclude, [&](Connection& c) {
+        shards_[s].post([this, s, channel, name, shared, exclude] {
+            hub(s).for_subscribers(channel, name, exclude, [&](Connection& c) {
                 for (const SharedFrame& f : *shared) c.send(f);
             });
-        });
-    }
-}
-
-void Node::deliver_to_counter_subscribers(const std::string& name, SharedFrame frame, std::uint64_t exclude) {
-    for (std::size_t s = 0; s < shards_.size(); ++s) {
-        shards_[s].post([this, s, name, frame, exclude] {
-            hub(s).for_counter_subscribers(name, exclude, [&](Connection& c) { c.send(frame); });
         });
     }
 }

@@ -94,9 +94,10 @@ public:
     void note_holder() noexcept { holders_.fetch_add(1, std::memory_order_relaxed); }
     bool has_holders() const noexcept { return holders_.load(std::memory_order_relaxed) != 0; }
 
-    // Sends frames to every holder of `map` on every shard but connection `exclude`.
-    void deliver_to_holders(const std::string& map, std::vector<SharedFrame> frames, std::uint64_t exclude);
-    void deliver_to_counter_subscribers(const std::string& name, SharedFrame frame, std::uint64_t exclude);
+    // Sends frames, in order, to every subscriber of `name` on `channel`, on
+    // every shard, but connection `exclude`. Frames from one shard reach each
+    // subscriber in the order they were delivered.
+    void deliver(Channel channel, const std::string& name, std::vector<SharedFrame> frames, std::uint64_t exclude);
     void deliver_to_all(SharedFrame frame);
 
     // Runs `work(ShardState&)` on every shard, then `done(results)` (results

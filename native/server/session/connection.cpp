@@ -62,7 +62,7 @@ void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::s
     apply_ops(node.state(owner), ops, out);
     node.metrics().ops_applied.fetch_add(ops.size() - out.rejected.size(), std::memory_order_relaxed);
     if (!out.events.empty() && node.has_holders()) {
-        for (auto& [map, frames] : encode_events(out.events)) node.deliver_to_holders(map, std::move(frames), self->id());
+        for (auto& [map, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, map, std::move(frames), self->id());
     }
     const std::size_t home = self->home();
     bool persisted_now = true;
@@ -259,6 +259,17 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
         handle_counter(counter_req->name, nullptr);
     } else if (auto* counter_sync = std::get_if<CounterSync>(&message)) {
         handle_counter(counter_sync->name, &counter_sync->state);
+    } else if (auto* sub = std::get_if<TopicSub>(&message)) {
+        if (valid_topic(sub->topic)) node_.hub(home_).subscribe(Channel::Topic, sub->topic, id_);
+    } else if (auto* unsub = std::get_if<TopicUnsub>(&message)) {
+        if (valid_topic(unsub->topic)) node_.hub(home_).unsubscribe(Channel::Topic, unsub->topic, id_);
+    } else if (auto* pub = std::get_if<TopicPub>(&message)) {
+        if (valid_topic(pub->topic)) {
+            // Every subscriber but the publisher; one publisher's messages keep
+            // their order (posts from one shard to another are FIFO).
+            node_.deliver(Channel::Topic, pub->topic,
+                          {make_frame(encode_message(TopicMessage{pub->topic, std::move(pub->data), {}, wall_millis()}))}, id_);
+        }
     } else if (auto* map_req = std::get_if<PartitionMapRequest>(&message)) {
         const std::uint32_t have = map_req->payload && map_req->payload->current_version ? *map_req->payload->current_version : 0;
         if (have < kPartitionMapVersion) reply(partition_map());
@@ -287,6 +298,17 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
             error(501, "not implemented: " + std::string(type));
         }
     }
+}
+
+// PROTOCOL.md §10.1: 1 to 256 characters of [A-Za-z0-9_-.:/]. The reference
+// drops a bad name silently; here the client hears why.
+bool Connection::valid_topic(std::string_view topic) {
+    const bool ok = !topic.empty() && topic.size() <= 256 && std::all_of(topic.begin(), topic.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+               c == '.' || c == ':' || c == '/';
+    });
+    if (!ok) error(400, "invalid topic name: 1 to 256 characters of letters, digits and _-.:/");
+    return ok;
 }
 
 void Connection::handle_batch(std::span<const std::uint8_t> data) {
@@ -387,7 +409,7 @@ void Connection::complete_writes() {
 }
 
 void Connection::hold(const std::string& map_name) {
-    if (node_.hub(home_).hold(map_name, id_)) node_.note_holder();
+    if (node_.hub(home_).subscribe(Channel::MapHolders, map_name, id_)) node_.note_holder();
 }
 
 void Connection::with_session(bool is_or, const std::string& map_name, std::function<void(const merkle::HashTrie&)> then) {
@@ -486,7 +508,7 @@ void Connection::handle_or_push(ORMapPushDiff push) {
             WriteOutcome out;
             apply_or_push(node.state(owner), map, entries, out);
             if (!out.events.empty() && node.has_holders()) {
-                for (auto& [name, frames] : encode_events(out.events)) node.deliver_to_holders(name, std::move(frames), self_id);
+                for (auto& [name, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, name, std::move(frames), self_id);
             }
             if (auto* wb = node.persistence(); wb != nullptr && !out.mutations.empty()) wb->submit(std::move(out.mutations));
         });
@@ -521,7 +543,7 @@ void Connection::handle_counter(const std::string& name, const PNCounterStateDat
         error(400, "counter name must not be empty");
         return;
     }
-    node_.hub(home_).subscribe_counter(name, id_);
+    node_.hub(home_).subscribe(Channel::Counter, name, id_);
     const std::size_t owner = node_.shards().owner_of(name);
     auto self = shared_from_this();
     std::optional<PNCounterState> incoming;
@@ -535,7 +557,7 @@ void Connection::handle_counter(const std::string& name, const PNCounterStateDat
             if (auto* wb = node.persistence()) {
                 wb->submit({storage::MetaPut{"counter", name, encode_body(state)}});
             }
-            node.deliver_to_counter_subscribers(name, make_frame(encode_message(CounterUpdate{{name, state}})), self->id());
+            node.deliver(Channel::Counter, name, {make_frame(encode_message(CounterUpdate{{name, state}}))}, self->id());
         }
         node.shards()[self->home()].post([self, name, state = std::move(state), was_sync = incoming.has_value()] {
             if (was_sync) {

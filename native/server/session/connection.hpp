@@ -74,6 +74,7 @@ private:
 
     void handle_frame(std::span<const std::uint8_t> frame, bool inside_batch);
     void handle_batch(std::span<const std::uint8_t> data);
+    bool valid_topic(std::string_view topic);
 
     void handle_write(std::vector<protocol::ClientOp> ops, std::optional<protocol::WriteConcern> requested);
 

@@ -1,7 +1,7 @@
-// The connections that live on one shard, and who among them listens to what:
-// map holders (a connection that synced a map gets its SERVER_EVENTs) and
-// counter subscribers. Touched only on the shard's thread; other shards reach
-// it by posting a delivery.
+// The connections that live on one shard, and who among them listens to what
+// (a Channel): map holders (a connection that synced a map gets its
+// SERVER_EVENTs), counter subscribers and topic subscribers. Touched only on
+// the shard's thread; other shards reach it by posting a delivery.
 #pragma once
 
 #include "session/transport.hpp"
@@ -9,6 +9,7 @@
 #include <topgun/detail/string_map.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,13 +20,21 @@ namespace topgun::server {
 
 class Connection;
 
+// What a connection can listen to, by name.
+enum class Channel : std::uint8_t { MapHolders, Counter, Topic };
+inline constexpr std::size_t kChannels = 3;
+
 class ShardHub {
 public:
     void add(std::uint64_t id, Connection* c) { connections_[id] = c; }
     void remove(std::uint64_t id) {
         connections_.erase(id);
-        drop_from(holders_, id);
-        drop_from(counter_subscribers_, id);
+        for (Registry& r : registries_) {
+            for (auto it = r.begin(); it != r.end();) {
+                std::erase(it->second, id);
+                it = it->second.empty() ? r.erase(it) : std::next(it);
+            }
+        }
     }
     Connection* find(std::uint64_t id) const {
         const auto it = connections_.find(id);
@@ -42,38 +51,26 @@ public:
         for (Connection* c : all) f(*c);
     }
 
-    // Returns true when the connection was not yet a holder of the map.
-    bool hold(std::string_view map, std::uint64_t id) { return add_to(holders_, map, id); }
-    bool subscribe_counter(std::string_view name, std::uint64_t id) { return add_to(counter_subscribers_, name, id); }
-
-    // Every holder of `map` but `exclude`.
-    template <class F>
-    void for_holders(std::string_view map, std::uint64_t exclude, F&& f) const {
-        visit(holders_, map, exclude, f);
-    }
-    template <class F>
-    void for_counter_subscribers(std::string_view name, std::uint64_t exclude, F&& f) const {
-        visit(counter_subscribers_, name, exclude, f);
-    }
-
-private:
-    using Registry = detail::StringHashMap<std::vector<std::uint64_t>>;
-
-    static bool add_to(Registry& r, std::string_view name, std::uint64_t id) {
-        auto& ids = r[std::string(name)];
+    // Returns true when the connection was not yet subscribed to `name`.
+    bool subscribe(Channel channel, std::string_view name, std::uint64_t id) {
+        auto& ids = registries_[index(channel)][std::string(name)];
         if (std::find(ids.begin(), ids.end(), id) != ids.end()) return false;
         ids.push_back(id);
         return true;
     }
-    static void drop_from(Registry& r, std::uint64_t id) {
-        for (auto it = r.begin(); it != r.end();) {
-            auto& ids = it->second;
-            ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-            it = ids.empty() ? r.erase(it) : std::next(it);
-        }
+
+    void unsubscribe(Channel channel, std::string_view name, std::uint64_t id) {
+        Registry& r = registries_[index(channel)];
+        const auto it = r.find(name);
+        if (it == r.end()) return;
+        std::erase(it->second, id);
+        if (it->second.empty()) r.erase(it);  // topics are ephemeral: gone with the last subscriber
     }
+
+    // Every subscriber of `name` but `exclude`.
     template <class F>
-    void visit(const Registry& r, std::string_view name, std::uint64_t exclude, F& f) const {
+    void for_subscribers(Channel channel, std::string_view name, std::uint64_t exclude, F&& f) const {
+        const Registry& r = registries_[index(channel)];
         const auto it = r.find(name);
         if (it == r.end()) return;
         for (std::uint64_t id : it->second) {
@@ -82,9 +79,13 @@ private:
         }
     }
 
+private:
+    using Registry = detail::StringHashMap<std::vector<std::uint64_t>>;
+
+    static constexpr std::size_t index(Channel c) noexcept { return static_cast<std::size_t>(c); }
+
     std::unordered_map<std::uint64_t, Connection*> connections_;
-    Registry holders_;
-    Registry counter_subscribers_;
+    std::array<Registry, kChannels> registries_;
 };
 
 }  // namespace topgun::server
