@@ -215,6 +215,17 @@ export interface TopicHandle {
   subscribe(cb: (data: unknown, meta: { publisherId?: string; timestamp: number }) => void): () => void;
 }
 
+/** A distributed lock held through the server. */
+export interface DistributedLock {
+  readonly name: string;
+  /** The grant's token (grows with every grant of the name); undefined when not held. */
+  readonly fencingToken: number | undefined;
+  /** True once granted; false when denied (offline, TTL 0, or held elsewhere past the server's 4 s wait). */
+  lock(ttlMs?: number): Promise<boolean>;
+  unlock(): Promise<boolean>;
+  isLocked(): boolean;
+}
+
 export class TopGunClient {
   constructor(options: TopGunClientOptions);
   /** Loads the core, restores storage, starts connecting. */
@@ -230,4 +241,5 @@ export class TopGunClient {
   getPNCounter(name: string): ClientCounter;
   /** Names: 1 to 256 of [A-Za-z0-9_-.:/]. */
   topic(name: string): TopicHandle;
+  getLock(name: string): DistributedLock;
 }

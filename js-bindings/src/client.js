@@ -13,8 +13,9 @@
 // over the snapshots, before connecting.
 //
 // Built so far: LWW maps (`getMap`), OR maps (`getORMap`), PN counters
-// (`getPNCounter`), topics (`topic`), connection states, token auth, backoff
-// with jitter, heartbeat, persistence. Queries and search are next (issue 6).
+// (`getPNCounter`), topics (`topic`), locks (`getLock`), connection states,
+// token auth, backoff with jitter, heartbeat, persistence. Queries and search
+// are next (issue 6).
 import { Packr } from 'msgpackr';
 import { loadCore, LwwReplica, OrReplica, PnCounter, decodeFrame } from './core.js';
 import { MemoryStorage } from './storage.js';
@@ -203,6 +204,43 @@ class TopicHandle extends Observable {
   }
 }
 
+/**
+ * A distributed lock held through the server. The fencing token grows with
+ * every grant of the name: pass it along with writes the lock protects.
+ */
+class DistributedLock {
+  #client;
+  fencingToken = undefined;
+
+  constructor(client, name) {
+    this.#client = client;
+    this.name = name;
+  }
+
+  /**
+   * Resolves true once granted, false when denied: offline, a TTL of 0, or held
+   * by another client for longer than the server lets a request wait (4 s).
+   */
+  async lock(ttlMs = 10000) {
+    const answer = await this.#client._lockRequest(this.name, ttlMs);
+    if (answer.type === 'LOCK_GRANTED') this.fencingToken = answer.payload.fencingToken;
+    return answer.type === 'LOCK_GRANTED';
+  }
+
+  /** Resolves whether the server released it (false when the token is no longer the holder's). */
+  async unlock() {
+    if (this.fencingToken === undefined) return false;
+    const token = this.fencingToken;
+    this.fencingToken = undefined;
+    const answer = await this.#client._lockRelease(this.name, token);
+    return answer.payload?.success === true;
+  }
+
+  isLocked() {
+    return this.fencingToken !== undefined;
+  }
+}
+
 export class TopGunClient {
   #options;
   #maps = new Map();
@@ -210,6 +248,7 @@ export class TopGunClient {
   #counters = new Map();
   #topics = new Map(); // name -> {handle, listeners}
   #queuedPublishes = [];
+  #lockWaits = new Map(); // requestId -> resolve(message)
   #pending = []; // op log: ops not yet acked, in order
   #nextOpId = 1;
   #state = ConnectionState.INITIAL;
@@ -371,6 +410,39 @@ export class TopGunClient {
     }
     this.#queuedPublishes.push(message);
     if (this.#queuedPublishes.length > MAX_QUEUED_PUBLISHES) this.#queuedPublishes.shift();
+  }
+
+  getLock(name) {
+    return new DistributedLock(this, name);
+  }
+
+  // A LOCK_* request answered by the message carrying its requestId, or by a
+  // local denial when offline or when no answer comes in time.
+  _lockRequest(name, ttlMs) {
+    return this.#lockCall({ type: 'LOCK_REQUEST', payload: { name, ttl: ttlMs } }, Math.max(ttlMs + 5000, 5000));
+  }
+
+  _lockRelease(name, fencingToken) {
+    return this.#lockCall({ type: 'LOCK_RELEASE', payload: { name, fencingToken } }, 5000);
+  }
+
+  #lockCall(message, timeoutMs) {
+    const denied = { type: 'LOCK_RELEASED', payload: { success: false } };
+    if (this.#state !== ConnectionState.CONNECTED) return Promise.resolve(denied);
+    const requestId = globalThis.crypto.randomUUID();
+    message.payload.requestId = requestId;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#lockWaits.delete(requestId);
+        resolve(denied);
+      }, timeoutMs);
+      this.#lockWaits.set(requestId, (answer) => {
+        clearTimeout(timer);
+        this.#lockWaits.delete(requestId);
+        resolve(answer);
+      });
+      this.#send(message);
+    });
   }
 
   getPNCounter(name) {
@@ -601,6 +673,10 @@ export class TopGunClient {
         break;
       case 'ORMAP_SYNC_RESP_LEAF':
         this.#orMergeLeaf(payload.mapName, payload.path, payload.entries ?? []);
+        break;
+      case 'LOCK_GRANTED':
+      case 'LOCK_RELEASED':
+        this.#lockWaits.get(payload.requestId)?.(message);
         break;
       case 'TOPIC_MESSAGE':
         this.#topics.get(payload.topic)?.handle.emit(payload.data, { publisherId: payload.publisherId, timestamp: payload.timestamp });

@@ -364,3 +364,30 @@ test('topics: messages reach the other subscribers in order, not the publisher; 
     await stopServer(server.child);
   }
 });
+
+test('locks: one holder at a time with growing fencing tokens; a waiter gets the lock when the holder releases', async () => {
+  const server = await startServer();
+  const a = client(server.port, 'rae');
+  const b = client(server.port, 'sam');
+  try {
+    await a.start();
+    await b.start();
+    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    const lockA = a.getLock('jobs/nightly');
+    const lockB = b.getLock('jobs/nightly');
+    assert.equal(await lockA.lock(), true);
+    const first = lockA.fencingToken;
+    const waiting = lockB.lock(); // queued on the server
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(lockB.isLocked(), false);
+    assert.equal(await lockA.unlock(), true);
+    assert.equal(await waiting, true);
+    assert.ok(lockB.fencingToken > first);
+    assert.equal(await lockA.unlock(), false); // not held any more
+    assert.equal(await a.getLock('bad name').lock(), false);
+  } finally {
+    await a.close();
+    await b.close();
+    await stopServer(server.child);
+  }
+});

@@ -34,6 +34,9 @@ struct ServerConfig {
     bool forward_auth_errors = false;  // INSECURE_FORWARD_AUTH_ERRORS
     std::chrono::milliseconds auth_timeout{10'000};
     std::chrono::milliseconds idle_timeout{60'000};
+    // How long a LOCK_REQUEST for a held lock waits before it is denied
+    // (under the TS client's own minimum wait of 5 s).
+    std::chrono::milliseconds lock_wait_limit{4'000};
 
     // --- storage
     StorageBackend storage = StorageBackend::Sqlite;

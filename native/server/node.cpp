@@ -91,6 +91,8 @@ Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::uniq
     for (std::size_t s = 0; s < shards_.size(); ++s) {
         states_.push_back(std::make_unique<ShardState>(config_.node_id, clock_options));
         hubs_.push_back(std::make_unique<ShardHub>());
+        lock_tables_.push_back(std::make_unique<LockTable>(config_.lock_wait_limit));
+        lock_timers_.push_back(std::make_unique<boost::asio::steady_timer>(shards_[s].io()));
     }
     if (store_ != nullptr) {
         storage::WriteBehind::Options options;
@@ -202,6 +204,7 @@ void Node::stop() {
     shards_.halt();
     reapers_.clear();
     timers_.clear();
+    lock_timers_.clear();
     if (write_behind_ != nullptr) write_behind_->stop();
 }
 
@@ -214,6 +217,31 @@ void Node::deliver(Channel channel, const std::string& name, std::vector<SharedF
             });
         });
     }
+}
+
+void Node::deliver_lock_notices(std::vector<LockNotice> notices) {
+    for (LockNotice& n : notices) {
+        Bytes frame = n.granted
+                          ? protocol::encode_message(protocol::LockGranted{std::move(n.request_id), std::move(n.name), n.fencing_token})
+                          : protocol::encode_message(protocol::LockReleased{std::move(n.request_id), std::move(n.name), false});
+        shards_[n.to.home].post([this, to = n.to, f = make_frame(std::move(frame))] {
+            if (Connection* c = hub(to.home).find(to.connection)) c->send(f);
+        });
+    }
+}
+
+void Node::arm_lock_timer(std::size_t shard) {
+    const auto next = lock_tables_[shard]->next_deadline();
+    auto& timer = *lock_timers_[shard];
+    if (!next) {
+        timer.cancel();
+        return;
+    }
+    timer.expires_at(*next);
+    timer.async_wait([this, shard](boost::system::error_code ec) {
+        if (ec) return;  // re-armed or cancelled meanwhile
+        with_locks(shard, [](LockTable& t, LockTable::Clock::time_point now) { return t.expire(now); });
+    });
 }
 
 void Node::deliver_to_all(SharedFrame frame) {

@@ -7,6 +7,7 @@
 
 #include "config.hpp"
 #include "exec/shards.hpp"
+#include "service/lock_table.hpp"
 #include "service/shard_state.hpp"
 #include "session/shard_hub.hpp"
 #include "session/transport.hpp"
@@ -100,6 +101,15 @@ public:
     void deliver(Channel channel, const std::string& name, std::vector<SharedFrame> frames, std::uint64_t exclude);
     void deliver_to_all(SharedFrame frame);
 
+    // Runs a lock operation on shard `shard` (the caller is on it; a lock name
+    // lives on the shard that owns it), sends its notices to their connections
+    // and re-arms the shard's lock timer for the next TTL or wait deadline.
+    template <class Op>
+    void with_locks(std::size_t shard, Op op) {
+        deliver_lock_notices(op(*lock_tables_[shard], LockTable::Clock::now()));
+        arm_lock_timer(shard);
+    }
+
     // Runs `work(ShardState&)` on every shard, then `done(results)` (results
     // in shard order) on shard `home`.
     template <class Work, class Done>
@@ -125,11 +135,15 @@ public:
 
 private:
     void schedule_maintenance();
+    void deliver_lock_notices(std::vector<LockNotice> notices);
+    void arm_lock_timer(std::size_t shard);
 
     ServerConfig config_;
     ShardSet shards_;
     std::vector<std::unique_ptr<ShardState>> states_;
     std::vector<std::unique_ptr<ShardHub>> hubs_;
+    std::vector<std::unique_ptr<LockTable>> lock_tables_;
+    std::vector<std::unique_ptr<boost::asio::steady_timer>> lock_timers_;
     std::unique_ptr<storage::Store> store_;
     std::unique_ptr<storage::WriteBehind> write_behind_;
     std::unique_ptr<auth::JwtVerifier> verifier_;

@@ -135,6 +135,12 @@ void Connection::on_closed() {
     phase_ = Phase::Closed;
     node_.hub(home_).remove(id_);
     node_.metrics().connections_active.fetch_sub(1, std::memory_order_relaxed);
+    // Its locks go to their next waiters; its waits end.
+    for (std::size_t s = 0; s < node_.shards().size(); ++s) {
+        node_.shards()[s].post([&node = node_, s, id = id_] {
+            node.with_locks(s, [id](LockTable& locks, LockTable::Clock::time_point now) { return locks.drop(id, now); });
+        });
+    }
     lww_sessions_.clear();
     or_sessions_.clear();
 }
@@ -270,6 +276,10 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
             node_.deliver(Channel::Topic, pub->topic,
                           {make_frame(encode_message(TopicMessage{pub->topic, std::move(pub->data), {}, wall_millis()}))}, id_);
         }
+    } else if (auto* lock_req = std::get_if<LockRequest>(&message)) {
+        handle_lock_request(std::move(*lock_req));
+    } else if (auto* lock_rel = std::get_if<LockRelease>(&message)) {
+        handle_lock_release(std::move(*lock_rel));
     } else if (auto* map_req = std::get_if<PartitionMapRequest>(&message)) {
         const std::uint32_t have = map_req->payload && map_req->payload->current_version ? *map_req->payload->current_version : 0;
         if (have < kPartitionMapVersion) reply(partition_map());
@@ -300,15 +310,52 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
     }
 }
 
-// PROTOCOL.md §10.1: 1 to 256 characters of [A-Za-z0-9_-.:/]. The reference
-// drops a bad name silently; here the client hears why.
-bool Connection::valid_topic(std::string_view topic) {
-    const bool ok = !topic.empty() && topic.size() <= 256 && std::all_of(topic.begin(), topic.end(), [](char c) {
+// Topic and lock names (PROTOCOL.md §10.1): 1 to 256 characters of
+// [A-Za-z0-9_-.:/]. A bad topic name gets ERROR 400 (the reference drops it
+// silently); a bad lock name is a denial.
+bool Connection::valid_name(std::string_view name) {
+    return !name.empty() && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
                c == '.' || c == ':' || c == '/';
     });
+}
+
+bool Connection::valid_topic(std::string_view topic) {
+    const bool ok = valid_name(topic);
     if (!ok) error(400, "invalid topic name: 1 to 256 characters of letters, digits and _-.:/");
     return ok;
+}
+
+void Connection::handle_lock_request(LockRequest request) {
+    if (!valid_name(request.name)) {
+        reply(LockReleased{std::move(request.request_id), std::move(request.name), false});
+        return;
+    }
+    const std::size_t owner = node_.shards().owner_of(request.name);
+    node_.shards()[owner].post([&node = node_, owner, client = LockClient{id_, home_}, request = std::move(request)]() mutable {
+        node.with_locks(owner, [&](LockTable& locks, LockTable::Clock::time_point now) {
+            return locks.request(request.name, client, std::move(request.request_id), request.ttl, now);
+        });
+    });
+}
+
+void Connection::handle_lock_release(LockRelease release) {
+    std::string request_id = release.request_id.value_or("");
+    if (!valid_name(release.name)) {
+        reply(LockReleased{std::move(request_id), std::move(release.name), false});
+        return;
+    }
+    const std::size_t owner = node_.shards().owner_of(release.name);
+    auto self = shared_from_this();
+    node_.shards()[owner].post([&node = node_, owner, self, release = std::move(release), request_id = std::move(request_id)]() mutable {
+        bool released = false;
+        node.with_locks(owner, [&](LockTable& locks, LockTable::Clock::time_point now) {
+            return locks.release(release.name, release.fencing_token, released, now);
+        });
+        node.shards()[self->home()].post([self, request_id = std::move(request_id), name = std::move(release.name), released]() mutable {
+            self->reply(LockReleased{std::move(request_id), std::move(name), released});
+        });
+    });
 }
 
 void Connection::handle_batch(std::span<const std::uint8_t> data) {

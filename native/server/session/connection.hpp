@@ -12,6 +12,7 @@
 #include <topgun/merkle/hash_trie.hpp>
 #include <topgun/protocol/cluster.hpp>
 #include <topgun/protocol/common.hpp>
+#include <topgun/protocol/messaging.hpp>
 #include <topgun/protocol/sync.hpp>
 
 #include <chrono>
@@ -74,7 +75,10 @@ private:
 
     void handle_frame(std::span<const std::uint8_t> frame, bool inside_batch);
     void handle_batch(std::span<const std::uint8_t> data);
+    static bool valid_name(std::string_view name);
     bool valid_topic(std::string_view topic);
+    void handle_lock_request(protocol::LockRequest request);
+    void handle_lock_release(protocol::LockRelease release);
 
     void handle_write(std::vector<protocol::ClientOp> ops, std::optional<protocol::WriteConcern> requested);
 

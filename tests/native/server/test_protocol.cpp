@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 using namespace topgun;
 using namespace topgun::protocol;
@@ -375,6 +376,51 @@ TEST_CASE("Topics: names outside [A-Za-z0-9_-.:/], empty or over 256 characters 
     CHECK(client->take().empty());  // the longest valid name: no reply
 }
 
+TEST_CASE("Locks over the wire: fencing tokens, re-entrance, a waiting queue, release on disconnect, TTL and wait limits",
+          "[server][protocol][locks]") {
+    ServerConfig config = test_config();
+    config.lock_wait_limit = std::chrono::milliseconds(100);
+    InProcessServer server(config);
+    auto a = server.connect();
+    auto b = server.connect();  // on the other shard
+    auto c = server.connect();
+
+    a->send(LockRequest{"r1", "jobs", {}});
+    CHECK(a->take_one<LockGranted>() == LockGranted{"r1", "jobs", 1});
+    a->send(LockRequest{"r2", "jobs", {}});
+    CHECK(a->take_one<LockGranted>().fencing_token == 1);  // the holder again: same token
+    b->send(LockRequest{"r3", "jobs", {}});
+    CHECK(b->take().empty());  // waits
+    a->send(LockRelease{"r4", "jobs", 1});
+    CHECK(a->take_one<LockReleased>() == LockReleased{"r4", "jobs", true});
+    CHECK(b->take_one<LockGranted>() == LockGranted{"r3", "jobs", 2});
+
+    c->send(LockRequest{"r5", "jobs", {}});
+    b->disconnect();  // the holder goes: the waiter gets the lock
+    server.poll();
+    CHECK(c->take_one<LockGranted>() == LockGranted{"r5", "jobs", 3});
+
+    a->send(LockRelease{{}, "jobs", 2});  // a stale token releases nothing
+    CHECK(a->take_one<LockReleased>() == LockReleased{"", "jobs", false});
+
+    a->send(LockRequest{"r6", "jobs", {}});  // waits for c, past the 100 ms limit
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    server.poll();
+    CHECK(a->take_one<LockReleased>() == LockReleased{"r6", "jobs", false});
+
+    a->send(LockRequest{"r7", "lease", 50});
+    CHECK(a->take_one<LockGranted>().fencing_token == 1);
+    c->send(LockRequest{"r8", "lease", {}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(80));
+    server.poll();
+    CHECK(c->take_one<LockGranted>() == LockGranted{"r8", "lease", 2});  // a's TTL ran out
+
+    a->send(LockRequest{"r9", "bad name", {}});
+    CHECK(a->take_one<LockReleased>() == LockReleased{"r9", "bad name", false});
+    a->send(LockRequest{"r10", "zero", 0});
+    CHECK(a->take_one<LockReleased>() == LockReleased{"r10", "zero", false});
+}
+
 TEST_CASE("PARTITION_MAP lists all 271 partitions on this node", "[server][protocol]") {
     InProcessServer server;
     auto client = server.connect();
@@ -393,10 +439,10 @@ TEST_CASE("PARTITION_MAP lists all 271 partitions on this node", "[server][proto
 TEST_CASE("Every other message kind gets a clear ERROR, never silence", "[server][protocol][errors]") {
     InProcessServer server;
     auto client = server.connect();
-    client->send(LockRequest{"r1", "jobs", {}});
+    client->send(SearchUnsub{"s1"});
     auto e = client->take_one<ErrorMessage>();
     CHECK(e.code == 501);
-    CHECK(e.message == "not implemented: LOCK_REQUEST");
+    CHECK(e.message == "not implemented: SEARCH_UNSUB");
 
     client->send(OpAck{"1", {}, {}});
     e = client->take_one<ErrorMessage>();
