@@ -127,6 +127,7 @@ std::variant<ServerConfig, ConfigError> parse_config(int argc, const char* const
     e.flag("INSECURE_FORWARD_AUTH_ERRORS", c.forward_auth_errors);
     e.millis("TOPGUN_AUTH_TIMEOUT_MS", c.auth_timeout, 100, 3'600'000);
     e.millis("TOPGUN_IDLE_TIMEOUT_MS", c.idle_timeout, 100, 86'400'000);
+    e.millis("TOPGUN_LOCK_WAIT_MS", c.lock_wait_limit, 0, 3'600'000);
 
     // The reference's embedded engine (redb) has no equivalent here: its name
     // selects our embedded default, so a reference deployment's env just works.
