@@ -14,6 +14,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -33,6 +34,23 @@ class WriteBehind;
 
 namespace topgun::server {
 
+// A latency histogram updated from any thread: per-bucket counts (not
+// cumulative; the exposition makes them so), their sum and count.
+struct LatencyHistogram {
+    // The storage commit histogram's bounds (WriteBehind), so both read alike.
+    static constexpr std::array<double, 12> kBoundsMs = {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+    std::array<std::atomic<std::uint64_t>, kBoundsMs.size() + 1> buckets{};  // the last one is +Inf
+    std::atomic<std::uint64_t> sum_us{0};
+
+    void observe(std::chrono::steady_clock::duration d) {
+        const double ms = std::chrono::duration<double, std::milli>(d).count();
+        std::size_t i = 0;
+        while (i < kBoundsMs.size() && ms > kBoundsMs[i]) ++i;
+        buckets[i].fetch_add(1, std::memory_order_relaxed);
+        sum_us.fetch_add(static_cast<std::uint64_t>(ms * 1000), std::memory_order_relaxed);
+    }
+};
+
 struct NodeMetrics {
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::int64_t> connections_active{0};
@@ -43,6 +61,8 @@ struct NodeMetrics {
     std::atomic<std::uint64_t> writes_shed{0};
     std::atomic<std::uint64_t> slow_consumers_dropped{0};
     std::atomic<std::int64_t> writes_in_flight{0};  // write batches accepted, not yet acked
+    std::array<std::atomic<std::uint64_t>, 4> ops_by_type{};  // ops handled on the shards, by protocol::OpType
+    LatencyHistogram write_latency;  // a write batch from arrival to its OP_ACK
 };
 
 enum class Lifecycle { Starting, Ready, Draining, Stopped };

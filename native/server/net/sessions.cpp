@@ -5,6 +5,8 @@
 // limit is dropped; its client resyncs through Merkle sync when it returns).
 #include "net/sessions.hpp"
 
+#include "metrics.hpp"
+
 #include "node.hpp"
 #include "session/connection.hpp"
 
@@ -15,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <unordered_set>
 
 namespace topgun::server {
 namespace {
@@ -251,6 +254,8 @@ private:
                           {"in_flight", node_.metrics().writes_in_flight.load()},
                           {"uptime_secs", uptime.count()}},
                          keep_alive);
+        } else if (path == "/metrics") {
+            respond_metrics(keep_alive);
         } else if (path == "/health/live") {
             respond(http::status::ok, "", "text/plain", keep_alive);
         } else if (path == "/health/ready" || path == "/healthz") {
@@ -260,6 +265,39 @@ private:
             respond_json(http::status::not_found, {{"code", 404}, {"message", "no such endpoint: " + std::string(path)}},
                          keep_alive);
         }
+    }
+
+    // Maps and records are counted on their shards; the answer goes out from
+    // this session's shard once every shard has reported.
+    void respond_metrics(bool keep_alive) {
+        struct ShardCounts {
+            std::vector<std::string> maps;
+            std::size_t records = 0;
+        };
+        node_.scatter(
+            home_,
+            [](ShardState& state) {
+                ShardCounts c;
+                for (const auto& [name, map] : state.lww_maps()) {
+                    c.maps.push_back(name);
+                    c.records += map.size();
+                }
+                for (auto& [name, map] : state.or_maps()) {
+                    c.maps.push_back(name);
+                    c.records += map.map.total_records();
+                }
+                return c;
+            },
+            [self = shared_from_this(), keep_alive](std::vector<ShardCounts>& shards) {
+                std::unordered_set<std::string> names;
+                DataCounts data;
+                for (ShardCounts& c : shards) {
+                    names.insert(std::make_move_iterator(c.maps.begin()), std::make_move_iterator(c.maps.end()));
+                    data.records += c.records;
+                }
+                data.maps = names.size();
+                self->respond(http::status::ok, render_metrics(self->node_, data), "text/plain; version=0.0.4", keep_alive);
+            });
     }
 
     void respond_json(http::status status, const nlohmann::json& body, bool keep_alive) {

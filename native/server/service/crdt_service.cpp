@@ -14,6 +14,7 @@ using protocol::ClientOp;
 using protocol::OpType;
 using protocol::ServerEventType;
 
+// In protocol::OpType order (WriteOutcome::by_kind is indexed by it).
 enum class OpKind { LwwPut, LwwRemove, OrAdd, OrRemove };
 
 // The reference's classification order (§5.3): an explicit nil record or
@@ -93,7 +94,9 @@ std::optional<OpRejection> validate_op(const ClientOp& op, std::uint64_t now_ms,
 
 void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
     for (ClientOp& op : ops) {
-        switch (classify(op)) {
+        const OpKind kind = classify(op);
+        ++out.by_kind[static_cast<std::size_t>(kind)];
+        switch (kind) {
             case OpKind::LwwPut:
             case OpKind::LwwRemove: {
                 LWWMap& map = shard.lww(op.map_name);

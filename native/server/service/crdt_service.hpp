@@ -16,6 +16,7 @@
 #include <topgun/protocol/sync.hpp>
 #include <topgun/protocol/writes.hpp>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -38,6 +39,8 @@ struct WriteOutcome {
     std::vector<OpRejection> rejected;
     std::vector<protocol::ServerEventPayload> events;
     std::vector<storage::Mutation> mutations;
+    // Ops handled, by kind in protocol::OpType order (PUT, REMOVE, OR_ADD, OR_REMOVE).
+    std::array<std::size_t, 4> by_kind{};
 };
 
 // Checks that need no data (run before routing): shape, reserved map names,

@@ -21,6 +21,7 @@ using namespace topgun::protocol;
 // acked once every part is applied (and, when asked, durable). Touched on the
 // connection's home shard only; parts report back by posting there.
 struct PendingWrite {
+    std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
     std::string last_id;
     std::vector<std::string> op_ids;  // for per-op results, when a write concern was asked for
     bool report_results = false;
@@ -61,6 +62,9 @@ void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::s
     out.collect_mutations = node.durable();
     apply_ops(node.state(owner), ops, out);
     node.metrics().ops_applied.fetch_add(ops.size() - out.rejected.size(), std::memory_order_relaxed);
+    for (std::size_t k = 0; k < out.by_kind.size(); ++k) {
+        node.metrics().ops_by_type[k].fetch_add(out.by_kind[k], std::memory_order_relaxed);
+    }
     if (!out.events.empty() && node.has_holders()) {
         for (auto& [map, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, map, std::move(frames), self->id());
     }
@@ -448,6 +452,7 @@ void Connection::complete_writes() {
             ack.results = std::move(results);
         }
         reply(ack);
+        node_.metrics().write_latency.observe(std::chrono::steady_clock::now() - w->arrived);
     }
     if (reading_paused_ && writes_.size() < node_.config().max_inflight_batches) {
         reading_paused_ = false;

@@ -116,6 +116,31 @@ TEST_CASE("Process: PORT= once when ready, WebSocket on / and /ws, health endpoi
     CHECK(http_get(port, "/nope").first == 404);
 }
 
+TEST_CASE("Process: /metrics exposes counters, histograms and data gauges in Prometheus text", "[server][process]") {
+    TempDir dir;
+    ServerProcess server({{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "sqlite"}, {"TOPGUN_SQLITE_PATH", (dir.path / "m.db").string()}});
+    const std::uint16_t port = server.require_port();
+    {
+        WsClient client("127.0.0.1", port, "/ws");
+        client.send(OpBatch{{put("1", "m1", "a", Value(1)), put("2", "m2", "b", Value(2))}, {}, {}});
+        CHECK(client.receive_as<OpAck>().last_id == "2");
+        ClientOp remove = put("3", "m1", "a", Value());
+        remove.op_type = OpType::Remove;
+        remove.record.value.timestamp.counter = 1;
+        client.send(OpBatch{{remove}, {}, {}});
+        CHECK(client.receive_as<OpAck>().last_id == "3");
+        const auto [status, body] = http_get(port, "/metrics");
+        CHECK(status == 200);
+        for (const char* line : {"topgun_connections_active 1\n", "topgun_ops_total{type=\"PUT\"} 2\n",
+                                 "topgun_ops_total{type=\"REMOVE\"} 1\n", "topgun_ops_applied_total 3\n",
+                                 "topgun_write_latency_seconds_count 2\n", "topgun_maps 2\n", "topgun_records 2\n",
+                                 "# TYPE topgun_storage_commit_seconds histogram\n", "topgun_write_latency_seconds_bucket{le=\"+Inf\"} 2\n"}) {
+            INFO(line);
+            CHECK(body.find(line) != std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("Process: SIGTERM closes WebSockets with a close frame, exits 0 quickly, and the port rebinds at once",
           "[server][process]") {
     std::uint16_t port = 0;
