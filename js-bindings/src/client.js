@@ -259,7 +259,7 @@ export class TopGunClient {
   #pingTimer;
   #closed = false;
   #storage;
-  #snapshotTimers = new Map(); // map name -> pending snapshot save
+  #snapshotTimers = new Map(); // map -> its pending snapshot save
   #writes = Promise.resolve(); // storage writes, in order
   #token;
   #graceTimer;
@@ -598,6 +598,8 @@ export class TopGunClient {
     if (socket !== this.#socket) return;
     clearInterval(this.#pingTimer);
     this.#socket = undefined;
+    // Lock requests in flight die with the connection (the server drops them too).
+    for (const answer of [...this.#lockWaits.values()]) answer({ type: 'LOCK_RELEASED', payload: { success: false } });
     if (this.#closed) return;
     const { initialDelayMs, maxDelayMs, multiplier, jitter } = this.#options.backoff;
     const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** this.#attempt++);

@@ -391,3 +391,24 @@ test('locks: one holder at a time with growing fencing tokens; a waiter gets the
     await stopServer(server.child);
   }
 });
+
+test('locks: a request waiting when the connection drops resolves false at once', async () => {
+  const server = await startServer();
+  const a = client(server.port, 'tess');
+  const b = client(server.port, 'uma');
+  try {
+    await a.start();
+    await b.start();
+    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    assert.equal(await a.getLock('l').lock(), true);
+    const waiting = b.getLock('l').lock(60000); // would wait up to 65 s on the client
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await stopServer(server.child);
+    assert.equal(await waiting, false);
+    assert.ok(Date.now() - started < 2000);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
