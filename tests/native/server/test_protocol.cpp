@@ -450,6 +450,62 @@ TEST_CASE("Every other message kind gets a clear ERROR, never silence", "[server
     CHECK(e.message == "OP_ACK is a server-to-client message");
 }
 
+TEST_CASE("SQL, entry processors, resolvers, vector and hybrid search answer in the reference's not-available shapes",
+          "[server][protocol][errors]") {
+    InProcessServer server;
+    auto client = server.connect();
+    client->send(SqlQuery{"SELECT 1", "q1"});
+    const auto sql = client->take_one<SqlQueryResp>();
+    CHECK(sql.query_id == "q1");
+    CHECK(sql.code == "FEATURE_DISABLED");
+    CHECK(sql.rows.empty());
+
+    EntryProcess ep;
+    ep.request_id = "e1";
+    ep.map_name = "m";
+    ep.key = "k";
+    client->send(ep);
+    const auto processed = client->take_one<EntryProcessResponse>();
+    CHECK(processed.request_id == "e1");
+    CHECK_FALSE(processed.success);
+    CHECK(processed.error == "Entry processing not available: WASM sandbox required");
+
+    EntryProcessBatch batch;
+    batch.request_id = "e2";
+    batch.map_name = "m";
+    batch.keys = {"a", "b"};
+    client->send(batch);
+    const auto per_key = client->take_one<EntryProcessBatchResponse>();
+    REQUIRE(per_key.results.size() == 2);
+    CHECK_FALSE(per_key.results[1].second.success);
+
+    RegisterResolver reg;
+    reg.request_id = "r1";
+    reg.map_name = "m";
+    client->send(reg);
+    CHECK(client->take_one<RegisterResolverResponse>().error == "Conflict resolvers not available: WASM sandbox required");
+    client->send(ListResolvers{"r2", {}});
+    const auto list = client->take_one<ListResolversResponse>();
+    CHECK(list.request_id == "r2");
+    CHECK(list.resolvers.empty());
+
+    VectorSearch vector;
+    vector.id = "v1";
+    vector.map_name = "m";
+    client->send(vector);
+    const auto vresp = client->take_one<VectorSearchResp>();
+    CHECK(vresp.id == "v1");
+    CHECK(vresp.error.has_value());
+
+    HybridSearch hybrid;
+    hybrid.request_id = "h1";
+    client->send(hybrid);
+    const auto hresp = client->take_one<HybridSearchResp>();
+    CHECK(hresp.request_id == "h1");
+    CHECK(hresp.results.empty());
+    CHECK(hresp.error.has_value());
+}
+
 TEST_CASE("Malformed frames get ERROR 400 and the connection stays open; before auth they are dropped", "[server][protocol][errors]") {
     InProcessServer server;
     auto client = server.connect();
