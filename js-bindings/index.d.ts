@@ -236,6 +236,8 @@ export class TopGunClient {
   onConnectionStateChange(cb: (state: ConnectionState) => void): () => void;
   setAuthToken(token: string): void;
   getPendingOpsCount(): number;
+  /** Whether the last write to key reached the server: acked ('synced', also when nothing is pending), rejected, offline now, or no answer in time. */
+  confirmWrite(mapName: string, key: string, timeoutMs?: number): Promise<'synced' | 'failed' | 'offline' | 'timeout'>;
   getMap<V = unknown>(name: string): ClientMap<V>;
   getORMap<V = unknown>(name: string): ClientOrMap<V>;
   getPNCounter(name: string): ClientCounter;

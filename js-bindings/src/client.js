@@ -249,6 +249,8 @@ export class TopGunClient {
   #topics = new Map(); // name -> {handle, listeners}
   #queuedPublishes = [];
   #lockWaits = new Map(); // requestId -> resolve(message)
+  #rejectedOps = new Set(); // ids of pending ops the server answered with OP_REJECTED
+  #confirmWaits = []; // {op, resolve} waiting for their op's ack
   #pending = []; // op log: ops not yet acked, in order
   #nextOpId = 1;
   #state = ConnectionState.INITIAL;
@@ -410,6 +412,29 @@ export class TopGunClient {
     }
     this.#queuedPublishes.push(message);
     if (this.#queuedPublishes.length > MAX_QUEUED_PUBLISHES) this.#queuedPublishes.shift();
+  }
+
+  /**
+   * Whether the last write to `key` of LWW or OR map `mapName` reached the
+   * server: 'synced' (acked, or nothing pending), 'failed' (OP_REJECTED),
+   * 'offline' (not connected now), or 'timeout'.
+   */
+  confirmWrite(mapName, key, timeoutMs = 5000) {
+    const op = this.#pending.findLast((o) => o.mapName === mapName && o.key === key);
+    if (!op) return Promise.resolve('synced');
+    if (this.#state !== ConnectionState.CONNECTED) return Promise.resolve('offline');
+    return new Promise((resolve) => {
+      const waiter = { op, resolve };
+      const timer = setTimeout(() => {
+        this.#confirmWaits = this.#confirmWaits.filter((w) => w !== waiter);
+        resolve('timeout');
+      }, timeoutMs);
+      waiter.resolve = (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      };
+      this.#confirmWaits.push(waiter);
+    });
   }
 
   getLock(name) {
@@ -650,6 +675,9 @@ export class TopGunClient {
       case 'AUTH_FAIL':
         this.#socket?.close();
         break;
+      case 'OP_REJECTED':
+        this.#rejectedOps.add(payload.opId);
+        break;
       case 'OP_ACK':
         this.#acked(payload.lastId);
         break;
@@ -707,6 +735,10 @@ export class TopGunClient {
     const done = this.#pending.filter((op) => Number(op.id) <= upTo);
     if (done.length === 0) return;
     this.#pending = this.#pending.filter((op) => !done.includes(op));
+    const finished = this.#confirmWaits.filter((w) => done.includes(w.op));
+    this.#confirmWaits = this.#confirmWaits.filter((w) => !done.includes(w.op));
+    for (const w of finished) w.resolve(this.#rejectedOps.has(w.op.id) ? 'failed' : 'synced');
+    for (const op of done) this.#rejectedOps.delete(op.id);
     this.#store(async (storage) => {
       for (const op of done) await storage.delete(opKey(op.id));
     });

@@ -412,3 +412,23 @@ test('locks: a request waiting when the connection drops resolves false at once'
     await b.close();
   }
 });
+
+test('confirmWrite: synced once acked, failed when the server rejects the op, offline without a connection', async () => {
+  const server = await startServer();
+  const a = client(server.port, 'vic');
+  try {
+    await a.start();
+    await until(() => a.getConnectionState() === ConnectionState.CONNECTED, 'connected');
+    a.getMap('notes').set('k', 1);
+    assert.equal(await a.confirmWrite('notes', 'k'), 'synced');
+    assert.equal(await a.confirmWrite('notes', 'never-written'), 'synced');
+    a.getMap('_topgun_reserved').set('k', 1); // reserved map names are refused with OP_REJECTED
+    assert.equal(await a.confirmWrite('_topgun_reserved', 'k'), 'failed');
+    await stopServer(server.child);
+    await until(() => a.getConnectionState() !== ConnectionState.CONNECTED, 'offline');
+    a.getMap('notes').set('k', 2);
+    assert.equal(await a.confirmWrite('notes', 'k'), 'offline');
+  } finally {
+    await a.close();
+  }
+});
