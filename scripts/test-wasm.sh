@@ -15,7 +15,7 @@ export NODE_PATH=/usr/share/nodejs
 cmake --preset wasm >/dev/null
 cmake --build --preset wasm
 npm_install js-bindings
-(cd js-bindings && node --test test/)
+(cd js-bindings && node --test test/*.test.mjs)
 
 npm_install examples/todo-web
 (cd examples/todo-web && node build.mjs)

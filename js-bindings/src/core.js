@@ -35,10 +35,69 @@ function loaded() {
 }
 
 // The core answers `{error}` instead of throwing (it is built without C++
-// exceptions); this turns that into a JS Error.
-function bytesOrThrow(result) {
-  if (result instanceof Uint8Array) return result;
+// exceptions); this turns that into a JS Error. `type` is what a good answer is.
+function resultOrThrow(result, type = Uint8Array) {
+  if (typeof type === 'string' ? typeof result === type : result instanceof type) return result;
   throw new Error(result?.error ?? 'TopGun core: unexpected result');
+}
+const bytesOrThrow = (result) => resultOrThrow(result);
+
+// Local writes in the core's LocalWrites shape: a null or undefined value removes.
+const writesBody = (writes) => ({
+  writes: writes.map(({ key, value, ttlMs }) => (ttlMs === undefined ? { key, value: value ?? null } : { key, value: value ?? null, ttlMs })),
+});
+
+// One embind object made for a node id: the id is checked here (the C++ side
+// cannot report a bad one), and dispose() frees the WASM memory.
+class NativeObject {
+  #native;
+
+  constructor(className, nodeId) {
+    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
+      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
+    }
+    this.#native = new (loaded()[className])(nodeId);
+  }
+
+  _native() {
+    if (!this.#native) throw new Error(`${this.constructor.name} used after dispose()`);
+    return this.#native;
+  }
+
+  /** Frees the WASM memory; the object cannot be used afterwards. */
+  dispose() {
+    this.#native?.delete();
+    this.#native = undefined;
+  }
+}
+
+// What LWW and OR replicas share: entries, snapshots and the Merkle tree,
+// hashed exactly like the reference client.
+class MerkleReplica extends NativeObject {
+  /** [key, value] pairs for LWW, [key, values[]] for OR; nothing deleted or expired. */
+  entries() {
+    return Object.entries(unpack(bytesOrThrow(this._native().entries())).entries ?? {});
+  }
+
+  /** Every record, tombstones included, as bytes for storage; restore() takes them back. */
+  snapshot() {
+    return bytesOrThrow(this._native().snapshot());
+  }
+
+  /** Merkle root hash (uint32). */
+  rootHash() {
+    return this._native().rootHash();
+  }
+
+  /** Child hashes under a Merkle node: {hexDigit: hash}. */
+  buckets(path) {
+    return unpack(bytesOrThrow(this._native().buckets(path))).buckets ?? {};
+  }
+
+  /** LWW: stored records, tombstones included. OR: keys holding at least one record. */
+  get size() {
+    return this._native().size();
+  }
 }
 
 /**
@@ -53,19 +112,9 @@ export function decodeFrame(bytes) {
 }
 
 /** A last-writer-wins map replica with its own hybrid logical clock. */
-export class LwwReplica {
-  #native;
-
+export class LwwReplica extends MerkleReplica {
   constructor(nodeId) {
-    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
-      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
-    }
-    this.#native = new (loaded().LwwReplica)(nodeId);
-  }
-
-  #live() {
-    if (!this.#native) throw new Error('LwwReplica used after dispose()');
-    return this.#native;
+    super('LwwReplica', nodeId);
   }
 
   /**
@@ -75,8 +124,7 @@ export class LwwReplica {
    *   the records produced, in the wire form a CLIENT_OP / OP_BATCH carries
    */
   applyLocal(writes) {
-    const body = { writes: writes.map(({ key, value, ttlMs }) => (ttlMs === undefined ? { key, value: value ?? null } : { key, value: value ?? null, ttlMs })) };
-    return unpack(bytesOrThrow(this.#live().applyLocal(pack(body)))).records;
+    return unpack(bytesOrThrow(this._native().applyLocal(pack(writesBody(writes))))).records;
   }
 
   set(key, value, ttlMs) {
@@ -92,52 +140,21 @@ export class LwwReplica {
    * @returns {{changed: string[], driftRejected: string[]}}
    */
   merge(records) {
-    return unpack(bytesOrThrow(this.#live().merge(pack({ records }))));
+    return unpack(bytesOrThrow(this._native().merge(pack({ records }))));
   }
 
   get(key) {
-    const bytes = this.#live().get(key);
+    const bytes = this._native().get(key);
     return bytes === undefined ? undefined : unpack(bytes);
   }
 
-  /** Live entries as [key, value] pairs (no tombstones, no expired records). */
-  entries() {
-    return Object.entries(unpack(bytesOrThrow(this.#live().entries())).entries ?? {});
-  }
-
-  /** Every record, tombstones included, as bytes for storage; restore() takes them back. */
-  snapshot() {
-    return bytesOrThrow(this.#live().snapshot());
-  }
-
   restore(snapshotBytes) {
-    return unpack(bytesOrThrow(this.#live().merge(snapshotBytes)));
-  }
-
-  /** Merkle root hash (uint32), hashed exactly like the reference client. */
-  rootHash() {
-    return this.#live().rootHash();
-  }
-
-  /** Child hashes under a Merkle node: {hexDigit: hash}. */
-  buckets(path) {
-    return unpack(bytesOrThrow(this.#live().buckets(path))).buckets ?? {};
+    return unpack(bytesOrThrow(this._native().merge(snapshotBytes)));
   }
 
   /** The records of one Merkle leaf, for a SYNC_RESP_LEAF. */
   leaf(path) {
-    return unpack(bytesOrThrow(this.#live().leaf(path))).records;
-  }
-
-  /** Stored records, tombstones included. */
-  get size() {
-    return this.#live().size();
-  }
-
-  /** Frees the WASM memory; the replica is unusable afterwards. */
-  dispose() {
-    this.#native?.delete();
-    this.#native = undefined;
+    return unpack(bytesOrThrow(this._native().leaf(path))).records;
   }
 }
 
@@ -145,19 +162,9 @@ export class LwwReplica {
  * An observed-remove map replica: each add is a record with a unique tag, a
  * remove tombstones the tags it has seen, concurrent adds all survive.
  */
-export class OrReplica {
-  #native;
-
+export class OrReplica extends MerkleReplica {
   constructor(nodeId) {
-    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
-      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
-    }
-    this.#native = new (loaded().OrReplica)(nodeId);
-  }
-
-  #live() {
-    if (!this.#native) throw new Error('OrReplica used after dispose()');
-    return this.#native;
+    super('OrReplica', nodeId);
   }
 
   /**
@@ -166,103 +173,62 @@ export class OrReplica {
    * @returns {{key: string, record: {value: any, timestamp: object, tag: string, ttlMs?: number}}[]} for OR_ADD ops
    */
   addLocal(writes) {
-    const body = { writes: writes.map(({ key, value, ttlMs }) => (ttlMs === undefined ? { key, value: value ?? null } : { key, value: value ?? null, ttlMs })) };
-    return unpack(bytesOrThrow(this.#live().addLocal(pack(body)))).records;
+    return unpack(bytesOrThrow(this._native().addLocal(pack(writesBody(writes))))).records;
   }
 
   /** Removes every record of key whose value equals value; returns the tombstoned tags (one OR_REMOVE op each). */
   removeLocal(key, value) {
-    return unpack(bytesOrThrow(this.#live().removeLocal(pack({ key, value: value ?? null })))).tags;
+    return unpack(bytesOrThrow(this._native().removeLocal(pack({ key, value: value ?? null })))).tags;
   }
 
   /** Remote adds (SERVER_EVENT OR_ADD); returns the keys that changed. */
   apply(records) {
-    return unpack(bytesOrThrow(this.#live().apply(pack({ records })))).changed;
+    return unpack(bytesOrThrow(this._native().apply(pack({ records })))).changed;
   }
 
   /** Remote removes (SERVER_EVENT OR_REMOVE); returns how many records they dropped. */
   applyTombstones(tags) {
-    const result = this.#live().applyTombstones(pack({ tags }));
-    if (typeof result === 'number') return result;
-    throw new Error(result?.error ?? 'TopGun core: unexpected result');
+    return resultOrThrow(this._native().applyTombstones(pack({ tags })), 'number');
   }
 
   /** Entries from a peer (ORMAP_SYNC_RESP_LEAF): {key, records, tombstones}[]; returns the keys that changed. */
   mergeEntries(entries) {
-    return unpack(bytesOrThrow(this.#live().mergeEntries(pack({ entries })))).changed;
+    return unpack(bytesOrThrow(this._native().mergeEntries(pack({ entries })))).changed;
   }
 
   /** Live values of a key. */
   get(key) {
-    return unpack(this.#live().get(key));
-  }
-
-  /** [key, values[]] pairs. */
-  entries() {
-    return Object.entries(unpack(bytesOrThrow(this.#live().entries())).entries ?? {});
-  }
-
-  /** Every record and tombstone, as bytes; restore() takes them back. */
-  snapshot() {
-    return bytesOrThrow(this.#live().snapshot());
+    return unpack(this._native().get(key));
   }
 
   restore(snapshotBytes) {
-    return unpack(bytesOrThrow(this.#live().mergeEntries(snapshotBytes))).changed;
+    return unpack(bytesOrThrow(this._native().mergeEntries(snapshotBytes))).changed;
   }
 
   /** Entries of one Merkle leaf, each with the whole tombstone set (ORMAP_PUSH_DIFF form). */
   leaf(path) {
-    return unpack(bytesOrThrow(this.#live().leaf(path))).entries;
-  }
-
-  rootHash() {
-    return this.#live().rootHash();
-  }
-
-  buckets(path) {
-    return unpack(bytesOrThrow(this.#live().buckets(path))).buckets ?? {};
-  }
-
-  /** Keys holding at least one record. */
-  get size() {
-    return this.#live().size();
-  }
-
-  dispose() {
-    this.#native?.delete();
-    this.#native = undefined;
+    return unpack(bytesOrThrow(this._native().leaf(path))).entries;
   }
 }
 
 /** A positive-negative counter (per-node totals; merge takes per-node maxima). */
-export class PnCounter {
-  #native;
-
+export class PnCounter extends NativeObject {
   constructor(nodeId) {
-    if (typeof nodeId !== 'string' || !loaded().validNodeId(nodeId)) {
-      throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
-    }
-    this.#native = new (loaded().PnCounter)(nodeId);
-  }
-
-  #live() {
-    if (!this.#native) throw new Error('PnCounter used after dispose()');
-    return this.#native;
+    super('PnCounter', nodeId);
   }
 
   /** Adds delta (negative subtracts; 0 or non-finite changes nothing) and returns the new value. */
   add(delta) {
-    return this.#live().add(delta);
+    return this._native().add(delta);
   }
 
   get value() {
-    return this.#live().value();
+    return this._native().value();
   }
 
   /** The state in its wire form ({p, n, positive, negative}), as bytes for storage or the wire. */
   stateBytes() {
-    return bytesOrThrow(this.#live().state());
+    return bytesOrThrow(this._native().state());
   }
 
   state() {
@@ -271,13 +237,6 @@ export class PnCounter {
 
   /** Merges a remote state (object or bytes); returns whether the value changed. */
   merge(state) {
-    const result = this.#live().merge(state instanceof Uint8Array ? state : pack(state));
-    if (typeof result === 'boolean') return result;
-    throw new Error(result?.error ?? 'TopGun core: unexpected result');
-  }
-
-  dispose() {
-    this.#native?.delete();
-    this.#native = undefined;
+    return resultOrThrow(this._native().merge(state instanceof Uint8Array ? state : pack(state)), 'boolean');
   }
 }

@@ -5,46 +5,23 @@
 // scripts/test.sh builds before this runs).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import 'fake-indexeddb/auto';
 import WebSocket from 'ws';
 import { TopGunClient, ConnectionState, MemoryStorage, IndexedDBStorage } from '../src/index.js';
-
-const BINARY =
-  process.env.TOPGUN_SERVER_BINARY ?? fileURLToPath(new URL('../../build/dev/native/server/topgun-server', import.meta.url));
-if (!existsSync(BINARY)) throw new Error(`no topgun-server at ${BINARY}: build the dev preset or set TOPGUN_SERVER_BINARY`);
+import { signJwt, startServer as startProcess, stopServer } from '../../tests/support/topgun_server.mjs';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'topgun-client-test-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const SECRET = 'client-test-secret';
-function jwt(sub) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
-  return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
-}
+const jwt = (sub) => signJwt(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 3600 });
 
-function startServer(port = 0, auth = { TOPGUN_NO_AUTH: '1' }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, ['--port', String(port), '--data-dir', dataDir], {
-      env: { PATH: process.env.PATH, TOPGUN_LOG_LEVEL: 'warn', ...auth },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /^PORT=(\d+)$/m.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code} before PORT=`)));
-  });
-}
-const stopServer = (child) => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
+// One data directory for the whole file, so a restart on the same port keeps the data.
+const startServer = (port = 0, auth = { TOPGUN_NO_AUTH: '1' }) =>
+  startProcess({ args: ['--port', String(port), '--data-dir', dataDir], env: auth });
 
 async function until(condition, what, timeoutMs = 10000) {
   const deadline = Date.now() + timeoutMs;
@@ -63,6 +40,13 @@ function client(port, nodeId, options = {}) {
     ...options,
   });
 }
+const allConnected = (...clients) => clients.every((c) => c.getConnectionState() === ConnectionState.CONNECTED);
+
+// Starts the clients and waits until every one is CONNECTED.
+async function connect(...clients) {
+  for (const c of clients) await c.start();
+  await until(() => allConnected(...clients), 'every client connected');
+}
 const sorted = (map) => map.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 test('two clients converge through the server, and subscribers hear remote changes', async () => {
@@ -74,7 +58,7 @@ test('two clients converge through the server, and subscribers hear remote chang
     await b.start();
     const todosA = a.getMap('todos');
     const todosB = b.getMap('todos');
-    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    await until(() => allConnected(a, b), 'both connected');
     const heardByB = [];
     todosB.subscribe((keys) => heardByB.push(...keys));
 
@@ -295,7 +279,7 @@ test('OR maps: concurrent adds both survive, an observed remove syncs, offline a
     await b.start();
     const tagsA = a.getORMap('tags');
     const tagsB = b.getORMap('tags');
-    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    await until(() => allConnected(a, b), 'both connected');
     tagsA.add('post-1', 'red');
     tagsB.add('post-1', 'blue');
     await until(() => tagsA.get('post-1').length === 2 && tagsB.get('post-1').length === 2, 'both adds everywhere');
@@ -334,9 +318,7 @@ test('topics: messages reach the other subscribers in order, not the publisher; 
   const a = client(port, 'pat', { backoff: { initialDelayMs: 1500, maxDelayMs: 1500, jitter: 0.1 } });
   const b = client(port, 'quinn');
   try {
-    await a.start();
-    await b.start();
-    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    await connect(a, b);
     const gotA = [];
     const gotB = [];
     a.topic('chat/lobby').subscribe((data) => gotA.push(data));
@@ -370,9 +352,7 @@ test('locks: one holder at a time with growing fencing tokens; a waiter gets the
   const a = client(server.port, 'rae');
   const b = client(server.port, 'sam');
   try {
-    await a.start();
-    await b.start();
-    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    await connect(a, b);
     const lockA = a.getLock('jobs/nightly');
     const lockB = b.getLock('jobs/nightly');
     assert.equal(await lockA.lock(), true);
@@ -397,9 +377,7 @@ test('locks: a request waiting when the connection drops resolves false at once'
   const a = client(server.port, 'tess');
   const b = client(server.port, 'uma');
   try {
-    await a.start();
-    await b.start();
-    await until(() => a.getConnectionState() === ConnectionState.CONNECTED && b.getConnectionState() === ConnectionState.CONNECTED, 'both connected');
+    await connect(a, b);
     assert.equal(await a.getLock('l').lock(), true);
     const waiting = b.getLock('l').lock(60000); // would wait up to 65 s on the client
     await new Promise((r) => setTimeout(r, 50));

@@ -4,29 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore, LwwReplica } from '../src/core.js';
+import { pick, rng, shuffled } from './random.mjs';
 
 await loadCore();
 
-// A small seeded generator, so a failure names a seed that reproduces it.
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = (random, list) => list[Math.floor(random() * list.length)];
-function shuffled(random, list) {
-  const out = [...list];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
 const sortedEntries = (replica) => replica.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 function randomValue(random) {

@@ -4,35 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore, OrReplica } from '../src/index.js';
+import { pick, rng, shuffled } from './random.mjs';
 
 await loadCore();
 
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = (random, list) => list[Math.floor(random() * list.length)];
 const canonical = (replica) =>
   replica
     .entries()
     .map(([key, values]) => [key, values.map((v) => JSON.stringify(v)).sort()])
     .sort(([a], [b]) => (a < b ? -1 : 1));
-
-// Every event a replica produced, as the server would relay it.
-function shuffled(random, list) {
-  const out = [...list];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
 
 test('property: OR replicas converge whatever order adds and removes arrive in (tombstones first or last)', () => {
   for (let seed = 1; seed <= 30; seed++) {

@@ -8,41 +8,25 @@
 // the example must be built first (scripts/test-wasm.sh does both).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { serverBinary, startServer as startProcess, stopServer } from '../support/topgun_server.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const site = join(root, 'examples/todo-web/dist');
 const artifacts = join(root, 'build/browser-artifacts');
-const BINARY = process.env.TOPGUN_SERVER_BINARY ?? join(root, 'build/dev/native/server/topgun-server');
-for (const needed of [BINARY, join(site, 'app.js')]) {
-  if (!existsSync(needed)) throw new Error(`missing ${needed}: run scripts/test-wasm.sh (it builds the example) after the dev build`);
-}
+serverBinary(); // fails early, naming the path, when the server is not built
+if (!existsSync(join(site, 'app.js'))) throw new Error(`missing ${site}/app.js: run scripts/test-wasm.sh (it builds the example)`);
 mkdirSync(artifacts, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), 'topgun-browser-test-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
-function startServer(port = 0) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, ['--port', String(port), '--data-dir', dataDir], {
-      env: { PATH: process.env.PATH, TOPGUN_NO_AUTH: '1', TOPGUN_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /^PORT=(\d+)$/m.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code} before PORT=`)));
-  });
-}
-const stopServer = (child) => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
+const startServer = (port = 0) =>
+  startProcess({ args: ['--port', String(port), '--data-dir', dataDir], env: { TOPGUN_NO_AUTH: '1' } });
 
 // The built example on 127.0.0.1 only.
 function serveSite() {

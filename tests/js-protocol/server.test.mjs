@@ -4,16 +4,14 @@
 // pending op log replayed as one OP_BATCH, and the SYNC_INIT Merkle walk with
 // the client's own hashing (FNV-1a over UTF-16, fmix32 combine, depth 3).
 //
-// TOPGUN_SERVER_BINARY names the binary (scripts/test.sh sets it).
+// TOPGUN_SERVER_BINARY names the binary (CTest sets it per preset).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
+import { signJwt, startServer, stopServer } from '../support/topgun_server.mjs';
 
 const SECRET = 'test-e2e-secret';
-const BINARY = process.env.TOPGUN_SERVER_BINARY;
 
 // ---- the client's Merkle hashing (PROTOCOL.md §6.1–6.3) ----
 function fnv1a(text) {
@@ -60,37 +58,6 @@ function compareTs(a, b) {
   if (a.millis !== b.millis) return a.millis < b.millis ? -1 : 1;
   if (a.counter !== b.counter) return a.counter < b.counter ? -1 : 1;
   return a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0;
-}
-
-// ---- process and socket helpers ----
-function startServer(env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, ['--port', '0'], {
-      env: { PATH: process.env.PATH, TOPGUN_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /^PORT=(\d+)$/m.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code} before PORT=`)));
-  });
-}
-
-function stopServer(child) {
-  return new Promise((resolve) => {
-    child.removeAllListeners('exit');
-    child.on('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
-}
-
-function signJwt(claims) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
-  return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
 }
 
 // A client with an inbox: next(type) resolves with the next message of that type.
@@ -161,10 +128,9 @@ async function syncWalk(client, mapName, replica) {
 }
 
 test('a JS protocol client: token on open, op-log replay, fan-out, Merkle walk', async () => {
-  assert.ok(BINARY, 'set TOPGUN_SERVER_BINARY to the topgun-server binary');
-  const { child, port } = await startServer({ JWT_SECRET: SECRET, STORAGE_BACKEND: 'memory' });
+  const { child, port } = await startServer({ env: { JWT_SECRET: SECRET, STORAGE_BACKEND: 'memory' } });
   const now = Date.now();
-  const token = signJwt({ sub: 'alice', roles: ['user'], exp: Math.floor(now / 1000) + 3600 });
+  const token = signJwt(SECRET, { sub: 'alice', roles: ['user'], exp: Math.floor(now / 1000) + 3600 });
   const writer = new Client(port, token);
   const reader = new Client(port, token);
   try {

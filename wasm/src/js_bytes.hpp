@@ -44,13 +44,14 @@ emscripten::val encoded(const T& body) {
 // a whole replica. The nesting limit stays.
 inline constexpr msgpack::Limits kInputLimits{.max_bytes = std::numeric_limits<std::size_t>::max()};
 
-// Decodes a described struct; on failure `error` says where and why.
-template <class T>
-bool decode_input(const std::string& bytes, T& out, std::string& error) {
+// Decodes the input as a T and hands it to `use`; malformed input never
+// reaches it and comes back as `{error: "<what>: <where and why>"}`.
+template <class T, class Use>
+emscripten::val with_input(const std::string& bytes, std::string_view what, Use&& use) {
+    T input;
     msgpack::Error e;
-    if (protocol::decode_body(as_bytes(bytes), out, e, kInputLimits)) return true;
-    error = e.message();
-    return false;
+    if (!protocol::decode_body(as_bytes(bytes), input, e, kInputLimits)) return error_value(std::string(what) + ": " + e.message());
+    return use(input);
 }
 
 }  // namespace topgun::wasm

@@ -22,6 +22,8 @@ protocol::SyncLeafRecord keyed(std::string_view key, const LWWRecord& record) {
     return {std::string(key), protocol::LWWRecordData::from(record)};
 }
 
+protocol::SyncLeafRecord keyed(const LWWMap::RecordView& r) { return keyed(r.key, LWWRecord{r.value, r.timestamp(), r.ttl_ms}); }
+
 }  // namespace
 
 class LwwReplica {
@@ -32,38 +34,35 @@ public:
 
     // LocalWrites in; KeyedRecords out: the records the writes produced, for the op log.
     val apply_local(const std::string& input) {
-        LocalWrites writes;
-        std::string error;
-        if (!decode_input(input, writes, error)) return error_value("applyLocal: " + error);
-        KeyedRecords out;
-        out.records.reserve(writes.writes.size());
-        for (LocalWrite& w : writes.writes) {
-            const std::optional<std::uint64_t> ttl = w.ttl_ms.present() ? std::optional(w.ttl_ms.value) : std::nullopt;
-            const LWWRecord record = w.value.is_nil() ? map_.remove(w.key) : map_.set(w.key, std::move(w.value), ttl);
-            out.records.push_back(keyed(w.key, record));
-        }
-        return encoded(out);
+        return with_input<LocalWrites>(input, "applyLocal", [&](LocalWrites& writes) {
+            KeyedRecords out;
+            out.records.reserve(writes.writes.size());
+            for (LocalWrite& w : writes.writes) {
+                const LWWRecord record = w.value.is_nil() ? map_.remove(w.key) : map_.set(w.key, std::move(w.value), w.ttl());
+                out.records.push_back(keyed(w.key, record));
+            }
+            return encoded(out);
+        });
     }
 
     // KeyedRecords in (a server frame's records, or a snapshot); MergeOutcome out.
     val merge(const std::string& input) {
-        KeyedRecords in;
-        std::string error;
-        if (!decode_input(input, in, error)) return error_value("merge: " + error);
-        MergeOutcome out;
-        for (const protocol::SyncLeafRecord& r : in.records) {
-            switch (map_.merge(r.key, r.record.to_record())) {
-                case LWWMap::MergeResult::Applied:
-                    out.changed.push_back(r.key);
-                    break;
-                case LWWMap::MergeResult::DriftRejected:
-                    out.drift_rejected.push_back(r.key);
-                    break;
-                case LWWMap::MergeResult::Ignored:
-                    break;
+        return with_input<KeyedRecords>(input, "merge", [&](const KeyedRecords& in) {
+            MergeOutcome out;
+            for (const protocol::SyncLeafRecord& r : in.records) {
+                switch (map_.merge(r.key, r.record.to_record())) {
+                    case LWWMap::MergeResult::Applied:
+                        out.changed.push_back(r.key);
+                        break;
+                    case LWWMap::MergeResult::DriftRejected:
+                        out.drift_rejected.push_back(r.key);
+                        break;
+                    case LWWMap::MergeResult::Ignored:
+                        break;
+                }
             }
-        }
-        return encoded(out);
+            return encoded(out);
+        });
     }
 
     // The live value's MsgPack, or undefined.
@@ -84,25 +83,17 @@ public:
     // Every stored record, tombstones included: restore() is merge().
     val snapshot() const {
         KeyedRecords out;
-        map_.for_each_record([&](const LWWMap::RecordView& r) {
-            out.records.push_back(keyed(r.key, LWWRecord{r.value, r.timestamp(), r.ttl_ms}));
-        });
+        map_.for_each_record([&](const LWWMap::RecordView& r) { out.records.push_back(keyed(r)); });
         return encoded(out);
     }
 
     double root_hash() const { return map_.merkle().root_hash(); }
 
-    val buckets(const std::string& path) const {
-        BucketHashes out;
-        for (const auto& [digit, hash] : map_.merkle().buckets(path)) out.buckets.emplace_back(std::string(1, digit), hash);
-        return encoded(out);
-    }
+    val buckets(const std::string& path) const { return encoded(BucketHashes{protocol::wire_buckets(map_.merkle().buckets(path))}); }
 
     val leaf(const std::string& path) const {
         KeyedRecords out;
-        for (const LWWMap::RecordView& r : map_.records_in_bucket(path)) {
-            out.records.push_back(keyed(r.key, LWWRecord{r.value, r.timestamp(), r.ttl_ms}));
-        }
+        for (const LWWMap::RecordView& r : map_.records_in_bucket(path)) out.records.push_back(keyed(r));
         return encoded(out);
     }
 

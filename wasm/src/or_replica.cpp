@@ -35,61 +35,54 @@ public:
 
     // LocalWrites in; the added records with their new tags (KeyedOrRecords), for OR_ADD ops.
     val add_local(const std::string& input) {
-        LocalWrites writes;
-        std::string error;
-        if (!decode_input(input, writes, error)) return error_value("addLocal: " + error);
-        KeyedOrRecords out;
-        for (LocalWrite& w : writes.writes) {
-            const std::optional<std::uint64_t> ttl = w.ttl_ms.present() ? std::optional(w.ttl_ms.value) : std::nullopt;
-            out.records.push_back({w.key, protocol::ORMapRecordData::from(map_.add(w.key, std::move(w.value), ttl))});
-        }
-        return encoded(out);
+        return with_input<LocalWrites>(input, "addLocal", [&](LocalWrites& writes) {
+            KeyedOrRecords out;
+            for (LocalWrite& w : writes.writes) {
+                out.records.push_back({w.key, protocol::ORMapRecordData::from(map_.add(w.key, std::move(w.value), w.ttl()))});
+            }
+            return encoded(out);
+        });
     }
 
     // OrRemove in; the tags it tombstoned (one OR_REMOVE op each).
     val remove_local(const std::string& input) {
-        OrRemove remove;
-        std::string error;
-        if (!decode_input(input, remove, error)) return error_value("removeLocal: " + error);
-        return encoded(Tags{map_.remove(remove.key, remove.value)});
+        return with_input<OrRemove>(input, "removeLocal",
+                                    [&](const OrRemove& remove) { return encoded(Tags{map_.remove(remove.key, remove.value)}); });
     }
 
     // Remote adds (SERVER_EVENT OR_ADD): KeyedOrRecords in, ChangedKeys out.
     val apply(const std::string& input) {
-        KeyedOrRecords in;
-        std::string error;
-        if (!decode_input(input, in, error)) return error_value("apply: " + error);
-        ChangedKeys out;
-        for (const KeyedOrRecord& r : in.records) {
-            if (map_.apply(r.key, r.record.to_record())) out.changed.push_back(r.key);
-        }
-        return encoded(out);
+        return with_input<KeyedOrRecords>(input, "apply", [&](const KeyedOrRecords& in) {
+            ChangedKeys out;
+            for (const KeyedOrRecord& r : in.records) {
+                if (map_.apply(r.key, r.record.to_record())) out.changed.push_back(r.key);
+            }
+            return encoded(out);
+        });
     }
 
     // Remote removes (SERVER_EVENT OR_REMOVE): Tags in; how many records they dropped.
     val apply_tombstones(const std::string& input) {
-        Tags in;
-        std::string error;
-        if (!decode_input(input, in, error)) return error_value("applyTombstones: " + error);
-        double dropped = 0;
-        for (const std::string& tag : in.tags) dropped += map_.apply_tombstone(tag) ? 1 : 0;
-        return val(dropped);
+        return with_input<Tags>(input, "applyTombstones", [&](const Tags& in) {
+            double dropped = 0;
+            for (const std::string& tag : in.tags) dropped += map_.apply_tombstone(tag) ? 1 : 0;
+            return val(dropped);
+        });
     }
 
     // OrEntries in (a sync leaf, or a snapshot with its tombstones); ChangedKeys out.
     val merge_entries(const std::string& input) {
-        OrEntries in;
-        std::string error;
-        if (!decode_input(input, in, error)) return error_value("mergeEntries: " + error);
-        ChangedKeys out;
-        if (in.tombstones) {
-            for (const std::string& tag : *in.tombstones) map_.apply_tombstone(tag);
-        }
-        for (const protocol::ORMapEntry& e : in.entries) {
-            const ORMergeKeyResult r = map_.merge_key(e.key, to_records(e.records), e.tombstones);
-            if (r.added + r.updated > 0) out.changed.push_back(e.key);
-        }
-        return encoded(out);
+        return with_input<OrEntries>(input, "mergeEntries", [&](const OrEntries& in) {
+            ChangedKeys out;
+            if (in.tombstones) {
+                for (const std::string& tag : *in.tombstones) map_.apply_tombstone(tag);
+            }
+            for (const protocol::ORMapEntry& e : in.entries) {
+                const ORMergeKeyResult r = map_.merge_key(e.key, to_records(e.records), e.tombstones);
+                if (r.added + r.updated > 0) out.changed.push_back(e.key);
+            }
+            return encoded(out);
+        });
     }
 
     // Live values of a key, as a MsgPack array.
@@ -136,11 +129,7 @@ public:
 
     double root_hash() const { return map_.merkle().root_hash(); }
 
-    val buckets(const std::string& path) const {
-        BucketHashes out;
-        for (const auto& [digit, hash] : map_.merkle().buckets(path)) out.buckets.emplace_back(std::string(1, digit), hash);
-        return encoded(out);
-    }
+    val buckets(const std::string& path) const { return encoded(BucketHashes{protocol::wire_buckets(map_.merkle().buckets(path))}); }
 
     double size() const { return static_cast<double>(map_.size()); }
 

@@ -26,10 +26,9 @@ public:
 
     // A state in the wire form in; true when it changed the value, or `{error}`.
     emscripten::val merge(const std::string& state) {
-        protocol::PNCounterStateData remote;
-        std::string error;
-        if (!decode_input(state, remote, error)) return error_value("merge: " + error);
-        return emscripten::val(counter_.merge(remote.to_state()));
+        return with_input<protocol::PNCounterStateData>(state, "merge", [&](const protocol::PNCounterStateData& remote) {
+            return emscripten::val(counter_.merge(remote.to_state()));
+        });
     }
 
 private:

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,15 @@ struct MerkleBucketRequest {
 };
 
 // The children of one tree node: hex child digit -> hash.
+// A Merkle node's children (HashTrie::buckets) in their wire form: single
+// hex digit -> hash, in digit order.
+inline StringMap<std::uint32_t> wire_buckets(std::span<const std::pair<char, std::uint32_t>> children) {
+    StringMap<std::uint32_t> out;
+    out.reserve(children.size());
+    for (const auto& [digit, hash] : children) out.emplace_back(std::string(1, digit), hash);
+    return out;
+}
+
 struct MerkleBuckets {
     std::string map_name;
     std::string path;

@@ -539,6 +539,24 @@ TEST_CASE("A 300-deep value is dropped, not acked (nesting limit 256)", "[server
 }
 
 namespace {
+// A token bucket of `burst` ops that does not refill within a test.
+ServerConfig bucket_config(double burst) {
+    ServerConfig config = test_config();
+    config.op_rate = 1;
+    config.op_burst = burst;
+    return config;
+}
+
+// PUTs "0".."count-1" of keys k0.. to map m, in stamp order.
+std::vector<ClientOp> numbered_puts(int count) {
+    std::vector<ClientOp> ops;
+    const std::uint64_t t = now_millis();
+    for (int i = 0; i < count; ++i) {
+        ops.push_back(put_op(std::to_string(i), "m", "k" + std::to_string(i), Value(i), stamp(t, static_cast<std::uint32_t>(i))));
+    }
+    return ops;
+}
+
 Bytes batch_data(const std::vector<Bytes>& items) {
     Bytes data;
     for (const Bytes& item : items) {
@@ -568,14 +586,9 @@ TEST_CASE("BATCH envelopes are unpacked; more than 8192 items is ERROR 413", "[s
 }
 
 TEST_CASE("The op-rate token bucket answers ERROR 429 and keeps the connection", "[server][protocol][limits]") {
-    ServerConfig config = test_config();
-    config.op_rate = 1;  // effectively no refill during the test
-    config.op_burst = 100;
-    InProcessServer server(config);
+    InProcessServer server(bucket_config(100));
     auto client = server.connect();
-    std::vector<ClientOp> ops;
-    const std::uint64_t t = now_millis();
-    for (int i = 0; i < 60; ++i) ops.push_back(put_op(std::to_string(i), "m", "k" + std::to_string(i), Value(i), stamp(t, static_cast<std::uint32_t>(i))));
+    const std::vector<ClientOp> ops = numbered_puts(60);
     client->send(OpBatch{ops, {}, {}});
     CHECK(client->take_all<OpAck>().size() == 1);
     client->send(OpBatch{ops, {}, {}});  // 60 more: over the burst of 100
@@ -588,10 +601,7 @@ TEST_CASE("The op-rate token bucket answers ERROR 429 and keeps the connection",
 }
 
 TEST_CASE("The bucket charges a BATCH its real inner frames and clamps any cost to the burst", "[server][protocol][limits]") {
-    ServerConfig config = test_config();
-    config.op_rate = 1;  // effectively no refill during the test
-    config.op_burst = 100;
-    InProcessServer server(config);
+    InProcessServer server(bucket_config(100));
 
     // A `count` of 1 does not make 8193 frames cheap: the first oversized BATCH
     // drains the whole bucket (then is refused as too large), the second finds it empty.
@@ -605,10 +615,7 @@ TEST_CASE("The bucket charges a BATCH its real inner frames and clamps any cost 
 
     // One batch bigger than the burst (a replayed offline op log) passes on a full bucket.
     auto replayer = server.connect();
-    std::vector<ClientOp> ops;
-    const std::uint64_t t = now_millis();
-    for (int i = 0; i < 150; ++i) ops.push_back(put_op(std::to_string(i), "m", "k" + std::to_string(i), Value(i), stamp(t, static_cast<std::uint32_t>(i))));
-    replayer->send(OpBatch{ops, {}, {}});
+    replayer->send(OpBatch{numbered_puts(150), {}, {}});
     CHECK(replayer->take_one<OpAck>().last_id == "149");
 }
 
