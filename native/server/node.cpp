@@ -93,6 +93,7 @@ Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::uniq
         hubs_.push_back(std::make_unique<ShardHub>());
         lock_tables_.push_back(std::make_unique<LockTable>(config_.lock_wait_limit));
         lock_timers_.push_back(std::make_unique<boost::asio::steady_timer>(shards_[s].io()));
+        states_[s]->queries().set_on_pending([this, s] { shards_[s].post([this, s] { flush_query_events(s); }); });
     }
     if (store_ != nullptr) {
         storage::WriteBehind::Options options;
@@ -242,6 +243,16 @@ void Node::arm_lock_timer(std::size_t shard) {
         if (ec) return;  // re-armed or cancelled meanwhile
         with_locks(shard, [](LockTable& t, LockTable::Clock::time_point now) { return t.expire(now); });
     });
+}
+
+void Node::flush_query_events(std::size_t shard) {
+    for (auto& [home, batches] : state(shard).queries().take()) {
+        shards_[home].post([this, home, batches = std::move(batches)]() mutable {
+            for (ShardQueryBatch& batch : batches) {
+                if (Connection* c = hub(home).find(batch.connection)) c->on_query_events(batch.subscription, batch.events);
+            }
+        });
+    }
 }
 
 void Node::deliver_to_all(SharedFrame frame) {

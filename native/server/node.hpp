@@ -86,6 +86,7 @@ public:
     bool durable() const noexcept { return write_behind_ != nullptr; }
     NodeMetrics& metrics() noexcept { return metrics_; }
     std::uint64_t next_connection_id() noexcept { return ++connection_ids_; }
+    std::uint64_t next_subscription_id() noexcept { return ++subscription_ids_; }
     Lifecycle lifecycle() const noexcept { return lifecycle_.load(std::memory_order_relaxed); }
     void set_lifecycle(Lifecycle l) noexcept { lifecycle_.store(l, std::memory_order_relaxed); }
     std::chrono::steady_clock::time_point started_at() const noexcept { return started_at_; }
@@ -156,6 +157,8 @@ public:
 private:
     void schedule_maintenance();
     void deliver_lock_notices(std::vector<LockNotice> notices);
+    // Sends shard `shard`'s pending live-query events to their home shards.
+    void flush_query_events(std::size_t shard);
     void arm_lock_timer(std::size_t shard);
 
     ServerConfig config_;
@@ -171,6 +174,7 @@ private:
     std::vector<std::shared_ptr<std::function<void()>>> reapers_;  // the periodic tasks' re-arming closures
     NodeMetrics metrics_;
     std::atomic<std::uint64_t> connection_ids_{0};
+    std::atomic<std::uint64_t> subscription_ids_{0};
     std::atomic<std::uint64_t> holders_{0};
     std::atomic<std::uint16_t> public_port_{0};
     std::atomic<Lifecycle> lifecycle_{Lifecycle::Starting};

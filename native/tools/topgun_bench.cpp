@@ -22,6 +22,13 @@
 // the run is over). A batch without an answer for --ack-timeout seconds, with
 // no ERROR left to explain it, fails its connection.
 //
+// --live-queries N adds one connection that writes nothing: before the run it
+// sends N QUERY_SUBs on the map, one after the other (each QUERY_SUB ->
+// QUERY_RESP time is a snapshot latency), then counts the QUERY_UPDATEs the
+// run's writes cause. With --owners M the values are {owner, body} maps with
+// owner "u<key % M>", and query i is {where: {owner: "u<i % M>"}} (each write
+// concerns one query's owner); without it every query matches everything.
+//
 // Every connection runs on its own strand: its figures are touched by one
 // handler at a time and merged after the io_context has stopped.
 //
@@ -95,6 +102,8 @@ struct Options {
     bool json = false;
     double ack_timeout_s = 10;
     double connect_timeout_s = 10;
+    unsigned live_queries = 0;
+    unsigned owners = 0;
 };
 
 Clock::duration seconds(double s) {
@@ -155,6 +164,9 @@ struct Stats {
     std::uint64_t unmatched_acks = 0;               // OP_ACKs naming no outstanding batch
     std::uint64_t undecodable_frames = 0;
     std::vector<std::string> error_samples;
+    std::uint64_t query_updates = 0;                 // QUERY_UPDATEs received by the subscriber
+    std::uint64_t snapshot_rows = 0;                 // rows of its QUERY_RESPs
+    std::vector<std::uint64_t> snapshot_latencies_ns;  // QUERY_SUB -> QUERY_RESP
     std::optional<std::string> failure;  // why the connection ended early
     bool opened = false;                 // connected (and authenticated): reached the start line
 };
@@ -198,8 +210,9 @@ private:
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(net::any_io_executor executor, Run& run, std::size_t index, const Url& url,
-               const tcp::resolver::results_type& endpoints)
-        : run_(run),
+               const tcp::resolver::results_type& endpoints, bool subscriber = false)
+        : subscriber_(subscriber),
+          run_(run),
           options_(run.options()),
           url_(url),
           endpoints_(endpoints),
@@ -237,8 +250,15 @@ public:
         pump();
     }
 
+    // Query i of the subscriber (see the top of the file).
+    static protocol::Query live_query(const Options& o, unsigned i) {
+        protocol::Query q;
+        if (o.owners > 0) q.where = protocol::StringMap<topgun::Value>{{"owner", topgun::Value("u" + std::to_string(i % o.owners))}};
+        return q;
+    }
+
 private:
-    enum class State { Connecting, Authenticating, Ready, Running, Draining, Closing, Done };
+    enum class State { Connecting, Authenticating, Subscribing, Ready, Running, Draining, Closing, Done };
 
     struct InFlight {
         std::uint64_t first_id;
@@ -281,7 +301,7 @@ private:
         if (state_ == State::Done) return;
         if (ec) return fail("WebSocket handshake with " + url_.path + " failed: " + ec.message());
         read();
-        if (options_.jwt_secret.empty()) return ready();
+        if (options_.jwt_secret.empty()) return authenticated();
         state_ = State::Authenticating;
         const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
                              std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours(1))
@@ -297,6 +317,33 @@ private:
         });
     }
 
+    void authenticated() {
+        if (!subscriber_) return ready();
+        state_ = State::Subscribing;
+        subscribe_next();
+    }
+
+    // One QUERY_SUB at a time, so each snapshot's latency is its own.
+    void subscribe_next() {
+        if (subscribed_ == options_.live_queries) return ready();
+        protocol::QuerySub sub;
+        sub.query_id = "q" + std::to_string(subscribed_);
+        sub.map_name = options_.map;
+        sub.query = live_query(options_, subscribed_);
+        subscribe_sent_ = Clock::now();
+        send(protocol::encode_message(sub));
+    }
+
+    void on_query_resp(const protocol::QueryResp& resp) {
+        if (state_ != State::Subscribing) return;
+        if (resp.error) return fail("QUERY_SUB " + resp.query_id + " refused: " + *resp.error);
+        stats_.snapshot_latencies_ns.push_back(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - subscribe_sent_).count()));
+        stats_.snapshot_rows += resp.results.size();
+        ++subscribed_;
+        subscribe_next();
+    }
+
     void ready() {
         timer_.cancel();
         state_ = State::Ready;
@@ -310,6 +357,11 @@ private:
     // Sends batches while the window has room and the run is on; closes once
     // the run is over and nothing is outstanding.
     void pump() {
+        if (subscriber_) {
+            // Listens until the writers stop (the watchdog calls in every 100 ms).
+            if (state_ == State::Running && Clock::now() >= run_.measure_end()) close();
+            return;
+        }
         if (state_ == State::Running && Clock::now() >= run_.measure_end()) state_ = State::Draining;
         while (state_ == State::Running && unacked_ < window_ + unpinned_errors_) send_batch();
         if (state_ == State::Draining && unacked_ <= unpinned_errors_ && outbox_.empty() && !writing_) close();
@@ -334,7 +386,7 @@ private:
             auto& op = batch_.ops[i];
             op.id = std::to_string(next_op_id_++);
             op.key = "key-" + std::to_string(key);
-            op.record = protocol::LWWRecordData{value_, hlc_.now(), {}};
+            op.record = protocol::LWWRecordData{record_value(key), hlc_.now(), {}};
         }
         writer_.clear();
         protocol::encode_message(writer_, batch_);
@@ -343,6 +395,14 @@ private:
         ++unacked_;
         ++stats_.sent_batches;
         send(topgun::Bytes(bytes.begin(), bytes.end()));
+    }
+
+    topgun::Value record_value(std::uint64_t key) const {
+        if (options_.owners == 0) return value_;
+        topgun::Value v = topgun::Value::map();
+        v.set("owner", topgun::Value("u" + std::to_string(key % options_.owners)));
+        v.set("body", value_);
+        return v;
     }
 
     // The outstanding batch holding op `id`, or null.
@@ -515,7 +575,12 @@ private:
             return;  // with a token: expected first frame; AUTH went out on open already
         }
         if (std::holds_alternative<protocol::AuthAck>(message)) {
-            if (state_ == State::Authenticating) ready();
+            if (state_ == State::Authenticating) authenticated();
+            return;
+        }
+        if (const auto* resp = std::get_if<protocol::QueryResp>(&message)) return on_query_resp(*resp);
+        if (std::holds_alternative<protocol::QueryUpdate>(message)) {
+            ++stats_.query_updates;
             return;
         }
         if (const auto* auth_fail = std::get_if<protocol::AuthFail>(&message)) {
@@ -543,6 +608,7 @@ private:
         if (state_ == State::Done) return;
         const char* phase = state_ == State::Connecting       ? "connecting"
                             : state_ == State::Authenticating ? "authenticating"
+                            : state_ == State::Subscribing    ? "subscribing"
                             : state_ == State::Ready          ? "waiting for the start"
                                                               : "during the run";
         stats_.failure = reason + " [" + phase + "]";
@@ -563,6 +629,9 @@ private:
         return buf;
     }
 
+    bool subscriber_;
+    unsigned subscribed_ = 0;
+    Clock::time_point subscribe_sent_;
     Run& run_;
     const Options& options_;
     const Url& url_;
@@ -610,6 +679,7 @@ struct Summary {
     double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0, mean_us = 0;
     double measured_s = 0;  // the window, or up to the last ack when every key was written before its end
     double ops_per_s = 0;
+    double snapshot_p50_us = 0, snapshot_max_us = 0;
 };
 
 // Nearest-rank percentile of sorted samples.
@@ -640,6 +710,10 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
         t.failed_batches += st.failed_batches;
         t.unmatched_acks += st.unmatched_acks;
         t.undecodable_frames += st.undecodable_frames;
+        t.query_updates += st.query_updates;
+        t.snapshot_rows += st.snapshot_rows;
+        t.snapshot_latencies_ns.insert(t.snapshot_latencies_ns.end(), st.snapshot_latencies_ns.begin(),
+                                       st.snapshot_latencies_ns.end());
         for (const auto& e : st.error_samples) {
             if (t.error_samples.size() < kMaxSamples &&
                 std::find(t.error_samples.begin(), t.error_samples.end(), e) == t.error_samples.end()) {
@@ -664,6 +738,10 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
         s.measured_s = std::max(std::chrono::duration<double>(last_ack - measure_start).count(), 1e-3);
     }
     s.ops_per_s = static_cast<double>(s.total.acked_ops) / s.measured_s;
+    auto& snapshots = s.total.snapshot_latencies_ns;
+    std::sort(snapshots.begin(), snapshots.end());
+    s.snapshot_p50_us = percentile_us(snapshots, 0.50);
+    s.snapshot_max_us = snapshots.empty() ? 0 : static_cast<double>(snapshots.back()) / 1000.0;
     return s;
 }
 
@@ -702,6 +780,12 @@ void print_json(const Summary& s, const Options& o) {
           {"unmatchedAcks", s.total.unmatched_acks},
           {"undecodableFrames", s.total.undecodable_frames},
           {"samples", s.total.error_samples}}},
+        {"liveQueries",
+         {{"queries", o.live_queries},
+          {"owners", o.owners},
+          {"updates", s.total.query_updates},
+          {"snapshotRows", s.total.snapshot_rows},
+          {"snapshotUs", {{"p50", s.snapshot_p50_us}, {"max", s.snapshot_max_us}}}}},
         {"connectionsOpened", s.opened},
         {"connectionFailures", failures},
     };
@@ -731,6 +815,11 @@ void print_text(const Summary& s, const Options& o) {
         static_cast<unsigned long long>(s.total.unmatched_acks),
         static_cast<unsigned long long>(s.total.undecodable_frames));
     for (const auto& e : s.total.error_samples) std::printf("                 e.g. %s\n", e.c_str());
+    if (o.live_queries > 0) {
+        std::printf("  live queries   %u (owners %u): %llu QUERY_UPDATEs; snapshots %llu rows, p50 %.1f us, max %.1f us\n",
+                    o.live_queries, o.owners, static_cast<unsigned long long>(s.total.query_updates),
+                    static_cast<unsigned long long>(s.total.snapshot_rows), s.snapshot_p50_us, s.snapshot_max_us);
+    }
     std::printf("  connections    %zu opened, %zu failed or closed early\n", s.opened, failed_connections(s));
     for (const auto& [reason, count] : s.failures) std::printf("                 %zu x %s\n", count, reason.c_str());
 }
@@ -780,6 +869,10 @@ int main(int argc, char** argv) {
     app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds for connect, WebSocket handshake and AUTH_ACK")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    app.add_option("--live-queries", o.live_queries, "QUERY_SUBs of one extra, non-writing connection on --map")
+        ->capture_default_str();
+    app.add_option("--owners", o.owners, "Write {owner, body} maps with this many owners (0: string values)")
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     const auto parsed = parse_url(o.url);
@@ -801,6 +894,10 @@ int main(int argc, char** argv) {
     Run run(o);
     for (unsigned i = 0; i < o.connections; ++i) {
         run.connections().push_back(std::make_shared<Connection>(net::make_strand(ioc), run, i, url, endpoints));
+    }
+    if (o.live_queries > 0) {
+        run.connections().push_back(
+            std::make_shared<Connection>(net::make_strand(ioc), run, o.connections, url, endpoints, /*subscriber=*/true));
     }
     for (auto& c : run.connections()) c->start();
 

@@ -64,8 +64,10 @@ public:
             node_.metrics().slow_consumers_dropped.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("connection {} from {}: over {} bytes queued, dropping a slow consumer", connection_->id(), remote_,
                          node_.config().max_backlog_bytes);
-            queue_.clear();
-            queued_bytes_ = 0;
+            // The frame being written stays until its write completes (on_write pops it).
+            const bool in_flight = writing_ && !queue_.empty();
+            queue_.erase(in_flight ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
+            queued_bytes_ = in_flight ? queue_.front()->size() : 0;
             close(close_code::kTryAgainLater, "slow consumer");
             return;
         }

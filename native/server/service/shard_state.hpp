@@ -4,6 +4,7 @@
 #pragma once
 
 #include "service/device_registry.hpp"
+#include "service/shard_queries.hpp"
 
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/crdt/or_map.hpp>
@@ -85,6 +86,9 @@ public:
     // Device credentials: kept on shard 0 only (see DeviceRegistry).
     DeviceRegistry& devices() noexcept { return devices_; }
 
+    // Live queries over this shard's part of the LWW maps.
+    ShardQueries& queries() noexcept { return queries_; }
+
     detail::StringHashMap<LWWMap>& lww_maps() noexcept { return lww_; }
     detail::StringHashMap<OrMapState>& or_maps() noexcept { return or_; }
 
@@ -94,6 +98,7 @@ private:
     detail::StringHashMap<OrMapState> or_;
     detail::StringHashMap<PNCounter> counters_;
     DeviceRegistry devices_;
+    ShardQueries queries_;  // after the maps: its registries detach from them first
 };
 
 }  // namespace topgun::server

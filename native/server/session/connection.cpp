@@ -2,7 +2,9 @@
 
 #include "auth/jwt.hpp"
 #include "node.hpp"
+#include "session/query_subscription.hpp"
 #include "service/crdt_service.hpp"
+#include "service/shard_queries.hpp"
 #include "service/sync_service.hpp"
 #include "storage/write_behind.hpp"
 
@@ -114,7 +116,10 @@ void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::s
     WriteOutcome out;
     out.collect_events = node.has_holders();
     out.collect_mutations = node.durable();
+    ShardQueries& queries = node.state(owner).queries();
+    queries.set_writer(self->id());
     apply_ops(node.state(owner), ops, out);
+    queries.set_writer(0);
     node.metrics().ops_applied.fetch_add(ops.size() - out.rejected.size(), std::memory_order_relaxed);
     for (std::size_t k = 0; k < out.by_kind.size(); ++k) {
         node.metrics().ops_by_type[k].fetch_add(out.by_kind[k], std::memory_order_relaxed);
@@ -201,6 +206,10 @@ void Connection::on_closed() {
     }
     lww_sessions_.clear();
     or_sessions_.clear();
+    while (!query_ids_.empty()) {
+        const std::string query_id = query_ids_.begin()->first;
+        unsubscribe_query(query_id);
+    }
 }
 
 void Connection::send(SharedFrame frame) {
@@ -261,6 +270,7 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
             return;
         }
         principal_ = result.principal->id;
+        roles_ = result.principal->roles;
         phase_ = Phase::Ready;
         last_ping_ = Clock::now();
         answered_auth_ = true;
@@ -323,6 +333,12 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
         handle_counter(counter_req->name, nullptr);
     } else if (auto* counter_sync = std::get_if<CounterSync>(&message)) {
         handle_counter(counter_sync->name, &counter_sync->state);
+    } else if (auto* query_sub = std::get_if<QuerySub>(&message)) {
+        handle_query_sub(std::move(*query_sub));
+    } else if (auto* query_unsub = std::get_if<QueryUnsub>(&message)) {
+        unsubscribe_query(query_unsub->query_id);
+    } else if (std::holds_alternative<QuerySyncInit>(message)) {
+        // Per-query Merkle sync is retired in the reference too (§8.3): nothing to answer.
     } else if (auto* sub = std::get_if<TopicSub>(&message)) {
         if (valid_topic(sub->topic)) node_.hub(home_).subscribe(Channel::Topic, sub->topic, id_);
     } else if (auto* unsub = std::get_if<TopicUnsub>(&message)) {
@@ -585,8 +601,7 @@ void Connection::handle_bucket_request(bool is_or, const std::string& map_name, 
         return;
     }
     auto answer = [this, is_or, map_name, path](const merkle::HashTrie& trie) {
-        StringMap<std::uint32_t> buckets;
-        for (const auto& [digit, hash] : trie.buckets(path)) buckets.emplace_back(std::string(1, digit), hash);
+        StringMap<std::uint32_t> buckets = wire_buckets(trie.buckets(path));
         if (is_or) {
             reply(ORMapSyncRespBuckets{{map_name, path, std::move(buckets)}});
         } else {
@@ -675,6 +690,76 @@ void Connection::handle_counter(const std::string& name, const PNCounterStateDat
             }
         });
     });
+}
+
+std::optional<Value> Connection::auth_value() const {
+    if (!principal_) return std::nullopt;
+    Value auth = Value::map();
+    auth.set("id", Value(*principal_));
+    Value roles = Value::array();
+    for (const std::string& r : roles_) roles.push_back(Value(r));
+    auth.set("roles", std::move(roles));
+    return auth;
+}
+
+void Connection::handle_query_sub(QuerySub sub) {
+    if (sub.query_id.empty()) {
+        error(400, "QUERY_SUB: queryId must not be empty");
+        return;
+    }
+    if (sub.map_name.empty() || is_reserved_map_name(sub.map_name)) {
+        reply(QueryResp{sub.query_id, {}, {}, {}, {}, {}, "map name \"" + sub.map_name + "\" is empty or reserved", "INVALID_QUERY"});
+        return;
+    }
+    // The TS client sends `fields` inside the query; the payload's copy counts when the query has none.
+    if (!sub.query.projection) sub.query.projection = std::move(sub.projection);
+    unsubscribe_query(sub.query_id);  // a repeated id replaces its subscription
+
+    const std::size_t shard_count = node_.shards().size();
+    const std::uint64_t subscription = node_.next_subscription_id();
+    auto self = shared_from_this();
+    auto live = std::make_unique<QuerySubscription>(sub.query_id, sub.query, auth_value(), shard_count,
+                                                     [this](QueryUpdate update) { reply(update); });
+    if (const auto& refused = live->refused()) {
+        reply(QueryResp{sub.query_id, {}, {}, {}, {}, {}, *refused, "INVALID_QUERY"});
+        return;
+    }
+    hold(sub.map_name);  // as the reference: a query subscriber also gets the map's SERVER_EVENTs
+    const QuerySubscriber who{id_, home_, subscription};
+    for (std::size_t s = 0; s < shard_count; ++s) {
+        node_.shards()[s].post([&node = node_, s, self, who, map = sub.map_name, q = live->shard_query(),
+                                options = live->shard_options(auth_value())]() mutable {
+            ShardState& state = node.state(s);
+            query::LiveQueryAdded added = state.queries().add(state.lww(map), map, q, std::move(options), who);
+            node.shards()[who.home].post([self, subscription = who.subscription, rows = std::move(added.initial.rows)]() mutable {
+                self->on_query_rows(subscription, std::move(rows));
+            });
+        });
+    }
+    query_ids_[sub.query_id] = subscription;
+    queries_.emplace(subscription, std::move(live));
+}
+
+void Connection::unsubscribe_query(const std::string& query_id) {
+    const auto it = query_ids_.find(query_id);
+    if (it == query_ids_.end()) return;
+    const std::uint64_t subscription = it->second;
+    query_ids_.erase(it);
+    queries_.erase(subscription);
+    for (std::size_t s = 0; s < node_.shards().size(); ++s) {
+        node_.shards()[s].post([&node = node_, s, subscription] { node.state(s).queries().remove(subscription); });
+    }
+}
+
+void Connection::on_query_rows(std::uint64_t subscription, std::vector<QueryResultEntry> rows) {
+    const auto it = queries_.find(subscription);
+    if (it == queries_.end()) return;
+    if (auto resp = it->second->on_shard_rows(std::move(rows))) reply(*resp);
+}
+
+void Connection::on_query_events(std::uint64_t subscription, std::vector<ShardQueryEvent>& events) {
+    const auto it = queries_.find(subscription);
+    if (it != queries_.end()) it->second->on_shard_events(events);
 }
 
 void Connection::bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then) {

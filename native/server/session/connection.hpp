@@ -1,6 +1,7 @@
 // One client connection's protocol state machine (PROTOCOL.md §1.3–1.5, §5,
-// §6, §12): the auth phase, heartbeat, rate limiting, write routing to the
-// shards that own the keys, acks in order, Merkle sync sessions and counters.
+// §6, §8, §10, §12): the auth phase, heartbeat, rate limiting, write routing
+// to the shards that own the keys, acks in order, Merkle sync sessions, live
+// queries, topics, locks and counters.
 // It runs on its home shard's thread and talks to the socket only through a
 // Transport, so the same code serves the WebSocket, tests and the fuzz target.
 #pragma once
@@ -13,6 +14,7 @@
 #include <topgun/protocol/cluster.hpp>
 #include <topgun/protocol/common.hpp>
 #include <topgun/protocol/messaging.hpp>
+#include <topgun/protocol/query.hpp>
 #include <topgun/protocol/sync.hpp>
 
 #include <chrono>
@@ -23,14 +25,17 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 
 namespace topgun::server {
 
 class Node;
+class QuerySubscription;
 struct PendingWrite;
 struct DeviceBinding;
+struct ShardQueryEvent;
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
@@ -66,6 +71,9 @@ public:
     void complete_writes();
     void close(std::uint16_t code, std::string_view reason);
 
+    // A shard's events for one of this connection's live queries.
+    void on_query_events(std::uint64_t subscription, std::vector<ShardQueryEvent>& events);
+
 private:
     enum class Phase { AwaitingAuth, Ready, Closed };
 
@@ -91,6 +99,11 @@ private:
     void handle_or_diff_request(protocol::ORMapDiffRequest request);
     // COUNTER_REQUEST (remote = null) or COUNTER_SYNC.
     void handle_counter(const std::string& name, const protocol::PNCounterStateData* remote);
+    void handle_query_sub(protocol::QuerySub sub);
+    void unsubscribe_query(const std::string& query_id);
+    void on_query_rows(std::uint64_t subscription, std::vector<protocol::QueryResultEntry> rows);
+    // The principal as "auth.<path>" valueRefs see it: {id, roles}.
+    std::optional<Value> auth_value() const;
     protocol::PartitionMap partition_map() const;
     // Present-or-mint this connection's device identity, then `then` on the home shard.
     void bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then);
@@ -105,6 +118,7 @@ private:
     std::uint64_t id_;
     Phase phase_;
     std::optional<std::string> principal_;
+    std::vector<std::string> roles_;
     bool answered_auth_ = false;
     std::optional<std::string> device_id_;
     Clock::time_point connected_at_;
@@ -115,6 +129,10 @@ private:
     // Per map: the tree snapshot taken at SYNC_INIT, answered from until the next one.
     detail::StringHashMap<merkle::HashTrie> lww_sessions_;
     detail::StringHashMap<merkle::HashTrie> or_sessions_;
+    // Live queries by subscription id (node-wide, so late events of a replaced
+    // or dropped subscription find nothing), and the client's ids for them.
+    std::unordered_map<std::uint64_t, std::unique_ptr<QuerySubscription>> queries_;
+    detail::StringHashMap<std::uint64_t> query_ids_;
 };
 
 }  // namespace topgun::server

@@ -174,6 +174,32 @@ TEST_CASE("Process: a client pipelining far more batches than the in-flight boun
     for (int b = 0; b < kBatches; ++b) CHECK(client.receive_as<OpAck>().last_id == std::to_string(b * 10 + 10));
 }
 
+TEST_CASE("Process: a subscriber that stops reading is dropped as a slow consumer; the server and writers go on",
+          "[server][process][limits]") {
+    ServerProcess server({{"STORAGE_BACKEND", "memory"}, {"TOPGUN_NO_AUTH", "1"}, {"TOPGUN_MAX_BACKLOG_BYTES", "65536"}});
+    WsClient slow("127.0.0.1", server.require_port());
+    slow.send(SyncInit{"fan", {}, {}, {}});  // holds the map: every write becomes a SERVER_EVENT for it
+    WsClient writer("127.0.0.1", server.require_port());
+    const std::string body(1024, 'x');
+    constexpr int kBatches = 3000;  // ~30 MiB of events: far past the socket buffers and the 64 KiB backlog
+    int acked = 0;
+    for (int b = 0; b < kBatches; ++b) {
+        std::vector<ClientOp> ops;
+        for (int i = 0; i < 10; ++i) ops.push_back(put(std::to_string(b * 10 + i + 1), "fan", "k" + std::to_string(i), Value(body)));
+        writer.send(OpBatch{ops, {}, {}});
+        if (b >= 16) acked += writer.receive_as<OpAck>().last_id.empty() ? 0 : 1;  // keep a few in flight
+    }
+    while (acked < kBatches - 16) acked += writer.receive_as<OpAck>().last_id.empty() ? 0 : 1;
+    CHECK(acked == kBatches - 16);
+    // The slow client reads again: the write that was in flight when it was dropped completes.
+    while (slow.receive(std::chrono::milliseconds(500))) {
+    }
+    CHECK(server.running());
+    WsClient fresh("127.0.0.1", server.require_port());
+    fresh.send(Ping{7});
+    CHECK(fresh.receive_as<Pong>().timestamp == 7);
+}
+
 namespace {
 
 // User + system CPU seconds a process has used (/proc/<pid>/stat fields 14, 15).

@@ -1,0 +1,144 @@
+// One live query of one connection, on the connection's home shard: the merge
+// stage of a query that runs on every shard (service/shard_queries.hpp).
+//
+// Each shard sends its window's rows and then their ENTER/UPDATE/LEAVE; they
+// are written into a private LWW map, the mirror, over which the core's
+// LiveQueryRegistry runs the client's query as given. The shards run it
+// without `fields` (the home sorts on full values and projects), with one row
+// more than the limit (so the union of the shards' windows holds the global
+// window plus the row that decides hasMore), and, for groupBy/aggregations,
+// with the predicate only (groups span shards; the mirror then holds every
+// matching record and the home groups them). The global top N of the union of
+// every shard's top N+1 is the global top N, so the client's window is exact.
+//
+// Until every shard has answered, the mirror only fills; then QUERY_RESP is
+// the registry's page, and every later mirror change is a QUERY_UPDATE. A
+// shard event marked `echo` (the subscriber's own write of that key) updates
+// the mirror without telling the client about that key (PROTOCOL.md §8.4),
+// while rows it displaces or promotes are still reported.
+#pragma once
+
+#include "service/shard_queries.hpp"
+
+#include <topgun/crdt/lww_map.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/query/live_query.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace topgun::server {
+
+class QuerySubscription {
+public:
+    using Send = std::function<void(protocol::QueryUpdate)>;
+
+    // The window cap of the reference (max_query_records).
+    static constexpr std::size_t kMaxRecords = 10000;
+
+    // `query` is the client's (projection included). Check refused() before use.
+    QuerySubscription(std::string query_id, const protocol::Query& query, std::optional<Value> principal,
+                      std::size_t shards, Send send)
+        : query_id_(std::move(query_id)),
+          remaining_(shards),
+          send_(std::move(send)),
+          clock_("query-mirror"),
+          mirror_(clock_),
+          registry_(mirror_, [this](std::span<const query::LiveQueryEvent> events) { forward(events); }) {
+        query::LiveQueryOptions options;
+        options.max_records = kMaxRecords;
+        options.auth = principal;
+        const query::LiveQueryAdded added = registry_.add(query, std::move(options));
+        id_ = added.id;
+        if (id_ == 0) error_ = added.initial.error.value_or("invalid query");
+        shard_query_ = query;
+        shard_query_.projection.reset();
+        if (query.group_by || query.aggregations) {
+            shard_query_ = protocol::Query{};
+            shard_query_.where = query.where;
+            shard_query_.predicate = query.predicate;
+            shard_max_records_ = std::numeric_limits<std::size_t>::max();
+        } else if (query.limit) {
+            shard_query_.limit = *query.limit == std::numeric_limits<std::uint32_t>::max() ? *query.limit : *query.limit + 1;
+        }
+    }
+    QuerySubscription(const QuerySubscription&) = delete;  // the registry's sink points at this
+    QuerySubscription& operator=(const QuerySubscription&) = delete;
+
+    // Why the query was refused (bad predicate, full-text op, bad aggregation).
+    const std::optional<std::string>& refused() const noexcept { return error_; }
+    const std::string& query_id() const noexcept { return query_id_; }
+
+    // What each shard runs.
+    const protocol::Query& shard_query() const noexcept { return shard_query_; }
+    query::LiveQueryOptions shard_options(std::optional<Value> principal) const {
+        query::LiveQueryOptions o;
+        o.max_records = shard_max_records_;
+        o.auth = std::move(principal);
+        return o;
+    }
+
+    // A shard's initial window. Returns the QUERY_RESP once every shard answered.
+    std::optional<protocol::QueryResp> on_shard_rows(std::vector<protocol::QueryResultEntry> rows) {
+        for (protocol::QueryResultEntry& row : rows) mirror_.set(row.key, std::move(row.value));
+        if (--remaining_ != 0) return std::nullopt;
+        query::QueryResult page = *registry_.page(id_);
+        protocol::QueryResp resp;
+        resp.query_id = query_id_;
+        resp.results = std::move(page.rows);
+        if (page.has_more) resp.has_more = true;
+        resp.next_cursor = std::move(page.next_cursor);
+        resp.cursor_status = page.cursor_status;
+        return resp;
+    }
+
+    void on_shard_events(std::vector<ShardQueryEvent>& events) {
+        for (ShardQueryEvent& e : events) {
+            if (e.echo) echo_key_ = e.key;
+            if (e.change == protocol::ChangeType::Leave) {
+                mirror_.remove(e.key);
+                ++tombstones_;
+            } else {
+                mirror_.set(e.key, std::move(e.value));
+            }
+            echo_key_.reset();
+        }
+        // The mirror's tombstones serve no one: drop them once they outnumber the rows.
+        if (tombstones_ > 64 && tombstones_ > mirror_.size() / 2) {
+            mirror_.prune(clock_.now());
+            tombstones_ = 0;
+        }
+    }
+
+    bool live() const noexcept { return remaining_ == 0; }
+
+private:
+    void forward(std::span<const query::LiveQueryEvent> events) {
+        if (!live()) return;  // the QUERY_RESP will hold the state
+        for (const query::LiveQueryEvent& e : events) {
+            if (echo_key_ && e.key == *echo_key_) continue;
+            send_(e.to_update(query_id_));
+        }
+    }
+
+    std::string query_id_;
+    std::size_t remaining_;
+    Send send_;
+    HLC clock_;
+    LWWMap mirror_;
+    query::LiveQueryRegistry registry_;
+    query::LiveQueryId id_ = 0;
+    std::optional<std::string> error_;
+    protocol::Query shard_query_;
+    std::size_t shard_max_records_ = kMaxRecords + 1;
+    std::size_t tombstones_ = 0;
+    std::optional<std::string> echo_key_;
+};
+
+}  // namespace topgun::server
