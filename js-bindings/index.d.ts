@@ -61,8 +61,51 @@ export class LwwReplica<V = unknown> {
   leaf(path: string): KeyedRecord<V>[];
   /** Stored records, tombstones included. */
   readonly size: number;
+  /** Runs a query once with the server's engine. @throws Error when the query cannot run */
+  query(query: Query): QueryPage<V>;
+  /** Starts a live query; its changes wait in takeQueryEvents(). @throws Error when the query cannot run */
+  addQuery(query: Query): QueryPage<V> & { id: number };
+  removeQuery(id: number): boolean;
+  queryPage(id: number): (QueryPage<V> & { id: number }) | undefined;
+  /** Changes of the live queries since the last call, in order (value null on LEAVE). */
+  takeQueryEvents(): { queryId: number; key: string; value: V | null; changeType: ChangeType }[];
   /** Frees the WASM memory; the replica cannot be used afterwards. */
   dispose(): void;
+}
+
+/** A predicate tree node (PROTOCOL.md §8.2). */
+export interface PredicateNode {
+  op: 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'like' | 'regex' | 'in' | 'between' | 'isNull' | 'isNotNull'
+    | 'contains' | 'containsAll' | 'containsAny' | 'startsWith' | 'endsWith' | 'and' | 'or' | 'not';
+  attribute?: string;
+  value?: unknown;
+  /** "auth.<path>" (the server's principal) or "data.<path>" (the record). */
+  valueRef?: string;
+  children?: PredicateNode[];
+}
+
+export interface Query {
+  /** Exact equality per field, all of them. */
+  where?: Record<string, unknown>;
+  predicate?: PredicateNode;
+  /** [{field, direction}] or the record form {field: 'asc' | 'desc'}. */
+  sort?: { field: string; direction: 'asc' | 'desc' }[] | Record<string, 'asc' | 'desc'>;
+  limit?: number;
+  /** A nextCursor from an earlier page. */
+  cursor?: string;
+  /** Keep only these top-level fields of each value. */
+  fields?: string[];
+  groupBy?: string[];
+  aggregations?: { func: 'count' | 'sum' | 'min' | 'max' | 'avg'; field?: string }[];
+}
+
+export type ChangeType = 'ENTER' | 'UPDATE' | 'LEAVE';
+
+export interface QueryPage<V = unknown> {
+  results: { key: string; value: V }[];
+  hasMore: boolean;
+  nextCursor?: string;
+  cursorStatus: 'valid' | 'expired' | 'invalid' | 'none';
 }
 
 export interface OrRecord<V = unknown> {
@@ -226,6 +269,46 @@ export interface DistributedLock {
   isLocked(): boolean;
 }
 
+/** A live query over a map's local replica (see TopGunClient.query). */
+export interface QueryHandle<V = unknown> {
+  readonly mapName: string;
+  /** True once the server answered and the map's sync caught up. */
+  readonly settled: boolean;
+  /** The rows, in the query's order. */
+  getResults(): { key: string; value: V }[];
+  getPaginationInfo(): { hasMore: boolean; nextCursor?: string; cursorStatus: QueryPage['cursorStatus'] };
+  /** cb(results, {settled}) now and after every change. */
+  subscribe(cb: (results: { key: string; value: V }[], meta: { settled: boolean }) => void): () => void;
+  /** cb(changes) per change batch. */
+  onChanges(cb: (changes: { type: ChangeType; key: string; value: V | null }[]) => void): () => void;
+  /** Resolves true once settled, false after timeoutMs (default 5000). */
+  whenSettled(timeoutMs?: number): Promise<boolean>;
+  /** Stops the query here and on the server. */
+  dispose(): void;
+}
+
+export interface SearchHit<V = unknown> {
+  key: string;
+  value: V;
+  score: number;
+  matchedTerms: string[];
+}
+
+export interface SearchOptions {
+  limit?: number;
+  minScore?: number;
+  boost?: Record<string, number>;
+}
+
+/** A standing full-text search on the server (see TopGunClient.searchSubscribe). */
+export interface SearchHandle<V = unknown> {
+  /** Best score first. */
+  getResults(): SearchHit<V>[];
+  /** cb(results) at every answer and update. */
+  subscribe(cb: (results: SearchHit<V>[]) => void): () => void;
+  dispose(): void;
+}
+
 export class TopGunClient {
   constructor(options: TopGunClientOptions);
   /** Loads the core, restores storage, starts connecting. */
@@ -240,6 +323,17 @@ export class TopGunClient {
   confirmWrite(mapName: string, key: string, timeoutMs?: number): Promise<'synced' | 'failed' | 'offline' | 'timeout'>;
   getMap<V = unknown>(name: string): ClientMap<V>;
   getORMap<V = unknown>(name: string): ClientOrMap<V>;
+  /** A live query over map `mapName` (replicated whole; runs locally, offline too). @throws Error when the query cannot run */
+  query<V = unknown>(mapName: string, filter?: Query): QueryHandle<V>;
+  /** The rows once the server confirmed them; rejects on timeout or offline unless allowLocal. */
+  queryOnce<V = unknown>(
+    mapName: string,
+    filter?: Query,
+    options?: { timeoutMs?: number; allowLocal?: boolean },
+  ): Promise<QueryPage<V> & { settled: boolean }>;
+  /** Full-text search on the server; rejects when offline or without an answer in time. */
+  search<V = unknown>(mapName: string, query: string, options?: SearchOptions & { timeoutMs?: number }): Promise<SearchHit<V>[]>;
+  searchSubscribe<V = unknown>(mapName: string, query: string, options?: SearchOptions): SearchHandle<V>;
   getPNCounter(name: string): ClientCounter;
   /** Names: 1 to 256 of [A-Za-z0-9_-.:/]. */
   topic(name: string): TopicHandle;

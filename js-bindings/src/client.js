@@ -12,12 +12,19 @@
 // saved shortly after changes; start() restores both, re-applying pending ops
 // over the snapshots, before connecting.
 //
-// Built so far: LWW maps (`getMap`), OR maps (`getORMap`), PN counters
-// (`getPNCounter`), topics (`topic`), locks (`getLock`), connection states,
-// token auth, backoff with jitter, heartbeat, persistence. Queries and search
-// are next (issue 6).
+// Queries run on the local replica with the server's engine (compiled to
+// WASM), so they answer at once and offline; a map with a query is replicated
+// whole. The handle also subscribes on the server (QUERY_SUB), which is what
+// makes a reference server send the map's SERVER_EVENTs, and is `settled` once
+// the server has answered and the map's Merkle walk has caught up.
+//
+// Built so far: LWW maps (`getMap`), OR maps (`getORMap`), live and one-shot
+// queries (`query`, `queryOnce`), PN counters (`getPNCounter`), topics
+// (`topic`), locks (`getLock`), connection states, token auth, backoff with
+// jitter, heartbeat, persistence, and server-side full-text search (`search`,
+// `searchSubscribe`). Local search on the replica is next (issue 6).
 import { Packr } from 'msgpackr';
-import { loadCore, LwwReplica, OrReplica, PnCounter, decodeFrame } from './core.js';
+import { loadCore, LwwReplica, OrReplica, PnCounter, decodeFrame, wireQuery } from './core.js';
 import { MemoryStorage } from './storage.js';
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
@@ -73,10 +80,199 @@ class SyncedMap extends Observable {
   }
 }
 
+/**
+ * A live query over a map's local replica. Results follow every local write
+ * and every merged remote change at once (also offline): the core computes
+ * each change's ENTER / UPDATE / LEAVE for the query's window.
+ */
+class QueryHandle {
+  #map;
+  #id;
+  #results;
+  #pagination;
+  #subscribers = new Set();
+  #changeListeners = new Set();
+  #serverAnswered = false;
+  #settled = false;
+  #settleWaiters = new Set();
+  #disposed = false;
+
+  constructor(map, filter, serverId) {
+    this.#map = map;
+    this.filter = filter;
+    this.serverId = serverId;
+    const page = map.replica.addQuery(filter);
+    this.#id = page.id;
+    this.#setPage(page);
+  }
+
+  get id() {
+    return this.#id;
+  }
+
+  get mapName() {
+    return this.#map.name;
+  }
+
+  /** True once the server answered this query and the map's sync caught up. */
+  get settled() {
+    return this.#settled;
+  }
+
+  /** The rows in the query's order: [{key, value}] (values projected by `fields`). */
+  getResults() {
+    if (!this.#results) this.#setPage(this.#map.replica.queryPage(this.#id));
+    return this.#results;
+  }
+
+  /** {hasMore, nextCursor?, cursorStatus}: pass nextCursor as `cursor` for the next page. */
+  getPaginationInfo() {
+    this.getResults();
+    return this.#pagination;
+  }
+
+  /** cb(results, {settled}) now and after every change; returns the unsubscribe function. */
+  subscribe(cb) {
+    this.#subscribers.add(cb);
+    cb(this.getResults(), { settled: this.#settled });
+    return () => this.#subscribers.delete(cb);
+  }
+
+  /** cb([{type: 'ENTER'|'UPDATE'|'LEAVE', key, value}]) per change batch; returns the unsubscribe function. */
+  onChanges(cb) {
+    this.#changeListeners.add(cb);
+    return () => this.#changeListeners.delete(cb);
+  }
+
+  /** Resolves true once settled, false after timeoutMs (or when disposed first). */
+  whenSettled(timeoutMs = 5000) {
+    if (this.#settled) return Promise.resolve(true);
+    if (this.#disposed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = (settled) => {
+        clearTimeout(timer);
+        this.#settleWaiters.delete(waiter);
+        resolve(settled);
+      };
+      const timer = setTimeout(() => waiter(false), timeoutMs);
+      this.#settleWaiters.add(waiter);
+    });
+  }
+
+  /** Stops the query here and on the server. */
+  dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#map.replica.removeQuery(this.#id);
+    this.#map._queryClosed(this);
+    for (const waiter of [...this.#settleWaiters]) waiter(false);
+    this.#subscribers.clear();
+    this.#changeListeners.clear();
+  }
+
+  _apply(updates) {
+    this.#results = undefined;
+    if (this.#changeListeners.size > 0) {
+      const changes = updates.map(({ key, value, changeType }) => ({ type: changeType, key, value }));
+      for (const cb of this.#changeListeners) cb(changes);
+    }
+    this.#publish();
+  }
+
+  // Called with whether the server answered and whether the map is in sync.
+  _serverState({ answered, synced }) {
+    if (answered) this.#serverAnswered = true;
+    if (this.#settled || !this.#serverAnswered || !synced) return;
+    this.#settled = true;
+    for (const waiter of [...this.#settleWaiters]) waiter(true);
+    this.#publish();
+  }
+
+  _resetServerState() {
+    this.#serverAnswered = false;
+  }
+
+  #publish() {
+    if (this.#subscribers.size === 0) return;
+    const results = this.getResults();
+    for (const cb of this.#subscribers) cb(results, { settled: this.#settled });
+  }
+
+  #setPage(page) {
+    this.#results = page.results;
+    this.#pagination = { hasMore: page.hasMore, cursorStatus: page.cursorStatus };
+    if (page.nextCursor !== undefined) this.#pagination.nextCursor = page.nextCursor;
+  }
+}
+
+/**
+ * A standing full-text search on the server (SEARCH_SUB): the hits, best
+ * first, kept current by the server's SEARCH_UPDATEs; resubscribed after
+ * every reconnect.
+ */
+class SearchHandle extends Observable {
+  #client;
+  #hits = new Map(); // key -> {key, value, score, matchedTerms}
+
+  constructor(client, id, mapName, query, options) {
+    super();
+    this.#client = client;
+    this.id = id;
+    this.mapName = mapName;
+    this.query = query;
+    this.options = options;
+  }
+
+  /** [{key, value, score, matchedTerms}], best score first. */
+  getResults() {
+    return [...this.#hits.values()].sort((a, b) => b.score - a.score || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** cb(results) at every answer and update; returns the unsubscribe function. */
+  subscribe(cb) {
+    return super.subscribe(cb);
+  }
+
+  /** Stops the search on the server. */
+  dispose() {
+    this.#client._searchClosed(this);
+  }
+
+  _answer(results) {
+    this.#hits = new Map(results.map((r) => [r.key, r]));
+    this.emit(this.getResults());
+  }
+
+  _update({ key, value, score, matchedTerms, changeType }) {
+    if (changeType === 'LEAVE') this.#hits.delete(key);
+    else this.#hits.set(key, { key, value, score, matchedTerms });
+    this.emit(this.getResults());
+  }
+}
+
 /** One LWW map of a client: reads are local, writes are local first and synced. */
 class ClientMap extends SyncedMap {
+  queries = new Map(); // live query id -> QueryHandle
+
   constructor(client, name, replica) {
     super(client, name, replica, `map:${name}`);
+  }
+
+  // The replica's query changes go to their handles once per write batch or merge.
+  notify(keys) {
+    super.notify(keys);
+    if (this.queries.size === 0 || keys.length === 0) return;
+    const byQuery = new Map();
+    for (const update of this.replica.takeQueryEvents()) {
+      if (!byQuery.has(update.queryId)) byQuery.set(update.queryId, []);
+      byQuery.get(update.queryId).push(update);
+    }
+    for (const [id, updates] of byQuery) this.queries.get(id)?._apply(updates);
+  }
+
+  _queryClosed(handle) {
+    this.queries.delete(handle.id);
+    this.client._queryClosed(handle);
   }
 
   get(key) {
@@ -268,6 +464,11 @@ export class TopGunClient {
   #onOffline;
   #onOnline;
   #authRequired = false; // this connection's server asked for a token
+  #queries = new Map(); // server query id -> QueryHandle
+  #nextQueryId = 1;
+  #syncPending = new Map(); // map name -> Merkle requests unanswered this connection (0: in sync)
+  #searchWaits = new Map(); // requestId -> resolve(SEARCH_RESP payload)
+  #searches = new Map(); // subscription id -> SearchHandle
 
   /**
    * @param {object} options
@@ -338,6 +539,8 @@ export class TopGunClient {
     }
     this.#snapshotTimers.clear();
     await this.#writes;
+    for (const handle of [...this.#queries.values()]) handle.dispose();
+    this.#searches.clear();
     for (const map of [...this.#maps.values(), ...this.#orMaps.values()]) map.replica.dispose();
     for (const counter of this.#counters.values()) counter.counter.dispose();
     this.#maps.clear();
@@ -366,8 +569,114 @@ export class TopGunClient {
   getMap(name) {
     const known = this.#maps.has(name);
     const map = this.#openMap(name);
-    if (!known && this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SYNC_INIT', mapName: name });
+    if (!known && this.#state === ConnectionState.CONNECTED) this.#syncInit(name);
     return map;
+  }
+
+  /**
+   * A live query over map `mapName` (replicated whole, see the top of the file).
+   * @param {object} filter {where?, predicate?, sort? (array or {field: 'asc'|'desc'}), limit?, cursor?, fields?, groupBy?, aggregations?}
+   * @returns {QueryHandle}
+   * @throws Error when the query cannot run
+   */
+  query(mapName, filter = {}) {
+    const map = this.getMap(mapName);
+    const handle = new QueryHandle(map, wireQuery(filter), `q-${this.#nextQueryId++}`);
+    map.queries.set(handle.id, handle);
+    this.#queries.set(handle.serverId, handle);
+    if (this.#state === ConnectionState.CONNECTED) this.#querySub(handle);
+    return handle;
+  }
+
+  /**
+   * The query's rows once the server has confirmed them (settled). Rejects
+   * when that does not happen within timeoutMs, or at once when offline,
+   * unless allowLocal, which resolves with the local rows instead.
+   * @returns {Promise<{results: {key: string, value: any}[], hasMore: boolean, nextCursor?: string, settled: boolean}>}
+   */
+  async queryOnce(mapName, filter = {}, { timeoutMs = 5000, allowLocal = false } = {}) {
+    const handle = this.query(mapName, filter);
+    try {
+      const settled = this.#state === ConnectionState.CONNECTED ? await handle.whenSettled(timeoutMs) : false;
+      if (!settled && !allowLocal) {
+        const why = this.#state === ConnectionState.CONNECTED ? `the server did not confirm within ${timeoutMs} ms` : 'offline';
+        throw new Error(`queryOnce(${mapName}): ${why} (allowLocal accepts local data)`);
+      }
+      return { results: handle.getResults(), ...handle.getPaginationInfo(), settled };
+    } finally {
+      handle.dispose();
+    }
+  }
+
+  /**
+   * Full-text search on the server (BM25 over every string of each record).
+   * @param {{limit?: number, minScore?: number, boost?: Record<string, number>, timeoutMs?: number}} [options]
+   * @returns {Promise<{key: string, value: any, score: number, matchedTerms: string[]}[]>} best first
+   * @throws Error when offline, on no answer within timeoutMs (5000), or when the server refuses
+   */
+  search(mapName, query, { timeoutMs = 5000, ...options } = {}) {
+    if (this.#state !== ConnectionState.CONNECTED) return Promise.reject(new Error(`search(${mapName}): offline`));
+    const requestId = globalThis.crypto.randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#searchWaits.delete(requestId);
+        reject(new Error(`search(${mapName}): no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#searchWaits.set(requestId, (answer) => {
+        clearTimeout(timer);
+        this.#searchWaits.delete(requestId);
+        if (answer.error) reject(new Error(`search(${mapName}): ${answer.error}`));
+        else resolve(answer.results ?? []);
+      });
+      this.#send({ type: 'SEARCH', payload: { requestId, mapName, query, options } });
+    });
+  }
+
+  /** A standing search on the server: a SearchHandle whose results follow the map's changes. */
+  searchSubscribe(mapName, query, options = {}) {
+    const handle = new SearchHandle(this, globalThis.crypto.randomUUID(), mapName, query, options);
+    this.#searches.set(handle.id, handle);
+    if (this.#state === ConnectionState.CONNECTED) this.#searchSub(handle);
+    return handle;
+  }
+
+  #searchSub(handle) {
+    this.#send({ type: 'SEARCH_SUB', payload: { subscriptionId: handle.id, mapName: handle.mapName, query: handle.query, options: handle.options } });
+  }
+
+  _searchClosed(handle) {
+    if (!this.#searches.delete(handle.id)) return;
+    if (this.#state === ConnectionState.CONNECTED) this.#send({ type: 'SEARCH_UNSUB', payload: { subscriptionId: handle.id } });
+  }
+
+  _queryClosed(handle) {
+    this.#queries.delete(handle.serverId);
+    if (this.#state === ConnectionState.CONNECTED) this.#send({ type: 'QUERY_UNSUB', payload: { queryId: handle.serverId } });
+  }
+
+  #querySub(handle) {
+    this.#send({ type: 'QUERY_SUB', payload: { queryId: handle.serverId, mapName: handle.mapName, query: handle.filter } });
+  }
+
+  #syncInit(name) {
+    this.#syncPending.set(name, 1);
+    this.#send({ type: 'SYNC_INIT', mapName: name });
+  }
+
+  // One Merkle answer for map `name` arrived; `requested` new requests went out for it.
+  #syncStep(name, requested) {
+    if (!this.#syncPending.has(name)) return;
+    const left = this.#syncPending.get(name) - 1 + requested;
+    this.#syncPending.set(name, left);
+    if (left === 0) this.#settleQueries(name, false);
+  }
+
+  #settleQueries(mapName, answered, serverId) {
+    const synced = this.#syncPending.get(mapName) === 0;
+    for (const handle of this.#queries.values()) {
+      if (handle.mapName !== mapName) continue;
+      handle._serverState({ answered: answered && handle.serverId === serverId, synced });
+    }
   }
 
   getORMap(name) {
@@ -623,7 +932,9 @@ export class TopGunClient {
     if (socket !== this.#socket) return;
     clearInterval(this.#pingTimer);
     this.#socket = undefined;
-    // Lock requests in flight die with the connection (the server drops them too).
+    this.#syncPending.clear();
+    // Searches and lock requests in flight die with the connection (the server drops them too).
+    for (const answer of [...this.#searchWaits.values()]) answer({ error: 'the connection dropped' });
     for (const answer of [...this.#lockWaits.values()]) answer({ type: 'LOCK_RELEASED', payload: { success: false } });
     if (this.#closed) return;
     const { initialDelayMs, maxDelayMs, multiplier, jitter } = this.#options.backoff;
@@ -643,7 +954,12 @@ export class TopGunClient {
     if (this.#state === ConnectionState.SYNCING || this.#state === ConnectionState.CONNECTED) return;
     this.#setState(ConnectionState.SYNCING);
     if (this.#pending.length > 0) this.#send({ type: 'OP_BATCH', payload: { ops: this.#pending } });
-    for (const name of this.#maps.keys()) this.#send({ type: 'SYNC_INIT', mapName: name });
+    for (const name of this.#maps.keys()) this.#syncInit(name);
+    for (const handle of this.#queries.values()) {
+      handle._resetServerState();
+      this.#querySub(handle);
+    }
+    for (const handle of this.#searches.values()) this.#searchSub(handle);
     for (const map of this.#orMaps.values()) this.#orSyncInit(map);
     for (const counter of this.#counters.values()) this.#syncCounter(counter);
     for (const [topic, entry] of this.#topics) if (entry.listeners > 0) this.#send({ type: 'TOPIC_SUB', payload: { topic } });
@@ -682,17 +998,35 @@ export class TopGunClient {
         this.#acked(payload.lastId);
         break;
       case 'SERVER_EVENT':
-        this.#serverEvent(payload);
+        this.#serverEvents([payload]);
+        break;
+      case 'SERVER_BATCH_EVENT':
+        this.#serverEvents(payload.events ?? []);
         break;
       case 'SYNC_RESP_ROOT':
-        this.#compareBuckets(payload.mapName, '', payload.rootHash);
+        this.#syncStep(payload.mapName, this.#compareBuckets(payload.mapName, '', payload.rootHash));
         break;
       case 'SYNC_RESP_BUCKETS':
-        this.#compareChildren(payload.mapName, payload.path, payload.buckets ?? {});
+        this.#syncStep(payload.mapName, this.#compareChildren(payload.mapName, payload.path, payload.buckets ?? {}));
         break;
       case 'SYNC_RESP_LEAF':
         this.#mergeInto(payload.mapName, payload.records ?? []);
+        this.#syncStep(payload.mapName, 0);
         break;
+      case 'SEARCH_RESP': {
+        const search = this.#searches.get(payload.requestId);
+        if (search) search._answer(payload.results ?? []);
+        else this.#searchWaits.get(payload.requestId)?.(payload);
+        break;
+      }
+      case 'SEARCH_UPDATE':
+        this.#searches.get(payload.subscriptionId)?._update(payload);
+        break;
+      case 'QUERY_RESP': {
+        const handle = this.#queries.get(payload.queryId);
+        if (handle) this.#settleQueries(handle.mapName, true, handle.serverId);
+        break;
+      }
       case 'ORMAP_SYNC_RESP_ROOT': {
         const map = this.#orMaps.get(payload.mapName);
         if (map && payload.rootHash !== map.replica.rootHash()) this.#send({ type: 'ORMAP_MERKLE_REQ_BUCKET', payload: { mapName: map.name, path: '' } });
@@ -744,15 +1078,21 @@ export class TopGunClient {
     });
   }
 
-  #serverEvent(event) {
-    if (event.eventType === 'OR_ADD' || event.eventType === 'OR_REMOVE') {
-      const map = this.#orMaps.get(event.mapName);
-      if (!map) return;
-      if (event.eventType === 'OR_ADD' && event.orRecord) map.notify(map.replica.apply([{ key: event.key, record: event.orRecord }]));
-      if (event.eventType === 'OR_REMOVE' && event.orTag && map.replica.applyTombstones([event.orTag]) > 0) map.notify([event.key]);
-      return;
+  // LWW records are merged per map in one call; OR events apply one by one.
+  #serverEvents(events) {
+    const records = new Map(); // map name -> [{key, record}]
+    for (const event of events) {
+      if (event.eventType === 'OR_ADD' || event.eventType === 'OR_REMOVE') {
+        const map = this.#orMaps.get(event.mapName);
+        if (!map) continue;
+        if (event.eventType === 'OR_ADD' && event.orRecord) map.notify(map.replica.apply([{ key: event.key, record: event.orRecord }]));
+        if (event.eventType === 'OR_REMOVE' && event.orTag && map.replica.applyTombstones([event.orTag]) > 0) map.notify([event.key]);
+      } else if (event.record) {
+        if (!records.has(event.mapName)) records.set(event.mapName, []);
+        records.get(event.mapName).push({ key: event.key, record: event.record });
+      }
     }
-    this.#mergeInto(event.mapName, event.record ? [{ key: event.key, record: event.record }] : []);
+    for (const [mapName, batch] of records) this.#mergeInto(mapName, batch);
   }
 
   // --- OR-map sync (PROTOCOL.md §6.6) ---------------------------------------------------------------
@@ -797,20 +1137,28 @@ export class TopGunClient {
     map.notify(map.replica.merge(records).changed);
   }
 
+  // Returns how many requests went out (0 or 1).
   #compareBuckets(mapName, path, remoteRoot) {
     const map = this.#maps.get(mapName);
-    if (map && remoteRoot !== map.replica.rootHash()) this.#send({ type: 'MERKLE_REQ_BUCKET', payload: { mapName, path } });
+    if (!map || remoteRoot === map.replica.rootHash()) return 0;
+    this.#send({ type: 'MERKLE_REQ_BUCKET', payload: { mapName, path } });
+    return 1;
   }
 
   // Asks for every remote child that differs from ours; a differing leaf
   // comes back as SYNC_RESP_LEAF. Local-only data reaches the server through
   // the op log, not this walk.
+  // Returns how many requests went out.
   #compareChildren(mapName, path, remote) {
     const map = this.#maps.get(mapName);
-    if (!map || path.length >= MERKLE_DEPTH) return;
+    if (!map || path.length >= MERKLE_DEPTH) return 0;
     const local = map.replica.buckets(path);
+    let requested = 0;
     for (const [digit, hash] of Object.entries(remote)) {
-      if (local[digit] !== hash) this.#send({ type: 'MERKLE_REQ_BUCKET', payload: { mapName, path: path + digit } });
+      if (local[digit] === hash) continue;
+      this.#send({ type: 'MERKLE_REQ_BUCKET', payload: { mapName, path: path + digit } });
+      requested += 1;
     }
+    return requested;
   }
 }

@@ -156,6 +156,61 @@ export class LwwReplica extends MerkleReplica {
   leaf(path) {
     return unpack(bytesOrThrow(this._native().leaf(path))).records;
   }
+
+  /**
+   * Runs a query once over the replica, with the server's engine (PROTOCOL.md §8).
+   * @param {object} query {where?, predicate?, sort?, limit?, cursor?, fields?, groupBy?, aggregations?}
+   * @returns {{results: {key: string, value: any}[], hasMore: boolean, nextCursor?: string, cursorStatus: string}}
+   * @throws Error when the query cannot run (unknown operator, bad aggregation, ...)
+   */
+  query(query) {
+    return queryPage(unpack(bytesOrThrow(this._native().query(pack(wireQuery(query))))));
+  }
+
+  /**
+   * Starts a live query; its changes wait in takeQueryEvents().
+   * @returns {{id: number, results: {key: string, value: any}[], hasMore: boolean, nextCursor?: string, cursorStatus: string}}
+   * @throws Error when the query cannot run
+   */
+  addQuery(query) {
+    return queryPage(unpack(bytesOrThrow(this._native().addQuery(pack(wireQuery(query))))));
+  }
+
+  removeQuery(id) {
+    return this._native().removeQuery(id);
+  }
+
+  /** The current page of a live query (as addQuery answers), or undefined. */
+  queryPage(id) {
+    const bytes = this._native().queryPage(id);
+    return bytes === undefined ? undefined : queryPage(unpack(bytes));
+  }
+
+  /**
+   * The live queries' changes since the last call, in order: for each query,
+   * rows that left, then updated ones, then new ones (value null on LEAVE).
+   * @returns {{queryId: number, key: string, value: any, changeType: 'ENTER'|'UPDATE'|'LEAVE'}[]}
+   */
+  takeQueryEvents() {
+    return (unpack(bytesOrThrow(this._native().takeQueryEvents())).updates ?? []).map((u) => ({ ...u, queryId: Number(u.queryId) }));
+  }
+}
+
+/**
+ * A query in its wire form: `sort` as the array of {field, direction} the
+ * server reads (the TS client's record form {field: 'asc'} is converted).
+ */
+export function wireQuery(query = {}) {
+  const { sort } = query;
+  if (sort === undefined || Array.isArray(sort)) return query;
+  return { ...query, sort: Object.entries(sort).map(([field, direction]) => ({ field, direction })) };
+}
+
+function queryPage(body) {
+  if (body.error !== undefined) throw new Error(`query: ${body.error}`);
+  const page = { id: Number(body.queryId), results: body.results ?? [], hasMore: body.hasMore === true, cursorStatus: body.cursorStatus };
+  if (body.nextCursor !== undefined) page.nextCursor = body.nextCursor;
+  return page;
 }
 
 /**

@@ -134,6 +134,105 @@ test('a client that connects later gets earlier writes through the Merkle walk a
   }
 });
 
+test('live queries: local writes show at once, remote ones as they merge; settled once the server answered and the map synced', async () => {
+  const server = await startServer();
+  const writer = client(server.port, 'gina');
+  const reader = client(server.port, 'hank');
+  try {
+    await connect(writer, reader);
+    const tasks = writer.getMap('tasks');
+    tasks.setMany(Array.from({ length: 40 }, (_, i) => ({ key: `t${i}`, value: { title: `task ${i}`, prio: i % 10, open: i % 3 !== 0 } })));
+    await until(() => writer.getPendingOpsCount() === 0, 'the writes acked');
+
+    // A fresh reader: its replica is empty until the Merkle walk has run, so
+    // settling must wait for the walk, not just for QUERY_RESP.
+    const top = reader.query('tasks', { where: { open: true }, sort: { prio: 'desc' }, limit: 3, fields: ['prio'] });
+    const deltas = [];
+    top.onChanges((changes) => deltas.push(...changes));
+    assert.equal(await top.whenSettled(10000), true);
+    const expected = tasks.replica.query({ where: { open: true }, sort: [{ field: 'prio', direction: 'desc' }], limit: 3, fields: ['prio'] });
+    assert.deepEqual(top.getResults(), expected.results);
+    assert.equal(top.getPaginationInfo().hasMore, true);
+    assert.ok(top.getPaginationInfo().nextCursor);
+
+    // A remote write that tops the window: ENTER for it, LEAVE for the displaced row.
+    tasks.set('hot', { title: 'urgent', prio: 100, open: true });
+    await until(() => top.getResults()[0]?.key === 'hot', "the writer's row at the top of the reader's window");
+    assert.ok(deltas.some((d) => d.type === 'ENTER' && d.key === 'hot' && d.value.prio === 100));
+    assert.ok(deltas.some((d) => d.type === 'LEAVE' && d.value === null));
+    assert.equal(top.getResults().length, 3);
+
+    // The reader's own write (offline too) changes its results at once.
+    let published;
+    top.subscribe((results) => (published = results));
+    reader.getMap('tasks').remove('hot');
+    assert.notEqual(top.getResults()[0].key, 'hot');
+    assert.equal(published, top.getResults());
+
+    // queryOnce: the settled rows; offline it refuses unless allowLocal.
+    const once = await reader.queryOnce('tasks', { predicate: { op: 'lt', attribute: 'prio', value: 2 } });
+    assert.equal(once.settled, true);
+    assert.equal(once.results.length, 8);
+    server.child.kill('SIGSTOP'); // a server that does not answer in time
+    await assert.rejects(reader.queryOnce('tasks', { where: { nosuch: 1 } }, { timeoutMs: 200 }), /did not confirm within 200 ms/);
+    server.child.kill('SIGCONT');
+    await stopServer(server.child);
+    await until(() => reader.getConnectionState() !== ConnectionState.CONNECTED, 'the reader offline');
+    await assert.rejects(reader.queryOnce('tasks', { limit: 1 }), /offline/);
+    const local = await reader.queryOnce('tasks', { sort: { prio: 'asc' }, limit: 2 }, { allowLocal: true });
+    assert.equal(local.settled, false);
+    assert.equal(local.results.length, 2);
+    assert.throws(() => reader.query('tasks', { predicate: { op: 'nope', attribute: 'a', value: 1 } }), /query: /);
+    top.dispose();
+  } finally {
+    await writer.close();
+    await reader.close();
+    await stopServer(server.child);
+  }
+});
+
+test('search: ranked hits with values from the server; a standing search follows changes; offline is an error', async () => {
+  const server = await startServer();
+  const writer = client(server.port, 'ivy');
+  const reader = client(server.port, 'jack');
+  try {
+    await connect(writer, reader);
+    const articles = writer.getMap('articles');
+    articles.setMany([
+      { key: 'a1', value: { title: 'Offline first apps', body: 'sync when the network returns' } },
+      { key: 'a2', value: { title: 'CRDT maps', body: 'offline edits merge without conflicts, offline' } },
+      { key: 'a3', value: { title: 'Gardening', body: 'tomatoes need sun' } },
+    ]);
+    await until(() => writer.getPendingOpsCount() === 0, 'the writes acked');
+
+    const hits = await reader.search('articles', 'offline', { limit: 5 });
+    assert.deepEqual(hits.map((h) => h.key).sort(), ['a1', 'a2']);
+    assert.ok(hits[0].score >= hits[1].score);
+    assert.equal(hits.find((h) => h.key === 'a1').value.title, 'Offline first apps');
+    assert.deepEqual(hits[0].matchedTerms, ['offline']);
+
+    const standing = reader.searchSubscribe('articles', 'tomatoes');
+    const seen = [];
+    standing.subscribe((results) => seen.push(results.map((r) => r.key)));
+    await until(() => seen.length >= 1, 'the initial answer');
+    assert.deepEqual(standing.getResults().map((r) => r.key), ['a3']);
+    articles.set('a4', { title: 'Tomatoes', body: 'tomatoes tomatoes' });
+    await until(() => standing.getResults().length === 2, 'the new article enters');
+    assert.equal(standing.getResults()[0].key, 'a4');
+    articles.remove('a3');
+    await until(() => standing.getResults().length === 1, 'the removed article leaves');
+    standing.dispose();
+
+    await stopServer(server.child);
+    await until(() => reader.getConnectionState() !== ConnectionState.CONNECTED, 'offline');
+    await assert.rejects(reader.search('articles', 'offline'), /offline/);
+  } finally {
+    await writer.close();
+    await reader.close();
+    await stopServer(server.child);
+  }
+});
+
 test('with a JWT server: a token connects; without one the client waits for setAuthToken, writing locally', async () => {
   const server = await startServer(0, { JWT_SECRET: SECRET });
   const withToken = client(server.port, 'gina', { token: jwt('gina') });

@@ -146,3 +146,63 @@ test('malformed input is an Error and changes nothing', async () => {
   r.dispose();
   assert.throws(() => r.size, /after dispose/);
 });
+
+test('property: a live query on the replica always equals the same query run once', () => {
+  const queries = [
+    { where: { group: 1 } },
+    { predicate: { op: 'gte', attribute: 'score', value: 50 }, sort: { score: 'desc' }, limit: 3 },
+    { predicate: { op: 'lt', attribute: 'score', value: 30 }, sort: [{ field: 'score', direction: 'asc' }], limit: 2, fields: ['score'] },
+    { groupBy: ['group'], aggregations: [{ func: 'count' }, { func: 'sum', field: 'score' }] },
+  ];
+  for (let seed = 1; seed <= 10; seed++) {
+    const random = rng(seed);
+    const replica = new LwwReplica('q');
+    const live = queries.map((q) => {
+      const page = replica.addQuery(q);
+      return { q, id: page.id, rows: new Map(page.results.map((r) => [r.key, r.value])) };
+    });
+    for (let step = 0; step < 120; step++) {
+      const key = `k${Math.floor(random() * 25)}`;
+      const value = random() < 0.2 ? null : { score: Math.floor(random() * 100), group: Math.floor(random() * 3) };
+      if (random() < 0.5) {
+        replica.applyLocal([{ key, value }]);
+      } else {
+        const other = new LwwReplica('remote');
+        replica.merge(other.applyLocal([{ key, value }]));
+        other.dispose();
+      }
+      for (const u of replica.takeQueryEvents()) {
+        const { rows } = live.find((l) => l.id === u.queryId);
+        if (u.changeType === 'LEAVE') assert.ok(rows.delete(u.key), `seed ${seed}: LEAVE of a row not there`);
+        else rows.set(u.key, u.value);
+      }
+      for (const { q, id, rows } of live) {
+        const once = replica.query(q).results;
+        assert.deepEqual(new Map(once.map((r) => [r.key, r.value])), rows, `seed ${seed} step ${step} query ${JSON.stringify(q)}`);
+        assert.deepEqual(replica.queryPage(id).results, once, 'the live page is the one-shot page, in order');
+      }
+    }
+    for (const { id } of live) assert.equal(replica.removeQuery(id), true);
+    replica.applyLocal([{ key: 'after', value: { score: 99, group: 1 } }]);
+    assert.deepEqual(replica.takeQueryEvents(), [], 'removed queries report nothing');
+    replica.dispose();
+  }
+});
+
+test('queries that cannot run throw with the reason; cursors page through the replica', () => {
+  const replica = new LwwReplica('q');
+  assert.throws(() => replica.query({ predicate: { op: 'frobnicate', attribute: 'a', value: 1 } }), /query: .*frobnicate/);
+  assert.throws(() => replica.addQuery({ groupBy: ['g'], aggregations: [{ func: 'sum' }] }), /query: .*needs a field/);
+  replica.applyLocal(Array.from({ length: 7 }, (_, i) => ({ key: `k${i}`, value: { n: i } })));
+  const q = { sort: { n: 'desc' }, limit: 3 };
+  const seen = [];
+  let page = replica.query(q);
+  for (;;) {
+    seen.push(...page.results.map((r) => r.value.n));
+    if (!page.hasMore) break;
+    page = replica.query({ ...q, cursor: page.nextCursor });
+    assert.equal(page.cursorStatus, 'valid');
+  }
+  assert.deepEqual(seen, [6, 5, 4, 3, 2, 1, 0]);
+  replica.dispose();
+});

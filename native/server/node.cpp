@@ -2,6 +2,7 @@
 
 #include "auth/jwt.hpp"
 #include "service/crdt_service.hpp"
+#include "service/map_search.hpp"
 #include "session/connection.hpp"
 #include "storage/store.hpp"
 #include "storage/write_behind.hpp"
@@ -94,7 +95,9 @@ Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::uniq
         lock_tables_.push_back(std::make_unique<LockTable>(config_.lock_wait_limit));
         lock_timers_.push_back(std::make_unique<boost::asio::steady_timer>(shards_[s].io()));
         states_[s]->queries().set_on_pending([this, s] { shards_[s].post([this, s] { flush_query_events(s); }); });
+        states_[s]->search_feeds().set_on_pending([this, s] { shards_[s].post([this, s] { flush_search_feeds(s); }); });
     }
+    searches_.resize(shards_.size());
     if (store_ != nullptr) {
         storage::WriteBehind::Options options;
         options.max_delay = config_.commit_interval;
@@ -246,11 +249,59 @@ void Node::arm_lock_timer(std::size_t shard) {
 }
 
 void Node::flush_query_events(std::size_t shard) {
-    for (auto& [home, batches] : state(shard).queries().take()) {
-        shards_[home].post([this, home, batches = std::move(batches)]() mutable {
+    for (auto& [to, pending] : state(shard).queries().take()) {
+        const std::size_t home = to;  // a structured binding cannot be captured (clang 14)
+        shards_[home].post([this, home, batches = std::move(pending)]() mutable {
             for (ShardQueryBatch& batch : batches) {
                 if (Connection* c = hub(home).find(batch.connection)) c->on_query_events(batch.subscription, batch.events);
             }
+        });
+    }
+}
+
+void Node::with_map_search(const std::string& map, std::function<void(MapSearch&)> request) {
+    const std::size_t owner = shards_.owner_of(map);
+    shards_[owner].post([this, owner, map, request = std::move(request)]() mutable {
+        auto& indexes = searches_[owner];
+        auto it = indexes.find(map);
+        if (it == indexes.end()) {
+            it = indexes.try_emplace(map, std::make_unique<MapSearch>(shards_.size())).first;
+            for (std::size_t s = 0; s < shards_.size(); ++s) {
+                shards_[s].post([this, s, owner, map] {
+                    auto records = state(s).search_feeds().start(map, state(s).lww(map), owner);
+                    // Posted before any of the feed's changes: they reach the index after these.
+                    shards_[owner].post([this, owner, map, records = std::move(records)]() mutable {
+                        searches_[owner].find(map)->second->add_initial(std::move(records));
+                    });
+                });
+            }
+        }
+        it->second->when_ready(std::move(request));
+    });
+}
+
+void Node::drop_search_subscriptions(std::uint64_t connection, const std::vector<std::string>& maps) {
+    // Through with_map_search, so a subscription still waiting for its index is dropped after it is made.
+    for (const std::string& map : maps) {
+        with_map_search(map, [connection](MapSearch& index) { index.drop_connection(connection); });
+    }
+}
+
+void Node::flush_search_feeds(std::size_t shard) {
+    for (SearchFeedBatch& batch : state(shard).search_feeds().take()) {
+        shards_[batch.owner].post([this, batch = std::move(batch)]() mutable {
+            const auto it = searches_[batch.owner].find(batch.map);
+            if (it != searches_[batch.owner].end()) deliver_search_updates(it->second->apply(batch.changes));
+        });
+    }
+}
+
+void Node::deliver_search_updates(std::vector<RoutedSearchUpdates> routed) {
+    for (RoutedSearchUpdates& r : routed) {
+        shards_[r.home].post([this, r = std::move(r)] {
+            Connection* c = hub(r.home).find(r.connection);
+            if (c == nullptr) return;
+            for (const protocol::SearchUpdate& u : r.updates) c->send(make_frame(protocol::encode_message(u)));
         });
     }
 }

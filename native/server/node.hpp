@@ -34,6 +34,9 @@ class WriteBehind;
 
 namespace topgun::server {
 
+class MapSearch;
+struct RoutedSearchUpdates;
+
 // A latency histogram updated from any thread: per-bucket counts (not
 // cumulative; the exposition makes them so), their sum and count.
 struct LatencyHistogram {
@@ -122,6 +125,13 @@ public:
     void deliver(Channel channel, const std::string& name, std::vector<SharedFrame> frames, std::uint64_t exclude);
     void deliver_to_all(SharedFrame frame);
 
+    // Runs request(MapSearch&) on the shard owning map `map`'s search index
+    // (`map`'s owner), building the index first when this is the map's first
+    // search: every shard then feeds it its records and their changes.
+    void with_map_search(const std::string& map, std::function<void(MapSearch&)> request);
+    // Drops a closed connection's search subscriptions on the maps named.
+    void drop_search_subscriptions(std::uint64_t connection, const std::vector<std::string>& maps);
+
     // Runs a lock operation on shard `shard` (the caller is on it; a lock name
     // lives on the shard that owns it), sends its notices to their connections
     // and re-arms the shard's lock timer for the next TTL or wait deadline.
@@ -159,6 +169,9 @@ private:
     void deliver_lock_notices(std::vector<LockNotice> notices);
     // Sends shard `shard`'s pending live-query events to their home shards.
     void flush_query_events(std::size_t shard);
+    // Sends shard `shard`'s pending changes of searched maps to their indexes.
+    void flush_search_feeds(std::size_t shard);
+    void deliver_search_updates(std::vector<RoutedSearchUpdates> routed);
     void arm_lock_timer(std::size_t shard);
 
     ServerConfig config_;
@@ -166,6 +179,8 @@ private:
     std::vector<std::unique_ptr<ShardState>> states_;
     std::vector<std::unique_ptr<ShardHub>> hubs_;
     std::vector<std::unique_ptr<LockTable>> lock_tables_;
+    // Per shard: the search indexes of the maps whose names it owns.
+    std::vector<detail::StringHashMap<std::unique_ptr<MapSearch>>> searches_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> lock_timers_;
     std::unique_ptr<storage::Store> store_;
     std::unique_ptr<storage::WriteBehind> write_behind_;

@@ -77,7 +77,13 @@ class Client {
     this.ws.on('message', (data) => {
       const msg = unpack(data);
       if (msg.type === 'AUTH_REQUIRED' && token) this.send({ type: 'AUTH', token }); // and again
-      this.inbox.push(msg);
+      if (msg.type === 'SERVER_BATCH_EVENT') {
+        // As the TS client does: each event of the batch, in order.
+        this.batchFrames = (this.batchFrames ?? 0) + 1;
+        for (const payload of msg.payload.events) this.inbox.push({ type: 'SERVER_EVENT', payload });
+      } else {
+        this.inbox.push(msg);
+      }
       this.flush();
     });
   }
@@ -157,6 +163,7 @@ test('a JS protocol client: token on open, op-log replay, fan-out, Merkle walk',
       const ev = await reader.next('SERVER_EVENT');
       replica.merge(ev.payload.key, ev.payload.record);
     }
+    assert.ok(reader.batchFrames > 0, 'a batch of writes reaches a holder in SERVER_BATCH_EVENT frames');
 
     // Reconnect replay: the whole pending log again is harmless.
     writer.send({ type: 'OP_BATCH', payload: { ops } });

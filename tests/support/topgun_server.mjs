@@ -37,6 +37,7 @@ export function startServer({ args = ['--port', '0'], env = {} } = {}) {
 
 /** SIGTERM; resolves with the exit code. */
 export function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode); // already stopped
   return new Promise((resolve) => {
     child.removeAllListeners('exit');
     child.once('exit', (code) => resolve(code));

@@ -1,12 +1,9 @@
-// LwwReplica: one LWW map with its own HLC, for JavaScript. A coarse surface:
-// one call per batch of local writes, per server frame's records, per Merkle
-// node; everything in and out as MsgPack (replica_messages.hpp). A call that
-// gets malformed input changes nothing and returns `{error}`.
+// LwwReplica's CRDT and Merkle methods (see lww_replica.hpp) and the bindings.
+#include "lww_replica.hpp"
+
 #include "js_bytes.hpp"
 #include "replica_messages.hpp"
 
-#include <topgun/crdt/lww_map.hpp>
-#include <topgun/hlc.hpp>
 #include <topgun/protocol/codec.hpp>
 
 #include <emscripten/bind.h>
@@ -16,8 +13,6 @@
 namespace topgun::wasm {
 namespace {
 
-using emscripten::val;
-
 protocol::SyncLeafRecord keyed(std::string_view key, const LWWRecord& record) {
     return {std::string(key), protocol::LWWRecordData::from(record)};
 }
@@ -26,83 +21,68 @@ protocol::SyncLeafRecord keyed(const LWWMap::RecordView& r) { return keyed(r.key
 
 }  // namespace
 
-class LwwReplica {
-public:
-    // The node id must be valid (validNodeId); the JS layer checks it first,
-    // since the HLC constructor's exception cannot be caught in this build.
-    explicit LwwReplica(const std::string& node_id) : hlc_(node_id), map_(hlc_) {}
+using emscripten::val;
 
-    // LocalWrites in; KeyedRecords out: the records the writes produced, for the op log.
-    val apply_local(const std::string& input) {
-        return with_input<LocalWrites>(input, "applyLocal", [&](LocalWrites& writes) {
-            KeyedRecords out;
-            out.records.reserve(writes.writes.size());
-            for (LocalWrite& w : writes.writes) {
-                const LWWRecord record = w.value.is_nil() ? map_.remove(w.key) : map_.set(w.key, std::move(w.value), w.ttl());
-                out.records.push_back(keyed(w.key, record));
-            }
-            return encoded(out);
-        });
-    }
-
-    // KeyedRecords in (a server frame's records, or a snapshot); MergeOutcome out.
-    val merge(const std::string& input) {
-        return with_input<KeyedRecords>(input, "merge", [&](const KeyedRecords& in) {
-            MergeOutcome out;
-            for (const protocol::SyncLeafRecord& r : in.records) {
-                switch (map_.merge(r.key, r.record.to_record())) {
-                    case LWWMap::MergeResult::Applied:
-                        out.changed.push_back(r.key);
-                        break;
-                    case LWWMap::MergeResult::DriftRejected:
-                        out.drift_rejected.push_back(r.key);
-                        break;
-                    case LWWMap::MergeResult::Ignored:
-                        break;
-                }
-            }
-            return encoded(out);
-        });
-    }
-
-    // The live value's MsgPack, or undefined.
-    val get(const std::string& key) const {
-        const Value* value = map_.get(key);
-        if (value == nullptr) return val::undefined();
-        msgpack::Writer w(64);
-        protocol::encode_field(w, *value);
-        return to_uint8array(w.bytes());
-    }
-
-    val entries() const {
-        Entries out;
-        map_.for_each([&](std::string_view key, const Value& value) { out.entries.emplace_back(std::string(key), value); });
-        return encoded(out);
-    }
-
-    // Every stored record, tombstones included: restore() is merge().
-    val snapshot() const {
+val LwwReplica::apply_local(const std::string& input) {
+    return with_input<LocalWrites>(input, "applyLocal", [&](LocalWrites& writes) {
         KeyedRecords out;
-        map_.for_each_record([&](const LWWMap::RecordView& r) { out.records.push_back(keyed(r)); });
+        out.records.reserve(writes.writes.size());
+        for (LocalWrite& w : writes.writes) {
+            const LWWRecord record = w.value.is_nil() ? map_.remove(w.key) : map_.set(w.key, std::move(w.value), w.ttl());
+            out.records.push_back(keyed(w.key, record));
+        }
         return encoded(out);
-    }
+    });
+}
 
-    double root_hash() const { return map_.merkle().root_hash(); }
-
-    val buckets(const std::string& path) const { return encoded(BucketHashes{protocol::wire_buckets(map_.merkle().buckets(path))}); }
-
-    val leaf(const std::string& path) const {
-        KeyedRecords out;
-        for (const LWWMap::RecordView& r : map_.records_in_bucket(path)) out.records.push_back(keyed(r));
+val LwwReplica::merge(const std::string& input) {
+    return with_input<KeyedRecords>(input, "merge", [&](const KeyedRecords& in) {
+        MergeOutcome out;
+        for (const protocol::SyncLeafRecord& r : in.records) {
+            switch (map_.merge(r.key, r.record.to_record())) {
+                case LWWMap::MergeResult::Applied:
+                    out.changed.push_back(r.key);
+                    break;
+                case LWWMap::MergeResult::DriftRejected:
+                    out.drift_rejected.push_back(r.key);
+                    break;
+                case LWWMap::MergeResult::Ignored:
+                    break;
+            }
+        }
         return encoded(out);
-    }
+    });
+}
 
-    double size() const { return static_cast<double>(map_.size()); }
+val LwwReplica::get(const std::string& key) const {
+    const Value* value = map_.get(key);
+    if (value == nullptr) return val::undefined();
+    msgpack::Writer w(64);
+    protocol::encode_field(w, *value);
+    return to_uint8array(w.bytes());
+}
 
-private:
-    HLC hlc_;
-    LWWMap map_;
-};
+val LwwReplica::entries() const {
+    Entries out;
+    map_.for_each([&](std::string_view key, const Value& value) { out.entries.emplace_back(std::string(key), value); });
+    return encoded(out);
+}
+
+val LwwReplica::snapshot() const {
+    KeyedRecords out;
+    map_.for_each_record([&](const LWWMap::RecordView& r) { out.records.push_back(keyed(r)); });
+    return encoded(out);
+}
+
+val LwwReplica::buckets(const std::string& path) const {
+    return encoded(BucketHashes{protocol::wire_buckets(map_.merkle().buckets(path))});
+}
+
+val LwwReplica::leaf(const std::string& path) const {
+    KeyedRecords out;
+    for (const LWWMap::RecordView& r : map_.records_in_bucket(path)) out.records.push_back(keyed(r));
+    return encoded(out);
+}
 
 EMSCRIPTEN_BINDINGS(topgun_lww_replica) {
     emscripten::class_<LwwReplica>("LwwReplica")
@@ -115,7 +95,12 @@ EMSCRIPTEN_BINDINGS(topgun_lww_replica) {
         .function("rootHash", &LwwReplica::root_hash)
         .function("buckets", &LwwReplica::buckets)
         .function("leaf", &LwwReplica::leaf)
-        .function("size", &LwwReplica::size);
+        .function("size", &LwwReplica::size)
+        .function("query", &LwwReplica::query)
+        .function("addQuery", &LwwReplica::add_query)
+        .function("removeQuery", &LwwReplica::remove_query)
+        .function("queryPage", &LwwReplica::query_page)
+        .function("takeQueryEvents", &LwwReplica::take_query_events);
 }
 
 }  // namespace topgun::wasm

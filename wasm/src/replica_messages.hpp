@@ -6,6 +6,7 @@
 
 #include <topgun/protocol/common.hpp>
 #include <topgun/protocol/fields.hpp>
+#include <topgun/protocol/query.hpp>
 #include <topgun/protocol/sync.hpp>
 #include <topgun/value.hpp>
 
@@ -157,6 +158,16 @@ struct ChangedKeys {
     template <class Self, class V>
     static void fields(Self& s, V&& v) {
         v("changed", s.changed);
+    }
+};
+
+// Live-query changes drained from a replica, in order.
+struct QueryEvents {
+    std::vector<protocol::QueryUpdate> updates;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("updates", s.updates);
     }
 };
 

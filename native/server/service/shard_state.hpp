@@ -4,6 +4,7 @@
 #pragma once
 
 #include "service/device_registry.hpp"
+#include "service/search_feed.hpp"
 #include "service/shard_queries.hpp"
 
 #include <topgun/crdt/lww_map.hpp>
@@ -88,6 +89,8 @@ public:
 
     // Live queries over this shard's part of the LWW maps.
     ShardQueries& queries() noexcept { return queries_; }
+    // This shard's part of searched maps, fed to their indexes.
+    SearchFeeds& search_feeds() noexcept { return search_feeds_; }
 
     detail::StringHashMap<LWWMap>& lww_maps() noexcept { return lww_; }
     detail::StringHashMap<OrMapState>& or_maps() noexcept { return or_; }
@@ -98,7 +101,8 @@ private:
     detail::StringHashMap<OrMapState> or_;
     detail::StringHashMap<PNCounter> counters_;
     DeviceRegistry devices_;
-    ShardQueries queries_;  // after the maps: its registries detach from them first
+    ShardQueries queries_;       // after the maps: its registries detach from them first
+    SearchFeeds search_feeds_;  // likewise
 };
 
 }  // namespace topgun::server

@@ -4,6 +4,7 @@
 #include "node.hpp"
 #include "session/query_subscription.hpp"
 #include "service/crdt_service.hpp"
+#include "service/map_search.hpp"
 #include "service/shard_queries.hpp"
 #include "service/sync_service.hpp"
 #include "storage/write_behind.hpp"
@@ -98,13 +99,21 @@ std::uint64_t wall_millis() {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-// Frames for a write's events, per map, in order.
+// The frame of a write's events, per map: one SERVER_EVENT, or one
+// SERVER_BATCH_EVENT holding several in order (the TS client applies both; a
+// holder of a busy map then gets one frame per batch instead of one per op).
 std::map<std::string, std::vector<SharedFrame>> encode_events(std::vector<ServerEventPayload>& events) {
+    std::map<std::string, ServerBatchEvent> by_map;
+    for (ServerEventPayload& e : events) by_map[e.map_name].events.push_back(std::move(e));
     std::map<std::string, std::vector<SharedFrame>> out;
-    for (ServerEventPayload& e : events) {
-        ServerEvent message;
-        static_cast<ServerEventPayload&>(message) = std::move(e);
-        out[message.map_name].push_back(make_frame(encode_message(message)));
+    for (auto& [map, batch] : by_map) {
+        if (batch.events.size() == 1) {
+            ServerEvent single;
+            static_cast<ServerEventPayload&>(single) = std::move(batch.events.front());
+            out[map].push_back(make_frame(encode_message(single)));
+        } else {
+            out[map].push_back(make_frame(encode_message(batch)));
+        }
     }
     return out;
 }
@@ -210,6 +219,12 @@ void Connection::on_closed() {
         const std::string query_id = query_ids_.begin()->first;
         unsubscribe_query(query_id);
     }
+    std::vector<std::string> searched;
+    for (const auto& [id, map] : search_subs_) {
+        if (std::find(searched.begin(), searched.end(), map) == searched.end()) searched.push_back(map);
+    }
+    node_.drop_search_subscriptions(id_, searched);
+    search_subs_.clear();
 }
 
 void Connection::send(SharedFrame frame) {
@@ -339,6 +354,12 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
         unsubscribe_query(query_unsub->query_id);
     } else if (std::holds_alternative<QuerySyncInit>(message)) {
         // Per-query Merkle sync is retired in the reference too (§8.3): nothing to answer.
+    } else if (auto* search = std::get_if<Search>(&message)) {
+        handle_search(std::move(*search));
+    } else if (auto* search_sub = std::get_if<SearchSub>(&message)) {
+        handle_search_sub(std::move(*search_sub));
+    } else if (auto* search_unsub = std::get_if<SearchUnsub>(&message)) {
+        handle_search_unsub(*search_unsub);
     } else if (auto* sub = std::get_if<TopicSub>(&message)) {
         if (valid_topic(sub->topic)) node_.hub(home_).subscribe(Channel::Topic, sub->topic, id_);
     } else if (auto* unsub = std::get_if<TopicUnsub>(&message)) {
@@ -689,6 +710,54 @@ void Connection::handle_counter(const std::string& name, const PNCounterStateDat
                 self->reply(CounterResponse{{name, state}});
             }
         });
+    });
+}
+
+void Connection::handle_search(Search request) {
+    if (request.map_name.empty() || is_reserved_map_name(request.map_name)) {
+        reply(SearchResp{request.request_id, {}, 0, "map name \"" + request.map_name + "\" is empty or reserved"});
+        return;
+    }
+    auto self = shared_from_this();
+    const std::string map = request.map_name;  // the lambda below takes `request` before the call reads it
+    node_.with_map_search(map, [&node = node_, self, request = std::move(request)](MapSearch& index) {
+        SearchResp resp;
+        resp.request_id = request.request_id;
+        resp.results = index.search(request.query, request.options.value_or(SearchOptions{}));
+        resp.total_count = static_cast<std::uint32_t>(resp.results.size());
+        node.shards()[self->home()].post([self, resp = std::move(resp)] { self->reply(resp); });
+    });
+}
+
+void Connection::handle_search_sub(SearchSub sub) {
+    if (sub.subscription_id.empty() || sub.map_name.empty() || is_reserved_map_name(sub.map_name)) {
+        reply(SearchResp{sub.subscription_id, {}, 0, "SEARCH_SUB needs a subscriptionId and a map name that is not reserved"});
+        return;
+    }
+    if (const auto it = search_subs_.find(sub.subscription_id); it != search_subs_.end() && it->second != sub.map_name) {
+        handle_search_unsub(SearchUnsub{sub.subscription_id});  // the id moves to another map
+    }
+    search_subs_[sub.subscription_id] = sub.map_name;
+    auto self = shared_from_this();
+    const SearchSubscriber who{id_, home_, sub.subscription_id};
+    const std::string map = sub.map_name;  // the lambda below takes `sub` before the call reads it
+    node_.with_map_search(map, [&node = node_, self, who, sub = std::move(sub)](MapSearch& index) {
+        SearchResp resp;
+        resp.request_id = sub.subscription_id;
+        resp.results = index.subscribe(who, sub.query, sub.options.value_or(SearchOptions{}));
+        resp.total_count = static_cast<std::uint32_t>(resp.results.size());
+        node.shards()[self->home()].post([self, resp = std::move(resp)] { self->reply(resp); });
+    });
+}
+
+// Nothing is answered (the reference sends an OP_ACK, which a client's op log would take for its own).
+void Connection::handle_search_unsub(const SearchUnsub& unsub) {
+    const auto it = search_subs_.find(unsub.subscription_id);
+    if (it == search_subs_.end()) return;
+    const std::string map = std::move(it->second);
+    search_subs_.erase(it);
+    node_.with_map_search(map, [connection = id_, subscription = unsub.subscription_id](MapSearch& index) {
+        index.unsubscribe(connection, subscription);
     });
 }
 

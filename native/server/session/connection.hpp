@@ -15,6 +15,7 @@
 #include <topgun/protocol/common.hpp>
 #include <topgun/protocol/messaging.hpp>
 #include <topgun/protocol/query.hpp>
+#include <topgun/protocol/search.hpp>
 #include <topgun/protocol/sync.hpp>
 
 #include <chrono>
@@ -99,6 +100,9 @@ private:
     void handle_or_diff_request(protocol::ORMapDiffRequest request);
     // COUNTER_REQUEST (remote = null) or COUNTER_SYNC.
     void handle_counter(const std::string& name, const protocol::PNCounterStateData* remote);
+    void handle_search(protocol::Search request);
+    void handle_search_sub(protocol::SearchSub sub);
+    void handle_search_unsub(const protocol::SearchUnsub& unsub);
     void handle_query_sub(protocol::QuerySub sub);
     void unsubscribe_query(const std::string& query_id);
     void on_query_rows(std::uint64_t subscription, std::vector<protocol::QueryResultEntry> rows);
@@ -133,6 +137,8 @@ private:
     // or dropped subscription find nothing), and the client's ids for them.
     std::unordered_map<std::uint64_t, std::unique_ptr<QuerySubscription>> queries_;
     detail::StringHashMap<std::uint64_t> query_ids_;
+    // SEARCH_SUB ids and their maps (the index of a map lives on its owner shard).
+    detail::StringHashMap<std::string> search_subs_;
 };
 
 }  // namespace topgun::server

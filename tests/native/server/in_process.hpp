@@ -78,6 +78,18 @@ public:
         return std::move(all.front());
     }
 
+    // The SERVER_EVENTs received, those inside SERVER_BATCH_EVENTs included, in order.
+    std::vector<protocol::ServerEventPayload> take_server_events() {
+        std::vector<protocol::ServerEventPayload> out;
+        for (auto& m : take()) {
+            if (auto* single = std::get_if<protocol::ServerEvent>(&m)) out.push_back(std::move(*single));
+            if (auto* batch = std::get_if<protocol::ServerBatchEvent>(&m)) {
+                for (auto& e : batch->events) out.push_back(std::move(e));
+            }
+        }
+        return out;
+    }
+
     MemoryTransport& transport() noexcept { return transport_; }
     Connection& connection() noexcept { return *connection_; }
 

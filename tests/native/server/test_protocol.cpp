@@ -233,8 +233,8 @@ TEST_CASE("Holders of a map get SERVER_EVENTs of other clients' writes; the writ
 
     const std::uint64_t t = now_millis();
     writer->send(OpBatch{{put_op("1", "todos", "a", Value("x"), stamp(t)), put_op("2", "todos", "b", Value("y"), stamp(t, 1))}, {}, {}});
-    CHECK(writer->take_all<ServerEvent>().empty());
-    auto events = holder->take_all<ServerEvent>();
+    CHECK(writer->take_server_events().empty());
+    auto events = holder->take_server_events();
     REQUIRE(events.size() == 2);
     std::sort(events.begin(), events.end(), [](const auto& x, const auto& y) { return x.key < y.key; });
     CHECK(events[0].event_type == ServerEventType::Put);
@@ -260,6 +260,35 @@ TEST_CASE("Holders of a map get SERVER_EVENTs of other clients' writes; the writ
     CHECK(server_value(server.node(), "todos", "a") == nullptr);
 }
 
+TEST_CASE("A batch's events for one map on one shard reach a holder as one SERVER_BATCH_EVENT, in op order",
+          "[server][protocol][fanout]") {
+    InProcessServer server;
+    auto writer = server.connect();
+    auto holder = server.connect();
+    holder->send(SyncInit{"feed", {}, {}, {}});
+    holder->take();
+    std::vector<std::string> keys;
+    for (int i = 0; keys.size() < 10; ++i) {
+        if (server.node().shards().owner_of("k" + std::to_string(i)) == 1) keys.push_back("k" + std::to_string(i));
+    }
+    std::vector<ClientOp> ops;
+    const std::uint64_t t = now_millis();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        ops.push_back(put_op(std::to_string(i + 1), "feed", keys[i], Value(static_cast<std::int64_t>(i)), stamp(t, static_cast<std::uint32_t>(i))));
+    }
+    writer->send(OpBatch{ops, {}, {}});
+    const auto batch = holder->take_one<ServerBatchEvent>();
+    REQUIRE(batch.events.size() == keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        CHECK(batch.events[i].key == keys[i]);
+        CHECK(batch.events[i].event_type == ServerEventType::Put);
+        CHECK(batch.events[i].record->value == Value(static_cast<std::int64_t>(i)));
+    }
+    // A single write is still a plain SERVER_EVENT.
+    writer->send(OpBatch{{put_op("11", "feed", keys[0], Value("one"), stamp(t + 1))}, {}, {}});
+    CHECK(holder->take_one<ServerEvent>().key == keys[0]);
+}
+
 TEST_CASE("OR ops keep the client's tags: a remove finds the tag its client added (D2)", "[server][protocol][writes]") {
     InProcessServer server;
     auto writer = server.connect();
@@ -275,7 +304,7 @@ TEST_CASE("OR ops keep the client's tags: a remove finds the tag its client adde
     add.or_record = ORMapRecordData{Value("red"), ts, ts.to_string(), {}};
     writer->send(OpBatch{{add, add}, {}, {}});  // a re-sent add is idempotent
     CHECK(writer->take_one<OpAck>().last_id == "1");
-    auto added = holder->take_all<ServerEvent>();
+    auto added = holder->take_server_events();
     REQUIRE(added.size() == 1);
     CHECK(added[0].event_type == ServerEventType::OrAdd);
     CHECK(added[0].or_tag == std::optional(ts.to_string()));
@@ -439,10 +468,12 @@ TEST_CASE("PARTITION_MAP lists all 271 partitions on this node", "[server][proto
 TEST_CASE("Every other message kind gets a clear ERROR, never silence", "[server][protocol][errors]") {
     InProcessServer server;
     auto client = server.connect();
-    client->send(SearchUnsub{"s1"});
+    JournalSubscribe journal;
+    journal.request_id = "j1";
+    client->send(journal);
     auto e = client->take_one<ErrorMessage>();
     CHECK(e.code == 501);
-    CHECK(e.message == "not implemented: SEARCH_UNSUB");
+    CHECK(e.message == "not implemented: JOURNAL_SUBSCRIBE");
 
     client->send(OpAck{"1", {}, {}});
     e = client->take_one<ErrorMessage>();

@@ -1,0 +1,66 @@
+// LwwReplica: one LWW map with its own HLC, for JavaScript. A coarse surface:
+// one call per batch of local writes, per server frame's records, per Merkle
+// node; everything in and out as MsgPack (replica_messages.hpp). A call that
+// gets malformed input changes nothing and returns `{error}`.
+//
+// Queries run on the replica with the server's engine (same results, offline
+// too): query() once, addQuery() live — its ENTER/UPDATE/LEAVE wait in
+// takeQueryEvents() until JS drains them after the writes or merges that
+// caused them, so one drain serves a whole batch. They live in
+// lww_replica_queries.cpp, which is compiled for size: the query engine is
+// most of the module, the CRDT paths in lww_replica.cpp are the hot ones.
+#pragma once
+
+#include <topgun/crdt/lww_map.hpp>
+#include <topgun/hlc.hpp>
+#include <topgun/query/live_query.hpp>
+
+#include <emscripten/val.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace topgun::wasm {
+
+class LwwReplica {
+public:
+    // The node id must be valid (validNodeId); the JS layer checks it first,
+    // since the HLC constructor's exception cannot be caught in this build.
+    explicit LwwReplica(const std::string& node_id) : hlc_(node_id), map_(hlc_) {}
+    ~LwwReplica();
+    LwwReplica(const LwwReplica&) = delete;  // live queries point at map_
+    LwwReplica& operator=(const LwwReplica&) = delete;
+
+    // LocalWrites in; KeyedRecords out: the records the writes produced, for the op log.
+    emscripten::val apply_local(const std::string& input);
+    // KeyedRecords in (a server frame's records, or a snapshot); MergeOutcome out.
+    emscripten::val merge(const std::string& input);
+    // The live value's MsgPack, or undefined.
+    emscripten::val get(const std::string& key) const;
+    emscripten::val entries() const;
+    // Every stored record, tombstones included: restore() is merge().
+    emscripten::val snapshot() const;
+    double root_hash() const { return map_.merkle().root_hash(); }
+    emscripten::val buckets(const std::string& path) const;
+    emscripten::val leaf(const std::string& path) const;
+    double size() const { return static_cast<double>(map_.size()); }
+
+    // A Query in; its page (a QUERY_RESP body) out.
+    emscripten::val query(const std::string& input) const;
+    // A Query in; its first page out, queryId naming the live query (0 when refused, with error).
+    emscripten::val add_query(const std::string& input);
+    bool remove_query(double id);
+    // The current page of a live query, or undefined for an unknown id.
+    emscripten::val query_page(double id) const;
+    // The events since the last call, as QUERY_UPDATE bodies (queryId = the id), in order.
+    emscripten::val take_query_events();
+
+private:
+    HLC hlc_;
+    LWWMap map_;
+    std::unique_ptr<query::LiveQueryRegistry> live_;  // after map_: detaches from it first
+    std::vector<query::LiveQueryEvent> pending_;
+};
+
+}  // namespace topgun::wasm
