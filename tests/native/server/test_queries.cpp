@@ -117,15 +117,19 @@ private:
 
 ServerConfig four_shards() { return test_config(4); }
 
+// A node with four shards, a writing client, a reading client and the oracle.
+struct FourShards {
+    InProcessServer server{four_shards()};
+    std::unique_ptr<TestClient> writer_client = server.connect();
+    std::unique_ptr<TestClient> reader = server.connect();
+    Oracle oracle;
+    Writer writer{*writer_client, oracle};
+};
+
 }  // namespace
 
-TEST_CASE("QUERY_SUB: the snapshot merges every shard's rows, sorted, limited and projected; the cursor pages on",
+TEST_CASE_METHOD(FourShards, "QUERY_SUB: the snapshot merges every shard's rows, sorted, limited and projected; the cursor pages on",
           "[server][queries]") {
-    InProcessServer server(four_shards());
-    auto writer_client = server.connect();
-    auto reader = server.connect();
-    Oracle oracle;
-    Writer writer(*writer_client, oracle);
     for (int i = 0; i < 60; ++i) writer.put("items", "k" + std::to_string(i), item((i * 37) % 50, "u", i % 3));
     writer_client->take();
 
@@ -178,12 +182,7 @@ TEST_CASE("QUERY_SUB: the snapshot merges every shard's rows, sorted, limited an
     CHECK(groups.results == oracle.run(grouped).rows);
 }
 
-TEST_CASE("QUERY_SUB: hasMore and nextCursor hold when every match lives on one shard", "[server][queries]") {
-    InProcessServer server(four_shards());
-    auto writer_client = server.connect();
-    auto reader = server.connect();
-    Oracle oracle;
-    Writer writer(*writer_client, oracle);
+TEST_CASE_METHOD(FourShards, "QUERY_SUB: hasMore and nextCursor hold when every match lives on one shard", "[server][queries]") {
     // limit + 1 matches, all owned by shard 2: that shard alone decides hasMore.
     int written = 0;
     for (int i = 0; written < 4; ++i) {
@@ -271,12 +270,7 @@ TEST_CASE("Live queries: the writer gets no echo of its own keys, but rows it di
     CHECK(updates[0].change_type == ChangeType::Update);
 }
 
-TEST_CASE("QUERY_UNSUB and disconnect detach the query from every shard; a repeated queryId replaces it", "[server][queries]") {
-    InProcessServer server(four_shards());
-    auto writer_client = server.connect();
-    auto reader = server.connect();
-    Oracle oracle;
-    Writer writer(*writer_client, oracle);
+TEST_CASE_METHOD(FourShards, "QUERY_UNSUB and disconnect detach the query from every shard; a repeated queryId replaces it", "[server][queries]") {
     writer.put("items", "a", item(15, "u", 0));
     auto attached = [&] {
         std::size_t n = 0;
