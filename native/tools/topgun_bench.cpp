@@ -28,6 +28,12 @@
 // run's writes cause. With --owners M the values are {owner, body} maps with
 // owner "u<key % M>", and query i is {where: {owner: "u<i % M>"}} (each write
 // concerns one query's owner); without it every query matches everything.
+// --query-misses makes query i {where: {owner: "x<i>"}}, which no write
+// matches: the server still checks every write against them, sends nothing.
+// --searches N has that connection then send N SEARCHes, one at a time, of
+// two words each (top 10), timing SEARCH -> SEARCH_RESP; the first builds the
+// map's index and is reported apart. --words W makes each value's body W
+// words drawn from a vocabulary of 1,000 ("w0" .. "w999"), so searches hit.
 //
 // Every connection runs on its own strand: its figures are touched by one
 // handler at a time and merged after the io_context has stopped.
@@ -104,6 +110,9 @@ struct Options {
     double connect_timeout_s = 10;
     unsigned live_queries = 0;
     unsigned owners = 0;
+    unsigned searches = 0;
+    unsigned words = 0;
+    bool query_misses = false;
 };
 
 Clock::duration seconds(double s) {
@@ -167,6 +176,9 @@ struct Stats {
     std::uint64_t query_updates = 0;                 // QUERY_UPDATEs received by the subscriber
     std::uint64_t snapshot_rows = 0;                 // rows of its QUERY_RESPs
     std::vector<std::uint64_t> snapshot_latencies_ns;  // QUERY_SUB -> QUERY_RESP
+    std::vector<std::uint64_t> search_latencies_ns;    // SEARCH -> SEARCH_RESP, the first (index build) excluded
+    std::uint64_t first_search_ns = 0;
+    std::uint64_t search_hits = 0;
     std::optional<std::string> failure;  // why the connection ended early
     bool opened = false;                 // connected (and authenticated): reached the start line
 };
@@ -253,7 +265,9 @@ public:
     // Query i of the subscriber (see the top of the file).
     static protocol::Query live_query(const Options& o, unsigned i) {
         protocol::Query q;
-        if (o.owners > 0) q.where = protocol::StringMap<topgun::Value>{{"owner", topgun::Value("u" + std::to_string(i % o.owners))}};
+        // "x<i>" owners are never written: each write is checked against the queries and matches none.
+        const std::string owner = (o.query_misses ? "x" : "u") + std::to_string(o.owners > 0 ? i % o.owners : i);
+        if (o.owners > 0 || o.query_misses) q.where = protocol::StringMap<topgun::Value>{{"owner", topgun::Value(owner)}};
         return q;
     }
 
@@ -325,13 +339,39 @@ private:
 
     // One QUERY_SUB at a time, so each snapshot's latency is its own.
     void subscribe_next() {
-        if (subscribed_ == options_.live_queries) return ready();
+        if (subscribed_ == options_.live_queries) return search_next();
         protocol::QuerySub sub;
         sub.query_id = "q" + std::to_string(subscribed_);
         sub.map_name = options_.map;
         sub.query = live_query(options_, subscribed_);
         subscribe_sent_ = Clock::now();
         send(protocol::encode_message(sub));
+    }
+
+    void search_next() {
+        if (searched_ == options_.searches) return ready();
+        protocol::Search search;
+        search.request_id = "s" + std::to_string(searched_);
+        search.map_name = options_.map;
+        search.query = "w" + std::to_string(rng_() % kVocabulary) + " w" + std::to_string(rng_() % kVocabulary);
+        search.options = protocol::SearchOptions{10, {}, {}};
+        subscribe_sent_ = Clock::now();
+        send(protocol::encode_message(search));
+    }
+
+    void on_search_resp(const protocol::SearchResp& resp) {
+        if (state_ != State::Subscribing) return;
+        if (resp.error) return fail("SEARCH refused: " + *resp.error);
+        const auto ns = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - subscribe_sent_).count());
+        if (searched_ == 0) {
+            stats_.first_search_ns = ns;
+        } else {
+            stats_.search_latencies_ns.push_back(ns);
+        }
+        stats_.search_hits += resp.results.size();
+        ++searched_;
+        search_next();
     }
 
     void on_query_resp(const protocol::QueryResp& resp) {
@@ -397,11 +437,17 @@ private:
         send(topgun::Bytes(bytes.begin(), bytes.end()));
     }
 
-    topgun::Value record_value(std::uint64_t key) const {
-        if (options_.owners == 0) return value_;
+    topgun::Value record_value(std::uint64_t key) {
+        if (options_.owners == 0 && options_.words == 0) return value_;
         topgun::Value v = topgun::Value::map();
-        v.set("owner", topgun::Value("u" + std::to_string(key % options_.owners)));
-        v.set("body", value_);
+        if (options_.owners > 0) v.set("owner", topgun::Value("u" + std::to_string(key % options_.owners)));
+        if (options_.words == 0) {
+            v.set("body", value_);
+            return v;
+        }
+        std::string body;
+        for (unsigned i = 0; i < options_.words; ++i) body += "w" + std::to_string(rng_() % kVocabulary) + " ";
+        v.set("body", topgun::Value(std::move(body)));
         return v;
     }
 
@@ -558,6 +604,10 @@ private:
     }
 
     void handle(std::span<const std::uint8_t> frame) {
+        // A query subscriber also holds the map, so every write reaches it as a
+        // SERVER_(BATCH_)EVENT; nothing here reads them, and decoding each would
+        // make this client, not the server, the bottleneck (the kind leads the frame).
+        if (subscriber_ && is_server_event(frame)) return;
         auto decoded = protocol::decode_message(frame);
         if (!decoded) {
             ++stats_.undecodable_frames;
@@ -579,6 +629,7 @@ private:
             return;
         }
         if (const auto* resp = std::get_if<protocol::QueryResp>(&message)) return on_query_resp(*resp);
+        if (const auto* found = std::get_if<protocol::SearchResp>(&message)) return on_search_resp(*found);
         if (std::holds_alternative<protocol::QueryUpdate>(message)) {
             ++stats_.query_updates;
             return;
@@ -588,6 +639,12 @@ private:
                         " (is --jwt-secret the server's JWT_SECRET?)");
         }
         // PONG, SERVER_EVENT and others: nothing to measure.
+    }
+
+    static bool is_server_event(std::span<const std::uint8_t> frame) {
+        constexpr std::string_view kind = "SERVER_";
+        const std::string_view head(reinterpret_cast<const char*>(frame.data()), std::min<std::size_t>(frame.size(), 32));
+        return head.find(kind) != std::string_view::npos;
     }
 
     // --- ending ---------------------------------------------------------------------------------------
@@ -629,8 +686,10 @@ private:
         return buf;
     }
 
+    static constexpr unsigned kVocabulary = 1000;
     bool subscriber_;
     unsigned subscribed_ = 0;
+    unsigned searched_ = 0;
     Clock::time_point subscribe_sent_;
     Run& run_;
     const Options& options_;
@@ -680,6 +739,7 @@ struct Summary {
     double measured_s = 0;  // the window, or up to the last ack when every key was written before its end
     double ops_per_s = 0;
     double snapshot_p50_us = 0, snapshot_max_us = 0;
+    double search_p50_us = 0, search_p99_us = 0;
 };
 
 // Nearest-rank percentile of sorted samples.
@@ -711,6 +771,9 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
         t.unmatched_acks += st.unmatched_acks;
         t.undecodable_frames += st.undecodable_frames;
         t.query_updates += st.query_updates;
+        t.search_latencies_ns.insert(t.search_latencies_ns.end(), st.search_latencies_ns.begin(), st.search_latencies_ns.end());
+        t.first_search_ns = std::max(t.first_search_ns, st.first_search_ns);
+        t.search_hits += st.search_hits;
         t.snapshot_rows += st.snapshot_rows;
         t.snapshot_latencies_ns.insert(t.snapshot_latencies_ns.end(), st.snapshot_latencies_ns.begin(),
                                        st.snapshot_latencies_ns.end());
@@ -742,6 +805,10 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
     std::sort(snapshots.begin(), snapshots.end());
     s.snapshot_p50_us = percentile_us(snapshots, 0.50);
     s.snapshot_max_us = snapshots.empty() ? 0 : static_cast<double>(snapshots.back()) / 1000.0;
+    auto& searches = s.total.search_latencies_ns;
+    std::sort(searches.begin(), searches.end());
+    s.search_p50_us = percentile_us(searches, 0.50);
+    s.search_p99_us = percentile_us(searches, 0.99);
     return s;
 }
 
@@ -786,6 +853,11 @@ void print_json(const Summary& s, const Options& o) {
           {"updates", s.total.query_updates},
           {"snapshotRows", s.total.snapshot_rows},
           {"snapshotUs", {{"p50", s.snapshot_p50_us}, {"max", s.snapshot_max_us}}}}},
+        {"searches",
+         {{"count", o.searches},
+          {"hits", s.total.search_hits},
+          {"firstUs", static_cast<double>(s.total.first_search_ns) / 1000.0},
+          {"latencyUs", {{"p50", s.search_p50_us}, {"p99", s.search_p99_us}}}}},
         {"connectionsOpened", s.opened},
         {"connectionFailures", failures},
     };
@@ -819,6 +891,11 @@ void print_text(const Summary& s, const Options& o) {
         std::printf("  live queries   %u (owners %u): %llu QUERY_UPDATEs; snapshots %llu rows, p50 %.1f us, max %.1f us\n",
                     o.live_queries, o.owners, static_cast<unsigned long long>(s.total.query_updates),
                     static_cast<unsigned long long>(s.total.snapshot_rows), s.snapshot_p50_us, s.snapshot_max_us);
+    }
+    if (o.searches > 0) {
+        std::printf("  searches       %u (top 10, 2 words): %llu hits; first (builds the index) %.1f us; then p50 %.1f us, p99 %.1f us\n",
+                    o.searches, static_cast<unsigned long long>(s.total.search_hits),
+                    static_cast<double>(s.total.first_search_ns) / 1000.0, s.search_p50_us, s.search_p99_us);
     }
     std::printf("  connections    %zu opened, %zu failed or closed early\n", s.opened, failed_connections(s));
     for (const auto& [reason, count] : s.failures) std::printf("                 %zu x %s\n", count, reason.c_str());
@@ -871,6 +948,10 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--live-queries", o.live_queries, "QUERY_SUBs of one extra, non-writing connection on --map")
         ->capture_default_str();
+    app.add_flag("--query-misses", o.query_misses, "Live queries on owners no write uses (their upkeep alone, no QUERY_UPDATE)");
+    app.add_option("--searches", o.searches, "SEARCHes the non-writing connection sends before the run")->capture_default_str();
+    app.add_option("--words", o.words, "Write {body: W words of a 1,000-word vocabulary} values (0: a random string)")
+        ->capture_default_str();
     app.add_option("--owners", o.owners, "Write {owner, body} maps with this many owners (0: string values)")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
@@ -895,7 +976,7 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < o.connections; ++i) {
         run.connections().push_back(std::make_shared<Connection>(net::make_strand(ioc), run, i, url, endpoints));
     }
-    if (o.live_queries > 0) {
+    if (o.live_queries > 0 || o.searches > 0) {
         run.connections().push_back(
             std::make_shared<Connection>(net::make_strand(ioc), run, o.connections, url, endpoints, /*subscriber=*/true));
     }

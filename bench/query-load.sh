@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Live queries and search under load (issue 5 targets), with topgun-bench
+# against our topgun-server (memory backend). Prints one Markdown table:
+#   - write throughput with 0 and 1,000 live queries subscribed on the map
+#     ({where: {owner}}): queries no write matches (their upkeep: each write is
+#     checked against them) and queries one of which each write matches (one
+#     QUERY_UPDATE per write, all to the one subscribing connection), and the
+#     cost they add;
+#   - the QUERY_SUB snapshot of a 10k-record map;
+#   - SEARCH top-10 (two words) over 100k documents of 50 words.
+#
+#   bash bench/query-load.sh
+#   DURATION=5 bash bench/query-load.sh
+#
+# Client and server share this machine's cores (see bench/server-load.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v node >/dev/null || { echo "query-load: node is needed (it reads topgun-bench --json)" >&2; exit 1; }
+
+duration=${DURATION:-8}
+cmake --preset release >/dev/null
+cmake --build --preset release --target topgun-server topgun-bench >/dev/null
+server=build/release/native/server/topgun-server
+bench=build/release/native/tools/topgun-bench
+tmp=$(mktemp -d)
+pid=
+port=
+
+start_server() {
+  stop_server
+  STORAGE_BACKEND=memory TOPGUN_NO_AUTH=1 "$server" --port 0 >"$tmp/server.out" 2>"$tmp/server.err" &
+  pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^PORT=//p' "$tmp/server.out")
+    [[ -n $port ]] && return 0
+    sleep 0.1
+  done
+  echo "query-load: the server did not start" >&2
+  exit 1
+}
+stop_server() {
+  if [[ -n $pid ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=
+  fi
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+
+# run ARGS...: one topgun-bench run; prints its JSON.
+# Exit code 3 (a connection ended early, e.g. a subscriber dropped as a slow
+# consumer) still has figures; the row says so.
+run() { "$bench" --url "ws://127.0.0.1:$port/" --json --threads 2 "$@" || [[ $? -eq 3 ]]; }
+field() { node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); console.log($1)"; }
+
+rows=()
+# Writes: 50 connections, batches of 10, values {owner, body}.
+write_row() { # NAME QUERIES OWNERS [FLAGS...]; sets ops
+  start_server
+  local json
+  json=$(run --connections "${CONNECTIONS:-50}" --batch 10 --duration "$duration" --warmup 2 --keys 100000 --map items --owners "$3" \
+    --live-queries "$2" "${@:4}")
+  ops=$(field 'Math.round(r.opsPerS)' <<<"$json")
+  rows+=("| writes, $1 | $ops ops/s | $(field 'r.liveQueries.updates' <<<"$json") QUERY_UPDATEs$(field 'r.connectionFailures.map((f) => "; " + f.reason).join("")' <<<"$json") |")
+}
+write_row "no live query" 0 1000
+base=$ops
+write_row "1,000 live queries no write matches ({where: {owner}})" 1000 1000 --query-misses
+misses=$ops
+write_row "1,000 live queries, one of them matching each write" 1000 1000
+with=$ops
+cost() { node -e "console.log((100 * (1 / $2 - 1 / $1) / (1 / $1)).toFixed(0) + ' %')"; }
+rows+=("| cost per write of 1,000 live queries kept up to date (target ≤ 20 %) | $(cost "$base" "$misses") | |")
+rows+=("| cost per write with one QUERY_UPDATE each | $(cost "$base" "$with") | |")
+
+# Snapshot: 10k records, then 20 QUERY_SUBs matching all of them.
+start_server
+run --connections 10 --batch 100 --duration 60 --warmup 0 --keys 10000 --key-order sequential --map snap --owners 10 >/dev/null
+json=$(run --connections 1 --batch 1 --duration 1 --warmup 0 --keys 1 --map snap --live-queries 20 --owners 0)
+rows+=("| QUERY_SUB snapshot of 10k records (target < 20 ms) | p50 $(field '(r.liveQueries.snapshotUs.p50 / 1000).toFixed(1)' <<<"$json") ms | max $(field '(r.liveQueries.snapshotUs.max / 1000).toFixed(1)' <<<"$json") ms |")
+
+# Search: 100k documents of 50 words, then 300 two-word searches.
+start_server
+run --connections 10 --batch 100 --duration 120 --warmup 0 --keys 100000 --key-order sequential --map docs --words 50 >/dev/null
+json=$(run --connections 1 --batch 1 --duration 1 --warmup 0 --keys 1 --map docs --searches 300 --words 50)
+rows+=("| SEARCH top-10 over 100k documents (target p50 < 2 ms) | p50 $(field '(r.searches.latencyUs.p50 / 1000).toFixed(2)' <<<"$json") ms, p99 $(field '(r.searches.latencyUs.p99 / 1000).toFixed(2)' <<<"$json") ms | first search (builds the index) $(field '(r.searches.firstUs / 1000).toFixed(0)' <<<"$json") ms |")
+stop_server
+
+echo "| figure | measured | |"
+echo "|---|---|---|"
+printf '%s\n' "${rows[@]}"
