@@ -11,8 +11,10 @@
 // matching record and the home groups them). The global top N of the union of
 // every shard's top N+1 is the global top N, so the client's window is exact.
 //
-// Until every shard has answered, the mirror only fills; then QUERY_RESP is
-// the registry's page, and every later mirror change is a QUERY_UPDATE. A
+// Until every shard has answered, the mirror only fills (the registry is not
+// attached yet, so the rows are indexed once, in bulk, not window by window);
+// then QUERY_RESP is the registry's first page, and every later mirror change
+// is a QUERY_UPDATE. The query is checked up front against an empty map. A
 // shard event marked `echo` (the subscriber's own write of that key) updates
 // the mirror without telling the client about that key (PROTOCOL.md §8.4),
 // while rows it displaces or promotes are still reported.
@@ -48,15 +50,15 @@ public:
         : query_id_(std::move(query_id)),
           remaining_(shards),
           send_(std::move(send)),
+          query_(query),
+          principal_(std::move(principal)),
           clock_("query-mirror"),
-          mirror_(clock_),
-          registry_(mirror_, [this](std::span<const query::LiveQueryEvent> events) { forward(events); }) {
-        query::LiveQueryOptions options;
-        options.max_records = kMaxRecords;
-        options.auth = principal;
-        const query::LiveQueryAdded added = registry_.add(query, std::move(options));
-        id_ = added.id;
-        if (id_ == 0) error_ = added.initial.error.value_or("invalid query");
+          mirror_(clock_) {
+        {
+            query::LiveQueryRegistry probe(mirror_, [](std::span<const query::LiveQueryEvent>) {});
+            const query::LiveQueryAdded added = probe.add(query, options());
+            if (added.id == 0) error_ = added.initial.error.value_or("invalid query");
+        }
         shard_query_ = query;
         shard_query_.projection.reset();
         if (query.group_by || query.aggregations) {
@@ -88,7 +90,10 @@ public:
     std::optional<protocol::QueryResp> on_shard_rows(std::vector<protocol::QueryResultEntry> rows) {
         for (protocol::QueryResultEntry& row : rows) mirror_.set(row.key, std::move(row.value));
         if (--remaining_ != 0) return std::nullopt;
-        query::QueryResult page = *registry_.page(id_);
+        registry_ = std::make_unique<query::LiveQueryRegistry>(
+            mirror_, [this](std::span<const query::LiveQueryEvent> events) { forward(events); });
+        query::LiveQueryAdded added = registry_->add(query_, options());
+        query::QueryResult page = std::move(added.initial);
         protocol::QueryResp resp;
         resp.query_id = query_id_;
         resp.results = std::move(page.rows);
@@ -116,11 +121,15 @@ public:
         }
     }
 
-    bool live() const noexcept { return remaining_ == 0; }
-
 private:
+    query::LiveQueryOptions options() const {
+        query::LiveQueryOptions o;
+        o.max_records = kMaxRecords;
+        o.auth = principal_;
+        return o;
+    }
+
     void forward(std::span<const query::LiveQueryEvent> events) {
-        if (!live()) return;  // the QUERY_RESP will hold the state
         for (const query::LiveQueryEvent& e : events) {
             if (echo_key_ && e.key == *echo_key_) continue;
             send_(e.to_update(query_id_));
@@ -130,10 +139,11 @@ private:
     std::string query_id_;
     std::size_t remaining_;
     Send send_;
+    protocol::Query query_;
+    std::optional<Value> principal_;
     HLC clock_;
     LWWMap mirror_;
-    query::LiveQueryRegistry registry_;
-    query::LiveQueryId id_ = 0;
+    std::unique_ptr<query::LiveQueryRegistry> registry_;  // once every shard answered; after mirror_: detaches first
     std::optional<std::string> error_;
     protocol::Query shard_query_;
     std::size_t shard_max_records_ = kMaxRecords + 1;
