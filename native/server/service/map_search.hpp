@@ -16,6 +16,7 @@
 // Touched only on the owning shard's thread.
 #pragma once
 
+#include "service/mirror_map.hpp"
 #include "service/search_feed.hpp"
 
 #include <topgun/crdt/lww_map.hpp>
@@ -54,7 +55,7 @@ struct RoutedSearchUpdates {
 
 class MapSearch {
 public:
-    explicit MapSearch(std::size_t shards) : remaining_(shards), clock_("search-mirror"), mirror_(clock_), index_(mirror_), live_(index_) {}
+    explicit MapSearch(std::size_t shards) : remaining_(shards), mirror_("search-mirror"), index_(mirror_.map()), live_(index_) {}
     MapSearch(const MapSearch&) = delete;  // the index and subscriptions point into this
     MapSearch& operator=(const MapSearch&) = delete;
 
@@ -86,13 +87,7 @@ public:
                 report_unranked_update(c.key);
             } else {
                 mirror_.remove(c.key);
-                ++tombstones_;
             }
-        }
-        // The mirror's tombstones serve no one: drop them once they outnumber the rows.
-        if (tombstones_ > 64 && tombstones_ > mirror_.size() / 2) {
-            mirror_.prune(clock_.now());
-            tombstones_ = 0;
         }
         std::vector<RoutedSearchUpdates> out;
         for (auto& [connection, routed] : pending_) out.push_back(std::move(routed));
@@ -151,7 +146,7 @@ private:
         u.score = score;
         u.matched_terms.assign(matched.begin(), matched.end());
         if (type != protocol::ChangeType::Leave) {
-            if (const Value* v = mirror_.get(key)) u.value = *v;
+            if (const Value* v = mirror_.map().get(key)) u.value = *v;
         }
         reported_.insert(&who);
         auto [it, inserted] = pending_.try_emplace(who.connection);
@@ -189,15 +184,14 @@ private:
         std::vector<protocol::SearchResultEntry> out;
         out.reserve(hits.size());
         for (search::SearchResult& h : hits) {
-            const Value* v = mirror_.get(h.key);
+            const Value* v = mirror_.map().get(h.key);
             out.push_back(protocol::SearchResultEntry{std::move(h.key), v ? *v : Value(), h.score, std::move(h.matched_terms)});
         }
         return out;
     }
 
     std::size_t remaining_;
-    HLC clock_;
-    LWWMap mirror_;
+    MirrorMap mirror_;
     search::MapSearchIndex index_;
     search::LiveSearch live_;
     std::map<std::pair<std::uint64_t, std::string>, search::LiveSearch::SubscriptionId> subscriptions_;
@@ -205,7 +199,6 @@ private:
     std::unordered_set<const SearchSubscriber*> reported_;  // who heard of the current change
     std::map<std::uint64_t, RoutedSearchUpdates> pending_;  // by connection, until apply() returns them
     std::vector<std::function<void(MapSearch&)>> waiting_;
-    std::size_t tombstones_ = 0;
 };
 
 }  // namespace topgun::server

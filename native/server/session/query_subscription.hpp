@@ -20,6 +20,7 @@
 // while rows it displaces or promotes are still reported.
 #pragma once
 
+#include "service/mirror_map.hpp"
 #include "service/shard_queries.hpp"
 
 #include <topgun/crdt/lww_map.hpp>
@@ -52,10 +53,9 @@ public:
           send_(std::move(send)),
           query_(query),
           principal_(std::move(principal)),
-          clock_("query-mirror"),
-          mirror_(clock_) {
+          mirror_("query-mirror") {
         {
-            query::LiveQueryRegistry probe(mirror_, [](std::span<const query::LiveQueryEvent>) {});
+            query::LiveQueryRegistry probe(mirror_.map(), [](std::span<const query::LiveQueryEvent>) {});
             const query::LiveQueryAdded added = probe.add(query, options());
             if (added.id == 0) error_ = added.initial.error.value_or("invalid query");
         }
@@ -91,7 +91,7 @@ public:
         for (protocol::QueryResultEntry& row : rows) mirror_.set(row.key, std::move(row.value));
         if (--remaining_ != 0) return std::nullopt;
         registry_ = std::make_unique<query::LiveQueryRegistry>(
-            mirror_, [this](std::span<const query::LiveQueryEvent> events) { forward(events); });
+            mirror_.map(), [this](std::span<const query::LiveQueryEvent> events) { forward(events); });
         query::LiveQueryAdded added = registry_->add(query_, options());
         query::QueryResult page = std::move(added.initial);
         protocol::QueryResp resp;
@@ -108,16 +108,10 @@ public:
             if (e.echo) echo_key_ = e.key;
             if (e.change == protocol::ChangeType::Leave) {
                 mirror_.remove(e.key);
-                ++tombstones_;
             } else {
                 mirror_.set(e.key, std::move(e.value));
             }
             echo_key_.reset();
-        }
-        // The mirror's tombstones serve no one: drop them once they outnumber the rows.
-        if (tombstones_ > 64 && tombstones_ > mirror_.size() / 2) {
-            mirror_.prune(clock_.now());
-            tombstones_ = 0;
         }
     }
 
@@ -141,13 +135,11 @@ private:
     Send send_;
     protocol::Query query_;
     std::optional<Value> principal_;
-    HLC clock_;
-    LWWMap mirror_;
+    MirrorMap mirror_;
     std::unique_ptr<query::LiveQueryRegistry> registry_;  // once every shard answered; after mirror_: detaches first
     std::optional<std::string> error_;
     protocol::Query shard_query_;
     std::size_t shard_max_records_ = kMaxRecords + 1;
-    std::size_t tombstones_ = 0;
     std::optional<std::string> echo_key_;
 };
 
