@@ -128,9 +128,6 @@ public:
         }
     }
 
-    std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
-    std::size_t documents() const noexcept { return index_.index().size(); }
-
 private:
     void forget(search::LiveSearch::SubscriptionId id) {
         live_.unsubscribe(id);

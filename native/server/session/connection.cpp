@@ -94,6 +94,16 @@ std::optional<Message> not_available_answer(const Message& request) {
     return std::nullopt;
 }
 
+// A SEARCH_RESP for `request_id`, sent from the index's shard to the connection's.
+void answer_search(Node& node, const std::shared_ptr<Connection>& self, std::string request_id,
+                   std::vector<SearchResultEntry> results) {
+    SearchResp resp;
+    resp.request_id = std::move(request_id);
+    resp.total_count = static_cast<std::uint32_t>(results.size());
+    resp.results = std::move(results);
+    node.shards()[self->home()].post([self, frame = make_frame(encode_message(resp))] { self->send(frame); });
+}
+
 std::uint64_t wall_millis() {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
@@ -721,11 +731,7 @@ void Connection::handle_search(Search request) {
     auto self = shared_from_this();
     const std::string map = request.map_name;  // the lambda below takes `request` before the call reads it
     node_.with_map_search(map, [&node = node_, self, request = std::move(request)](MapSearch& index) {
-        SearchResp resp;
-        resp.request_id = request.request_id;
-        resp.results = index.search(request.query, request.options.value_or(SearchOptions{}));
-        resp.total_count = static_cast<std::uint32_t>(resp.results.size());
-        node.shards()[self->home()].post([self, resp = std::move(resp)] { self->reply(resp); });
+        answer_search(node, self, request.request_id, index.search(request.query, request.options.value_or(SearchOptions{})));
     });
 }
 
@@ -742,11 +748,7 @@ void Connection::handle_search_sub(SearchSub sub) {
     const SearchSubscriber who{id_, home_, sub.subscription_id};
     const std::string map = sub.map_name;  // the lambda below takes `sub` before the call reads it
     node_.with_map_search(map, [&node = node_, self, who, sub = std::move(sub)](MapSearch& index) {
-        SearchResp resp;
-        resp.request_id = sub.subscription_id;
-        resp.results = index.subscribe(who, sub.query, sub.options.value_or(SearchOptions{}));
-        resp.total_count = static_cast<std::uint32_t>(resp.results.size());
-        node.shards()[self->home()].post([self, resp = std::move(resp)] { self->reply(resp); });
+        answer_search(node, self, sub.subscription_id, index.subscribe(who, sub.query, sub.options.value_or(SearchOptions{})));
     });
 }
 
@@ -787,7 +789,8 @@ void Connection::handle_query_sub(QuerySub sub) {
     const std::size_t shard_count = node_.shards().size();
     const std::uint64_t subscription = node_.next_subscription_id();
     auto self = shared_from_this();
-    auto live = std::make_unique<QuerySubscription>(sub.query_id, sub.query, auth_value(), shard_count,
+    const std::optional<Value> principal = auth_value();
+    auto live = std::make_unique<QuerySubscription>(sub.query_id, sub.query, principal, shard_count,
                                                      [this](QueryUpdate update) { reply(update); });
     if (const auto& refused = live->refused()) {
         reply(QueryResp{sub.query_id, {}, {}, {}, {}, {}, *refused, "INVALID_QUERY"});
@@ -797,7 +800,7 @@ void Connection::handle_query_sub(QuerySub sub) {
     const QuerySubscriber who{id_, home_, subscription};
     for (std::size_t s = 0; s < shard_count; ++s) {
         node_.shards()[s].post([&node = node_, s, self, who, map = sub.map_name, q = live->shard_query(),
-                                options = live->shard_options(auth_value())]() mutable {
+                                options = live->shard_options(principal)]() mutable {
             ShardState& state = node.state(s);
             query::LiveQueryAdded added = state.queries().add(state.lww(map), map, q, std::move(options), who);
             node.shards()[who.home].post([self, subscription = who.subscription, rows = std::move(added.initial.rows)]() mutable {
