@@ -309,6 +309,39 @@ export interface SearchHandle<V = unknown> {
   dispose(): void;
 }
 
+export type JournalEventType = 'PUT' | 'UPDATE' | 'DELETE';
+
+/** One applied write, as the server's event journal numbers it. */
+export interface JournalEvent<V = unknown> {
+  sequence: bigint;
+  /** PUT: the key had no live value before; UPDATE: it had (previousValue); DELETE: removed. */
+  type: JournalEventType;
+  mapName: string;
+  key: string;
+  value?: V;
+  previousValue?: V;
+  timestamp: Timestamp;
+  nodeId: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** The server's event journal (TopGunClient.getEventJournal). Reads reject when offline or unanswered. */
+export interface EventJournal {
+  /** Up to `limit` (100) events from `sequence` on, inclusive (the server keeps the newest TOPGUN_JOURNAL_CAPACITY). */
+  readFrom(sequence?: bigint, limit?: number, options?: { mapName?: string; timeoutMs?: number }): Promise<JournalEvent[]>;
+  readMapEvents(mapName: string, sequence?: bigint, limit?: number): Promise<JournalEvent[]>;
+  /** The newest sequence handed out; 0n before any write. */
+  getLatestSequence(): Promise<bigint>;
+  /**
+   * Each new matching event; with fromSequence, the retained ones from there first. Survives
+   * reconnects (resumes after the last event delivered). Returns the unsubscribe function.
+   */
+  subscribe(
+    listener: (event: JournalEvent) => void,
+    options?: { fromSequence?: bigint; mapName?: string; types?: JournalEventType[] },
+  ): () => void;
+}
+
 export class TopGunClient {
   constructor(options: TopGunClientOptions);
   /** Loads the core, restores storage, starts connecting. */
@@ -338,4 +371,5 @@ export class TopGunClient {
   /** Names: 1 to 256 of [A-Za-z0-9_-.:/]. */
   topic(name: string): TopicHandle;
   getLock(name: string): DistributedLock;
+  getEventJournal(): EventJournal;
 }

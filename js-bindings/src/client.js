@@ -437,6 +437,100 @@ class DistributedLock {
   }
 }
 
+// Only the fields that are set: the server reads an absent field as "not given".
+function defined(fields) {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * The server's event journal (getEventJournal): every applied write as
+ * {sequence (BigInt), type: 'PUT'|'UPDATE'|'DELETE', mapName, key, value,
+ * previousValue, timestamp, nodeId}. A subscription survives reconnects: it
+ * resumes after the last event it delivered, so a retained event is neither
+ * missed nor repeated.
+ */
+class EventJournal {
+  #client;
+  #subscriptions = new Map(); // id -> {listener, mapName, types, next: BigInt sequence expected next}
+  #nextId = 1;
+
+  constructor(client) {
+    this.#client = client;
+  }
+
+  /** Up to `limit` events from `sequence` on (inclusive). Rejects offline or after timeoutMs. */
+  async readFrom(sequence = 0n, limit = 100, { mapName, timeoutMs = 10000 } = {}) {
+    return (await this.#read(sequence, limit, mapName, timeoutMs)).events.map(parseJournalEvent);
+  }
+
+  readMapEvents(mapName, sequence = 0n, limit = 100) {
+    return this.readFrom(sequence, limit, { mapName });
+  }
+
+  /** The newest sequence the server has handed out (0n before any write). */
+  async getLatestSequence() {
+    const page = await this.#read(0n, 0);
+    if (page.latestSequence !== undefined) return BigInt(page.latestSequence);
+    // A server that does not say (the reference): page to the end.
+    let latest = 0n;
+    for (let from = 0n; ; ) {
+      const { events, hasMore } = await this.#read(from, 1000);
+      if (events.length > 0) latest = BigInt(events.at(-1).sequence);
+      if (!hasMore || events.length === 0) return latest;
+      from = latest + 1n;
+    }
+  }
+
+  /**
+   * listener(event) for each new event that matches; with fromSequence, the
+   * retained ones from there first. Returns the unsubscribe function.
+   */
+  subscribe(listener, { fromSequence, mapName, types } = {}) {
+    const id = `journal-${this.#nextId++}`;
+    const subscription = { listener, mapName, types, next: fromSequence === undefined ? undefined : BigInt(fromSequence) };
+    this.#subscriptions.set(id, subscription);
+    if (this.#client._connected()) this.#subscribeOnServer(id, subscription);
+    return () => {
+      if (this.#subscriptions.delete(id) && this.#client._connected()) {
+        this.#client._send({ type: 'JOURNAL_UNSUBSCRIBE', subscriptionId: id });
+      }
+    };
+  }
+
+  _resubscribe() {
+    for (const [id, subscription] of this.#subscriptions) this.#subscribeOnServer(id, subscription);
+  }
+
+  _event(raw) {
+    if (!raw) return;
+    const event = parseJournalEvent(raw);
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.mapName !== undefined && subscription.mapName !== event.mapName) continue;
+      if (subscription.types && !subscription.types.includes(event.type)) continue;
+      if (subscription.next !== undefined && event.sequence < subscription.next) continue; // seen already
+      subscription.next = event.sequence + 1n;
+      subscription.listener(event);
+    }
+  }
+
+  #subscribeOnServer(id, { mapName, types, next }) {
+    this.#client._send({ type: 'JOURNAL_SUBSCRIBE', ...defined({ requestId: id, fromSequence: next?.toString(), mapName, types }) });
+  }
+
+  async #read(sequence, limit, mapName, timeoutMs = 10000) {
+    if (!this.#client._connected()) throw new Error('event journal: offline');
+    const requestId = globalThis.crypto.randomUUID();
+    const message = { type: 'JOURNAL_READ', ...defined({ requestId, fromSequence: BigInt(sequence).toString(), limit, mapName }) };
+    const answer = await this.#client._request(requestId, message, timeoutMs, (reason) => ({ failed: reason }));
+    if (answer.failed) throw new Error(`event journal: ${answer.failed === 'timeout' ? `no answer within ${timeoutMs} ms` : 'the connection dropped'}`);
+    return { events: answer.events ?? [], hasMore: answer.hasMore === true, latestSequence: answer.latestSequence };
+  }
+}
+
+function parseJournalEvent(raw) {
+  return { ...raw, sequence: BigInt(raw.sequence) };
+}
+
 export class TopGunClient {
   #options;
   #maps = new Map();
@@ -444,7 +538,7 @@ export class TopGunClient {
   #counters = new Map();
   #topics = new Map(); // name -> {handle, listeners}
   #queuedPublishes = [];
-  #lockWaits = new Map(); // requestId -> resolve(message)
+  #answers = new Map(); // requestId -> {settle(answer), fallback(reason)} of requests awaiting one reply
   #rejectedOps = new Set(); // ids of pending ops the server answered with OP_REJECTED
   #confirmWaits = []; // {op, resolve} waiting for their op's ack
   #pending = []; // op log: ops not yet acked, in order
@@ -467,8 +561,8 @@ export class TopGunClient {
   #queries = new Map(); // server query id -> QueryHandle
   #nextQueryId = 1;
   #syncPending = new Map(); // map name -> Merkle requests unanswered this connection (0: in sync)
-  #searchWaits = new Map(); // requestId -> resolve(SEARCH_RESP payload)
   #searches = new Map(); // subscription id -> SearchHandle
+  #journal; // EventJournal, made on first use
 
   /**
    * @param {object} options
@@ -617,19 +711,43 @@ export class TopGunClient {
   search(mapName, query, { timeoutMs = 5000, ...options } = {}) {
     if (this.#state !== ConnectionState.CONNECTED) return Promise.reject(new Error(`search(${mapName}): offline`));
     const requestId = globalThis.crypto.randomUUID();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#searchWaits.delete(requestId);
-        reject(new Error(`search(${mapName}): no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#searchWaits.set(requestId, (answer) => {
-        clearTimeout(timer);
-        this.#searchWaits.delete(requestId);
-        if (answer.error) reject(new Error(`search(${mapName}): ${answer.error}`));
-        else resolve(answer.results ?? []);
-      });
-      this.#send({ type: 'SEARCH', payload: { requestId, mapName, query, options } });
+    const failed = (reason) => ({ error: reason === 'timeout' ? `no answer within ${timeoutMs} ms` : 'the connection dropped' });
+    return this._request(requestId, { type: 'SEARCH', payload: { requestId, mapName, query, options } }, timeoutMs, failed).then((answer) => {
+      if (answer.error) throw new Error(`search(${mapName}): ${answer.error}`);
+      return answer.results ?? [];
     });
+  }
+
+  /**
+   * Sends `message` and resolves with the reply carrying `requestId`, or with
+   * fallback('timeout' | 'dropped') when none comes in `timeoutMs` or the
+   * connection drops first (the server forgets the request then too).
+   */
+  _request(requestId, message, timeoutMs, fallback) {
+    return new Promise((resolve) => {
+      const settle = (answer) => {
+        clearTimeout(timer);
+        this.#answers.delete(requestId);
+        resolve(answer);
+      };
+      const timer = setTimeout(() => settle(fallback('timeout')), timeoutMs);
+      this.#answers.set(requestId, { settle, fallback });
+      this.#send(message);
+    });
+  }
+
+  _connected() {
+    return this.#state === ConnectionState.CONNECTED;
+  }
+
+  /** The server's event journal: every applied write, numbered (see EventJournal). */
+  getEventJournal() {
+    this.#journal ??= new EventJournal(this);
+    return this.#journal;
+  }
+
+  _send(message) {
+    this.#send(message);
   }
 
   /** A standing search on the server: a SearchHandle whose results follow the map's changes. */
@@ -765,18 +883,7 @@ export class TopGunClient {
     if (this.#state !== ConnectionState.CONNECTED) return Promise.resolve(denied);
     const requestId = globalThis.crypto.randomUUID();
     message.payload.requestId = requestId;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#lockWaits.delete(requestId);
-        resolve(denied);
-      }, timeoutMs);
-      this.#lockWaits.set(requestId, (answer) => {
-        clearTimeout(timer);
-        this.#lockWaits.delete(requestId);
-        resolve(answer);
-      });
-      this.#send(message);
-    });
+    return this._request(requestId, message, timeoutMs, () => denied);
   }
 
   getPNCounter(name) {
@@ -933,9 +1040,8 @@ export class TopGunClient {
     clearInterval(this.#pingTimer);
     this.#socket = undefined;
     this.#syncPending.clear();
-    // Searches and lock requests in flight die with the connection (the server drops them too).
-    for (const answer of [...this.#searchWaits.values()]) answer({ error: 'the connection dropped' });
-    for (const answer of [...this.#lockWaits.values()]) answer({ type: 'LOCK_RELEASED', payload: { success: false } });
+    // Requests in flight die with the connection (the server drops them too).
+    for (const { settle, fallback } of [...this.#answers.values()]) settle(fallback('dropped'));
     if (this.#closed) return;
     const { initialDelayMs, maxDelayMs, multiplier, jitter } = this.#options.backoff;
     const base = Math.min(maxDelayMs, initialDelayMs * multiplier ** this.#attempt++);
@@ -960,6 +1066,7 @@ export class TopGunClient {
       this.#querySub(handle);
     }
     for (const handle of this.#searches.values()) this.#searchSub(handle);
+    this.#journal?._resubscribe();
     for (const map of this.#orMaps.values()) this.#orSyncInit(map);
     for (const counter of this.#counters.values()) this.#syncCounter(counter);
     for (const [topic, entry] of this.#topics) if (entry.listeners > 0) this.#send({ type: 'TOPIC_SUB', payload: { topic } });
@@ -1016,7 +1123,7 @@ export class TopGunClient {
       case 'SEARCH_RESP': {
         const search = this.#searches.get(payload.requestId);
         if (search) search._answer(payload.results ?? []);
-        else this.#searchWaits.get(payload.requestId)?.(payload);
+        else this.#answers.get(payload.requestId)?.settle(payload);
         break;
       }
       case 'SEARCH_UPDATE':
@@ -1040,7 +1147,13 @@ export class TopGunClient {
         break;
       case 'LOCK_GRANTED':
       case 'LOCK_RELEASED':
-        this.#lockWaits.get(payload.requestId)?.(message);
+        this.#answers.get(payload.requestId)?.settle(message);
+        break;
+      case 'JOURNAL_READ_RESPONSE':
+        this.#answers.get(payload.requestId)?.settle(payload);
+        break;
+      case 'JOURNAL_EVENT':
+        this.#journal?._event(message.event);
         break;
       case 'TOPIC_MESSAGE':
         this.#topics.get(payload.topic)?.handle.emit(payload.data, { publisherId: payload.publisherId, timestamp: payload.timestamp });

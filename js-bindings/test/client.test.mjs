@@ -509,3 +509,64 @@ test('confirmWrite: synced once acked, failed when the server rejects the op, of
     await a.close();
   }
 });
+
+test('event journal: PUT, UPDATE and DELETE with previous values; reads by sequence; a subscription resumes after a dropped connection', async () => {
+  const server = await startServer();
+  const sockets = [];
+  class TrackedWebSocket extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      sockets.push(this);
+    }
+  }
+  const reader = client(server.port, 'vera', { WebSocket: TrackedWebSocket });
+  const writer = client(server.port, 'walt');
+  try {
+    await connect(reader, writer);
+    const journal = reader.getEventJournal();
+    const start = (await journal.getLatestSequence()) + 1n;
+    const seen = [];
+    const deletes = [];
+    journal.subscribe((e) => seen.push(e), { mapName: 'audit' });
+    journal.subscribe((e) => deletes.push(e), { mapName: 'audit', types: ['DELETE'] });
+    await new Promise((r) => setTimeout(r, 100)); // the subscriptions reach the server first
+
+    const audit = writer.getMap('audit');
+    audit.set('k', { n: 1 });
+    audit.set('k', { n: 2 });
+    writer.getMap('elsewhere').set('x', 1);
+    audit.remove('k');
+    await until(() => seen.length === 3, 'three journal events');
+    assert.deepEqual(seen.map((e) => e.type), ['PUT', 'UPDATE', 'DELETE']);
+    assert.deepEqual(seen.map((e) => typeof e.sequence), ['bigint', 'bigint', 'bigint']);
+    assert.deepEqual(seen[1].previousValue, { n: 1 });
+    assert.deepEqual(seen[1].value, { n: 2 });
+    assert.deepEqual(seen[2].previousValue, { n: 2 });
+    assert.equal(seen[0].nodeId, 'walt');
+    assert.deepEqual(deletes.map((e) => e.sequence), [seen[2].sequence]);
+
+    const read = await journal.readFrom(start, 10);
+    assert.deepEqual(read.map((e) => [e.mapName, e.type]), [['audit', 'PUT'], ['audit', 'UPDATE'], ['elsewhere', 'PUT'], ['audit', 'DELETE']]);
+    assert.deepEqual((await journal.readMapEvents('audit', start, 2)).map((e) => e.type), ['PUT', 'UPDATE']);
+    assert.equal(await journal.getLatestSequence(), read.at(-1).sequence);
+
+    // The reader's connection drops; what is written meanwhile arrives after it reconnects, once.
+    let offlineRead;
+    reader.onConnectionStateChange((state) => {
+      if (state !== ConnectionState.CONNECTED) offlineRead ??= journal.readFrom(0n).then(() => 'answered', (e) => e.message);
+    });
+    sockets.at(-1).terminate();
+    await until(() => offlineRead, 'the reader offline');
+    assert.match(await offlineRead, /offline/);
+    audit.set('k', { n: 3 });
+    audit.set('j', { n: 4 });
+    await until(() => reader.getConnectionState() === ConnectionState.CONNECTED, 'the reader back');
+    await until(() => seen.length === 5, 'the two events written while offline');
+    assert.deepEqual(seen.slice(3).map((e) => [e.key, e.type]), [['k', 'PUT'], ['j', 'PUT']]);
+    assert.deepEqual([...new Set(seen.map((e) => e.sequence))].length, 5); // no repeats
+  } finally {
+    await reader.close();
+    await writer.close();
+    await stopServer(server.child);
+  }
+});

@@ -128,6 +128,8 @@ std::variant<ServerConfig, ConfigError> parse_config(int argc, const char* const
     e.millis("TOPGUN_AUTH_TIMEOUT_MS", c.auth_timeout, 100, 3'600'000);
     e.millis("TOPGUN_IDLE_TIMEOUT_MS", c.idle_timeout, 100, 86'400'000);
     e.millis("TOPGUN_LOCK_WAIT_MS", c.lock_wait_limit, 0, 3'600'000);
+    e.flag("TOPGUN_JOURNAL_ENABLED", c.journal_enabled);
+    e.number("TOPGUN_JOURNAL_CAPACITY", c.journal_capacity, std::size_t{1}, std::size_t{10'000'000});
 
     // The reference's embedded engine (redb) has no equivalent here: its name
     // selects our embedded default, so a reference deployment's env just works.

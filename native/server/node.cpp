@@ -85,6 +85,14 @@ std::string_view to_string(Lifecycle l) noexcept {
 Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::unique_ptr<auth::JwtVerifier> verifier)
     : config_(std::move(config)),
       shards_(worker_count(config_)),
+      journal_(config_.journal_capacity, config_.journal_enabled,
+               [this](std::size_t home, std::uint64_t connection, std::vector<SharedFrame> frames) {
+                   shards_[home].post([this, home, connection, frames = std::move(frames)] {
+                       if (Connection* c = hub(home).find(connection)) {
+                           for (const SharedFrame& f : frames) c->send(f);
+                       }
+                   });
+               }),
       store_(std::move(store)),
       verifier_(std::move(verifier)) {
     HLCOptions clock_options;

@@ -114,12 +114,16 @@ struct JournalReadResponse {
     std::string request_id;
     std::vector<JournalEventData> events;
     bool has_more = false;
+    // Ours (the reference never sends it): the newest sequence the server has
+    // handed out, so a reader can start at the tail without paging through.
+    std::optional<std::string> latest_sequence;
 
     template <class Self, class V>
     static void fields(Self& s, V&& v) {
         v("requestId", s.request_id);
         v("events", s.events);
         v("hasMore", s.has_more);
+        v("latestSequence", s.latest_sequence);
     }
     friend bool operator==(const JournalReadResponse&, const JournalReadResponse&) = default;
 };

@@ -46,6 +46,36 @@ void emit_lww(const std::string& map_name, std::string_view key, const LWWRecord
     out.events.push_back(std::move(event));
 }
 
+using protocol::JournalEventType;
+
+void journal(WriteOutcome& out, JournalEventType type, const std::string& map_name, std::string_view key,
+             const Value* value, std::optional<Value> previous, const Timestamp& timestamp) {
+    protocol::JournalEventData e;
+    e.type = type;
+    e.map_name = map_name;
+    e.key = std::string(key);
+    if (value != nullptr) e.value = *value;
+    if (previous) e.previous_value = std::move(*previous);
+    e.timestamp = timestamp;
+    e.node_id = timestamp.node_id;
+    out.journal.push_back(std::move(e));
+}
+
+// The live value a write is about to replace, when the journal wants it.
+std::optional<Value> previous_lww(const WriteOutcome& out, const LWWMap& map, std::string_view key) {
+    if (!out.collect_journal) return std::nullopt;
+    const Value* v = map.get(key);
+    return v == nullptr ? std::nullopt : std::optional<Value>(*v);
+}
+
+std::optional<Value> previous_or(const WriteOutcome& out, const ORMap& map, std::string_view key, std::string_view tag) {
+    if (!out.collect_journal) return std::nullopt;
+    for (const ORRecord& r : map.records(key)) {
+        if (r.tag == tag) return r.value;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 bool is_reserved_map_name(std::string_view name) noexcept {
@@ -100,18 +130,28 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
             case OpKind::LwwPut:
             case OpKind::LwwRemove: {
                 LWWMap& map = shard.lww(op.map_name);
+                std::optional<Value> previous = previous_lww(out, map, op.key);
+                std::optional<LWWRecord> applied;
                 if (op.record.present()) {
                     auto& data = op.record.value;  // the op is consumed: move its parts
-                    LWWRecord record{classify(op) == OpKind::LwwRemove ? Value() : std::move(data.value),  // a delete carries its tombstone
+                    LWWRecord record{kind == OpKind::LwwRemove ? Value() : std::move(data.value),  // a delete carries its tombstone
                                      std::move(data.timestamp),
                                      data.ttl_ms.present() ? std::optional(data.ttl_ms.value) : std::nullopt};
-                    if (map.merge(op.key, record) == LWWMap::MergeResult::Applied) {
-                        emit_lww(op.map_name, op.key, record, out);
-                    }
+                    if (map.merge(op.key, record) == LWWMap::MergeResult::Applied) applied = std::move(record);
                 } else {
                     // A delete without a record (raw clients): stamp the tombstone here.
-                    emit_lww(op.map_name, op.key, map.remove(op.key), out);
+                    applied = map.remove(op.key);
                 }
+                if (!applied) break;
+                if (out.collect_journal) {
+                    const bool removed = applied->is_tombstone();
+                    const JournalEventType type = removed    ? JournalEventType::Delete
+                                                  : previous ? JournalEventType::Update
+                                                             : JournalEventType::Put;
+                    journal(out, type, op.map_name, op.key, removed ? nullptr : &applied->value, std::move(previous),
+                            applied->timestamp);
+                }
+                emit_lww(op.map_name, op.key, *applied, out);
                 break;
             }
             case OpKind::OrAdd: {
@@ -119,7 +159,13 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                 ORRecord record = op.or_record.value.to_record();
                 const auto stored = state.map.records(op.key);
                 const bool resent = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) { return r == record; });
+                std::optional<Value> previous = resent ? std::nullopt : previous_or(out, state.map, op.key, record.tag);
                 if (!resent && state.map.apply(op.key, record)) {
+                    if (out.collect_journal) {
+                        // A record under a tag already stored replaces it: an update.
+                        const JournalEventType type = previous ? JournalEventType::Update : JournalEventType::Put;
+                        journal(out, type, op.map_name, op.key, &record.value, std::move(previous), record.timestamp);
+                    }
                     if (out.collect_mutations) out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state.map));
                     if (!out.collect_events) break;
                     protocol::ServerEventPayload event;
@@ -136,6 +182,11 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                 OrMapState& state = shard.or_map(op.map_name);
                 const std::string& tag = op.or_tag.value;
                 if (state.map.is_tombstoned(tag)) break;  // a re-sent remove
+                if (out.collect_journal) {
+                    // The remove carries no timestamp: the journal records when the server applied it.
+                    journal(out, JournalEventType::Delete, op.map_name, op.key, nullptr,
+                            previous_or(out, state.map, op.key, tag), shard.clock().now());
+                }
                 const bool dropped = state.map.apply_tombstone(tag);
                 state.note_tombstone(op.key, tag);
                 if (out.collect_mutations) {

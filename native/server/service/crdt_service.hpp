@@ -13,6 +13,7 @@
 #include "storage/store.hpp"
 
 #include <topgun/protocol/common.hpp>
+#include <topgun/protocol/journal.hpp>
 #include <topgun/protocol/sync.hpp>
 #include <topgun/protocol/writes.hpp>
 
@@ -36,9 +37,11 @@ struct WriteOutcome {
     // backend): the write path then builds neither.
     bool collect_events = true;
     bool collect_mutations = true;
+    bool collect_journal = false;  // on when the event journal is
     std::vector<OpRejection> rejected;
     std::vector<protocol::ServerEventPayload> events;
     std::vector<storage::Mutation> mutations;
+    std::vector<protocol::JournalEventData> journal;  // sequences not yet assigned
     // Ops handled, by kind in protocol::OpType order (PUT, REMOVE, OR_ADD, OR_REMOVE).
     std::array<std::size_t, 4> by_kind{};
 };

@@ -135,10 +135,12 @@ void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::s
     WriteOutcome out;
     out.collect_events = node.has_holders();
     out.collect_mutations = node.durable();
+    out.collect_journal = node.journal().enabled();
     ShardQueries& queries = node.state(owner).queries();
     queries.set_writer(self->id());
     apply_ops(node.state(owner), ops, out);
     queries.set_writer(0);
+    node.journal().append(std::move(out.journal));
     node.metrics().ops_applied.fetch_add(ops.size() - out.rejected.size(), std::memory_order_relaxed);
     for (std::size_t k = 0; k < out.by_kind.size(); ++k) {
         node.metrics().ops_by_type[k].fetch_add(out.by_kind[k], std::memory_order_relaxed);
@@ -235,6 +237,7 @@ void Connection::on_closed() {
     }
     node_.drop_search_subscriptions(id_, searched);
     search_subs_.clear();
+    if (journal_subscriber_) node_.journal().drop_connection(id_);
 }
 
 void Connection::send(SharedFrame frame) {
@@ -370,6 +373,12 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
         handle_search_sub(std::move(*search_sub));
     } else if (auto* search_unsub = std::get_if<SearchUnsub>(&message)) {
         handle_search_unsub(*search_unsub);
+    } else if (auto* journal_sub = std::get_if<JournalSubscribe>(&message)) {
+        handle_journal_subscribe(std::move(*journal_sub));
+    } else if (auto* journal_unsub = std::get_if<JournalUnsubscribe>(&message)) {
+        node_.journal().unsubscribe(id_, journal_unsub->subscription_id);
+    } else if (auto* journal_read = std::get_if<JournalRead>(&message)) {
+        handle_journal_read(*journal_read);
     } else if (auto* sub = std::get_if<TopicSub>(&message)) {
         if (valid_topic(sub->topic)) node_.hub(home_).subscribe(Channel::Topic, sub->topic, id_);
     } else if (auto* unsub = std::get_if<TopicUnsub>(&message)) {
@@ -415,6 +424,34 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
             error(501, "not implemented: " + std::string(type));
         }
     }
+}
+
+void Connection::handle_journal_subscribe(JournalSubscribe request) {
+    if (request.request_id.empty()) {
+        error(400, "JOURNAL_SUBSCRIBE needs a requestId (it names the subscription)");
+        return;
+    }
+    std::optional<std::uint64_t> from;
+    if (request.from_sequence) {
+        from = EventJournal::parse_sequence(*request.from_sequence);
+        if (!from) {
+            error(400, "JOURNAL_SUBSCRIBE: fromSequence \"" + *request.from_sequence + "\" is not a decimal sequence number");
+            return;
+        }
+    }
+    journal_subscriber_ = true;
+    node_.journal().subscribe(id_, home_, std::move(request.request_id),
+                              JournalFilter{std::move(request.map_name), std::move(request.types)}, from);
+}
+
+void Connection::handle_journal_read(const JournalRead& request) {
+    // As the reference: an unreadable fromSequence reads from the start. A page
+    // holds at most what the journal keeps.
+    const std::uint64_t from = EventJournal::parse_sequence(request.from_sequence).value_or(0);
+    const std::size_t limit = std::min<std::size_t>(request.limit.value_or(100), node_.config().journal_capacity);
+    JournalReadResponse response = node_.journal().read(from, limit, request.map_name);
+    response.request_id = request.request_id;
+    reply(response);
 }
 
 // Topic and lock names (PROTOCOL.md §10.1): 1 to 256 characters of

@@ -13,6 +13,7 @@
 #include <topgun/merkle/hash_trie.hpp>
 #include <topgun/protocol/cluster.hpp>
 #include <topgun/protocol/common.hpp>
+#include <topgun/protocol/journal.hpp>
 #include <topgun/protocol/messaging.hpp>
 #include <topgun/protocol/query.hpp>
 #include <topgun/protocol/search.hpp>
@@ -103,6 +104,8 @@ private:
     void handle_search(protocol::Search request);
     void handle_search_sub(protocol::SearchSub sub);
     void handle_search_unsub(const protocol::SearchUnsub& unsub);
+    void handle_journal_subscribe(protocol::JournalSubscribe request);
+    void handle_journal_read(const protocol::JournalRead& request);
     void handle_query_sub(protocol::QuerySub sub);
     void unsubscribe_query(const std::string& query_id);
     void on_query_rows(std::uint64_t subscription, std::vector<protocol::QueryResultEntry> rows);
@@ -139,6 +142,7 @@ private:
     detail::StringHashMap<std::uint64_t> query_ids_;
     // SEARCH_SUB ids and their maps (the index of a map lives on its owner shard).
     detail::StringHashMap<std::string> search_subs_;
+    bool journal_subscriber_ = false;  // has subscribed to the event journal at least once
 };
 
 }  // namespace topgun::server

@@ -468,12 +468,11 @@ TEST_CASE("PARTITION_MAP lists all 271 partitions on this node", "[server][proto
 TEST_CASE("Every other message kind gets a clear ERROR, never silence", "[server][protocol][errors]") {
     InProcessServer server;
     auto client = server.connect();
-    JournalSubscribe journal;
-    journal.request_id = "j1";
-    client->send(journal);
+    // Node-to-node subscriptions come with clustering.
+    client->send(ClusterSubUnregister{});
     auto e = client->take_one<ErrorMessage>();
     CHECK(e.code == 501);
-    CHECK(e.message == "not implemented: JOURNAL_SUBSCRIBE");
+    CHECK(e.message == "not implemented: CLUSTER_SUB_UNREGISTER");
 
     client->send(OpAck{"1", {}, {}});
     e = client->take_one<ErrorMessage>();
