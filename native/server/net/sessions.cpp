@@ -9,6 +9,7 @@
 
 #include "node.hpp"
 #include "session/connection.hpp"
+#include "session/http_sync.hpp"
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -246,7 +247,19 @@ private:
     void route(const http::request<http::string_body>& request, std::string_view path) {
         const bool keep_alive = request.keep_alive();
         const bool ready = node_.lifecycle() == Lifecycle::Ready;
-        if (request.method() != http::verb::get && request.method() != http::verb::head) {
+        if (path == "/sync") {
+            if (request.method() != http::verb::post) {
+                respond_json(http::status::method_not_allowed, {{"code", 405}, {"message", "POST /sync with a MsgPack body"}},
+                             keep_alive);
+                return;
+            }
+            const auto auth = request[http::field::authorization];
+            serve_http_sync(node_, home_, std::string_view(auth.data(), auth.size()), request.body(),
+                            [self = shared_from_this(), keep_alive](HttpAnswer answer) {
+                                self->respond(static_cast<http::status>(answer.status), std::move(answer.body),
+                                              answer.content_type, keep_alive);
+                            });
+        } else if (request.method() != http::verb::get && request.method() != http::verb::head) {
             respond_json(http::status::method_not_allowed, {{"code", 405}, {"message", "method not allowed"}}, keep_alive);
         } else if (path == "/health") {
             const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - node_.started_at());

@@ -7,6 +7,7 @@
 #include "service/map_search.hpp"
 #include "service/shard_queries.hpp"
 #include "service/sync_service.hpp"
+#include "session/write_path.hpp"
 #include "storage/write_behind.hpp"
 
 #include <topgun/protocol/codec.hpp>
@@ -19,24 +20,6 @@
 namespace topgun::server {
 
 using namespace topgun::protocol;
-
-// One OP_BATCH or CLIENT_OP on its way: split into one part per owning shard,
-// acked once every part is applied (and, when asked, durable). Touched on the
-// connection's home shard only; parts report back by posting there.
-struct PendingWrite {
-    std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
-    std::string last_id;
-    std::vector<std::string> op_ids;  // for per-op results, when a write concern was asked for
-    bool report_results = false;
-    bool want_persisted = false;
-    std::size_t parts = 0;
-    std::size_t applied = 0;
-    std::size_t persisted = 0;
-    bool persist_failed = false;
-    std::vector<OpRejection> rejected;
-
-    bool done() const noexcept { return applied == parts && (!want_persisted || persisted == parts); }
-};
 
 namespace {
 
@@ -102,79 +85,6 @@ void answer_search(Node& node, const std::shared_ptr<Connection>& self, std::str
     resp.total_count = static_cast<std::uint32_t>(results.size());
     resp.results = std::move(results);
     node.shards()[self->home()].post([self, frame = make_frame(encode_message(resp))] { self->send(frame); });
-}
-
-std::uint64_t wall_millis() {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-
-// The frame of a write's events, per map: one SERVER_EVENT, or one
-// SERVER_BATCH_EVENT holding several in order (the TS client applies both; a
-// holder of a busy map then gets one frame per batch instead of one per op).
-std::map<std::string, std::vector<SharedFrame>> encode_events(std::vector<ServerEventPayload>& events) {
-    std::map<std::string, ServerBatchEvent> by_map;
-    for (ServerEventPayload& e : events) by_map[e.map_name].events.push_back(std::move(e));
-    std::map<std::string, std::vector<SharedFrame>> out;
-    for (auto& [map, batch] : by_map) {
-        if (batch.events.size() == 1) {
-            ServerEvent single;
-            static_cast<ServerEventPayload&>(single) = std::move(batch.events.front());
-            out[map].push_back(make_frame(encode_message(single)));
-        } else {
-            out[map].push_back(make_frame(encode_message(batch)));
-        }
-    }
-    return out;
-}
-
-// Connections never see each other's failures: late results for a closed
-// connection are simply dropped.
-void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::shared_ptr<PendingWrite> w,
-                std::shared_ptr<Connection> self, bool want_persisted) {
-    WriteOutcome out;
-    out.collect_events = node.has_holders();
-    out.collect_mutations = node.durable();
-    out.collect_journal = node.journal().enabled();
-    ShardQueries& queries = node.state(owner).queries();
-    queries.set_writer(self->id());
-    apply_ops(node.state(owner), ops, out);
-    queries.set_writer(0);
-    node.journal().append(std::move(out.journal));
-    node.metrics().ops_applied.fetch_add(ops.size() - out.rejected.size(), std::memory_order_relaxed);
-    for (std::size_t k = 0; k < out.by_kind.size(); ++k) {
-        node.metrics().ops_by_type[k].fetch_add(out.by_kind[k], std::memory_order_relaxed);
-    }
-    if (!out.events.empty() && node.has_holders()) {
-        for (auto& [map, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, map, std::move(frames), self->id());
-    }
-    const std::size_t home = self->home();
-    bool persisted_now = true;
-    if (storage::WriteBehind* wb = node.persistence(); wb != nullptr && !out.mutations.empty()) {
-        if (want_persisted) {
-            persisted_now = false;
-            wb->submit(std::move(out.mutations), [&node, home, w, self](bool ok) {
-                node.shards()[home].post([w, self, ok] {
-                    ++w->persisted;
-                    if (!ok) w->persist_failed = true;
-                    self->complete_writes();
-                });
-            });
-        } else {
-            wb->submit(std::move(out.mutations));
-        }
-    }
-    auto finish = [w, self, persisted_now, rejected = std::move(out.rejected)]() mutable {
-        ++w->applied;
-        if (persisted_now) ++w->persisted;
-        for (auto& r : rejected) w->rejected.push_back(std::move(r));
-        self->complete_writes();
-    };
-    if (owner == home) {
-        finish();
-    } else {
-        node.shards()[home].post(std::move(finish));
-    }
 }
 
 // Kinds only a server sends; a client sending one gets a clear error.
@@ -515,84 +425,30 @@ void Connection::handle_write(std::vector<ClientOp> ops, std::optional<WriteConc
     // Writes faster than the store commits would queue without bound (and make
     // shutdown drain for minutes): past the backlog bound, refuse the batch
     // unacknowledged, so the client's op log sends it again later.
-    if (storage::WriteBehind* wb = node_.persistence();
-        wb != nullptr && wb->pending() >= node_.config().max_pending_mutations) {
+    if (storage_backlogged(node_)) {
         node_.metrics().writes_shed.fetch_add(1, std::memory_order_relaxed);
         error(429, "server overloaded, try again later: storage is behind");
         return;
     }
-    auto w = std::make_shared<PendingWrite>();
-    w->last_id = ops.empty() || !ops.back().id ? "unknown" : *ops.back().id;
-    for (const ClientOp& op : ops) {
-        if (op.write_concern) requested = std::max(requested.value_or(*op.write_concern), *op.write_concern);
-    }
-    const WriteConcern level = requested.value_or(node_.config().default_persisted ? WriteConcern::Persisted : WriteConcern::Applied);
-    w->want_persisted = level == WriteConcern::Persisted && node_.durable();
-    w->report_results = requested.has_value();
-
-    const std::size_t shard_count = node_.shards().size();
-    std::vector<std::vector<ClientOp>> parts(shard_count);
-    const std::uint64_t now = wall_millis();
-    for (ClientOp& op : ops) {
-        if (w->report_results) w->op_ids.push_back(op.id.value_or(""));
-        if (auto rejection = validate_op(op, now, node_.config().max_drift_ms)) {
-            w->rejected.push_back(std::move(*rejection));
-            continue;
-        }
-        parts[node_.shards().owner_of(op.key)].push_back(std::move(op));
-    }
-    for (const auto& p : parts) w->parts += p.empty() ? 0 : 1;
-    writes_.push_back(w);
-    node_.metrics().writes_in_flight.fetch_add(1, std::memory_order_relaxed);
+    // Acked strictly in arrival order: each part's report tries the queue.
+    writes_.push_back(submit_write(node_, WriteOrigin{id_, home_}, std::move(ops), requested,
+                                   [self = shared_from_this()](PendingWrite&) { self->complete_writes(); }));
     if (writes_.size() >= node_.config().max_inflight_batches && transport_ != nullptr && !reading_paused_) {
         reading_paused_ = true;
         transport_->pause_reading();
-    }
-
-    auto self = shared_from_this();
-    for (std::size_t owner = 0; owner < shard_count; ++owner) {
-        if (parts[owner].empty()) continue;
-        if (owner == home_) {
-            apply_part(node_, owner, std::move(parts[owner]), w, self, w->want_persisted);
-        } else {
-            node_.shards()[owner].post([&node = node_, owner, ops = std::move(parts[owner]), w, self,
-                                        persist = w->want_persisted]() mutable {
-                apply_part(node, owner, std::move(ops), w, self, persist);
-            });
-        }
     }
     complete_writes();
 }
 
 void Connection::complete_writes() {
     while (!writes_.empty() && writes_.front()->done()) {
-        const std::shared_ptr<PendingWrite> w = std::move(writes_.front());
+        const WriteAnswer answer = answer_write(node_, *writes_.front());
         writes_.pop_front();
-        node_.metrics().writes_in_flight.fetch_sub(1, std::memory_order_relaxed);
-        node_.metrics().ops_rejected.fetch_add(w->rejected.size(), std::memory_order_relaxed);
-        for (const OpRejection& r : w->rejected) reply(OpRejected{r.op_id, r.reason, r.code});
-        if (w->persist_failed) {
+        for (const OpRejection& r : answer.rejected) reply(OpRejected{r.op_id, r.reason, r.code});
+        if (answer.persist_failed) {
             error(500, "storage commit failed: the writes are applied in memory but not durable yet");
         }
-        OpAck ack;
-        ack.last_id = w->last_id;
-        const WriteConcern achieved = w->want_persisted && !w->persist_failed ? WriteConcern::Persisted : WriteConcern::Applied;
-        ack.achieved_level = achieved;
-        if (w->report_results) {
-            std::vector<OpResult> results;
-            for (const std::string& id : w->op_ids) {
-                const auto rejected = std::find_if(w->rejected.begin(), w->rejected.end(),
-                                                   [&](const OpRejection& r) { return r.op_id == id; });
-                if (rejected == w->rejected.end()) {
-                    results.push_back(OpResult{id, true, achieved, {}});
-                } else {
-                    results.push_back(OpResult{id, false, WriteConcern::FireAndForget, rejected->reason});
-                }
-            }
-            ack.results = std::move(results);
-        }
-        reply(ack);
-        node_.metrics().write_latency.observe(std::chrono::steady_clock::now() - w->arrived);
+        reply(answer.ack);
     }
     if (reading_paused_ && writes_.size() < node_.config().max_inflight_batches) {
         reading_paused_ = false;

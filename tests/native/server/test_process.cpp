@@ -6,6 +6,7 @@
 #include "auth/jwt.hpp"
 
 #include <boost/beast/http.hpp>
+#include <topgun/protocol/http_sync.hpp>
 #include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
@@ -44,21 +45,31 @@ ClientOp put(std::string id, std::string map, std::string key, Value value) {
     return op;
 }
 
-// GET over HTTP/1.1; returns (status, body).
-std::pair<unsigned, std::string> http_get(std::uint16_t port, const std::string& target) {
+// One HTTP/1.1 request; returns (status, body).
+std::pair<unsigned, std::string> http_request(std::uint16_t port, boost::beast::http::verb verb, const std::string& target,
+                                              std::string body = {}, std::string content_type = {}) {
     namespace beast = boost::beast;
     namespace http = beast::http;
     boost::asio::io_context io;
     beast::tcp_stream stream(io);
     boost::asio::ip::tcp::resolver resolver(io);
     stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
-    http::request<http::empty_body> req{http::verb::get, target, 11};
+    http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, "127.0.0.1");
-    http::write(stream, req);
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    beast::error_code write_error;  // a server refusing a large body answers and closes before reading it all
+    http::write(stream, req, write_error);
     beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(stream, buffer, res);
-    return {res.result_int(), res.body()};
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http::read(stream, buffer, parser);
+    return {parser.get().result_int(), parser.get().body()};
+}
+
+std::pair<unsigned, std::string> http_get(std::uint16_t port, const std::string& target) {
+    return http_request(port, boost::beast::http::verb::get, target);
 }
 
 struct TempDir {
@@ -275,6 +286,37 @@ TEST_CASE("Process: JWT auth over the socket", "[server][process][auth]") {
     intruder.send(Auth{"bogus", {}, {}});
     intruder.receive_as<AuthFail>();
     CHECK_FALSE(intruder.receive(std::chrono::seconds(2)).has_value());
+}
+
+TEST_CASE("Process: POST /sync applies operations for WebSocket holders; 405, 400 and 413 on bad requests",
+          "[server][process][http-sync]") {
+    namespace http = boost::beast::http;
+    ServerProcess server(kMemoryNoAuth);
+    const std::uint16_t port = server.require_port();
+    WsClient holder("127.0.0.1", port);
+    holder.send(SyncInit{"http-map", {}});
+    holder.receive_as<SyncRespRoot>();
+
+    HttpSyncRequest request;
+    request.client_id = "http-client";
+    request.client_hlc = Timestamp{now_ms(), 0, "http-client"};
+    request.operations = std::vector{put("op-1", "http-map", "k", Value("via http"))};
+    const Bytes body = encode_body(request);
+    const auto [status, answer] = http_request(port, http::verb::post, "/sync", std::string(body.begin(), body.end()),
+                                               "application/x-msgpack");
+    REQUIRE(status == 200);
+    HttpSyncResponse response;
+    msgpack::Error error;
+    REQUIRE(decode_body(std::span(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()), response, error));
+    REQUIRE(response.ack);
+    CHECK(response.ack->last_id == "op-1");
+    CHECK(holder.receive_as<ServerEvent>().key == "k");
+
+    CHECK(http_get(port, "/sync").first == 405);
+    CHECK(http_request(port, http::verb::post, "/sync", "\xff\xff").first == 400);
+    const auto [big_status, big_body] = http_request(port, http::verb::post, "/sync", std::string(2 * 1024 * 1024 + 1, 'x'));
+    CHECK(big_status == 413);
+    CHECK(big_body.find("2 MiB") != std::string::npos);
 }
 
 TEST_CASE("Process: a frame over 2 MiB closes the connection with 1009", "[server][process][limits]") {

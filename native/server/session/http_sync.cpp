@@ -1,0 +1,310 @@
+#include "session/http_sync.hpp"
+
+#include "auth/jwt.hpp"
+#include "node.hpp"
+#include "service/crdt_service.hpp"
+#include "service/map_search.hpp"
+#include "session/write_path.hpp"
+
+#include <topgun/protocol/codec.hpp>
+#include <topgun/protocol/http_sync.hpp>
+#include <topgun/query/predicate.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <memory>
+
+namespace topgun::server {
+
+using namespace topgun::protocol;
+
+namespace {
+
+HttpAnswer json_error(unsigned status, const std::string& message) {
+    return HttpAnswer{status, "application/json", nlohmann::json{{"code", status}, {"message", message}}.dump()};
+}
+
+// The answer being put together: each part (the writes, each query, delta and
+// search) reports on the home shard; the last one sends it.
+struct Exchange {
+    Node& node;
+    std::size_t home;
+    std::function<void(HttpAnswer)> done;
+    HttpSyncResponse response;
+    std::size_t outstanding = 1;  // the setup itself, until every part is started
+    bool writes_answered = false;
+
+    void error(std::uint32_t code, std::string message, std::optional<std::string> context = std::nullopt) {
+        if (!response.errors) response.errors.emplace();
+        response.errors->push_back(HttpSyncError{code, std::move(message), std::move(context)});
+    }
+
+    void part_done() {
+        if (--outstanding != 0) return;
+        response.server_hlc = node.state(home).clock().now();
+        const Bytes body = encode_body(response);
+        done(HttpAnswer{200, "application/msgpack", std::string(body.begin(), body.end())});
+    }
+};
+
+// Query cursors are the last key returned, hex-encoded ("k" first, so other
+// servers' cursors read as invalid rather than as a key).
+std::string key_cursor(std::string_view key) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "k";
+    for (const unsigned char c : key) {
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+    return out;
+}
+
+std::optional<std::string> key_from_cursor(std::string_view cursor) {
+    if (cursor.empty() || cursor[0] != 'k' || cursor.size() % 2 == 0) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    std::string key;
+    for (std::size_t i = 1; i < cursor.size(); i += 2) {
+        const int hi = nibble(cursor[i]);
+        const int lo = nibble(cursor[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        key += static_cast<char>(hi * 16 + lo);
+    }
+    return key;
+}
+
+bool usable_map(const std::string& name) { return !name.empty() && !is_reserved_map_name(name); }
+
+void start_writes(const std::shared_ptr<Exchange>& ex, std::vector<ClientOp> ops) {
+    Node& node = ex->node;
+    if (storage_backlogged(node)) {
+        node.metrics().writes_shed.fetch_add(1, std::memory_order_relaxed);
+        ex->error(429, "server overloaded, try again later: storage is behind (nothing was applied)");
+        return;
+    }
+    ++ex->outstanding;
+    auto answer = [ex](PendingWrite& w) {
+        if (!w.done() || ex->writes_answered) return;
+        ex->writes_answered = true;
+        WriteAnswer a = answer_write(ex->node, w);
+        for (OpRejection& r : a.rejected) ex->error(r.code, std::move(r.reason), std::move(r.op_id));
+        if (a.persist_failed) ex->error(500, "storage commit failed: the writes are applied in memory but not durable yet");
+        ex->response.ack = HttpSyncAck{std::move(a.ack.last_id), std::move(a.ack.results)};
+        ex->part_done();
+    };
+    const auto w = submit_write(node, WriteOrigin{0, ex->home}, std::move(ops), std::nullopt, answer);
+    answer(*w);  // a write with nothing to route (or all applied inline) is done already
+}
+
+struct KeyedRow {
+    std::string key;
+    Value value;
+};
+
+void start_query(const std::shared_ptr<Exchange>& ex, HttpQueryRequest request) {
+    if (!usable_map(request.map_name)) {
+        ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.query_id);
+        return;
+    }
+    // The filter is an exact-equality where-map (as the TS client sends a
+    // query's `where`); anything else matches every record.
+    Query q;
+    if (const Value* filter = request.filter.get(); filter != nullptr && filter->is_map()) {
+        q.where.emplace();
+        for (const auto& [field, value] : filter->as_map()) q.where->emplace_back(field, value);
+    }
+    std::string invalid;
+    auto predicate = query::Predicate::from_query(q, &invalid);
+    if (!predicate) {
+        ex->error(400, "filter: " + invalid, request.query_id);
+        return;
+    }
+    std::string after;  // rows after this key
+    if (request.cursor) {
+        auto key = key_from_cursor(*request.cursor);
+        if (!key) {
+            ex->error(400, "invalid or expired cursor", request.query_id);
+            return;
+        }
+        after = std::move(*key);
+    }
+    const std::size_t offset = request.cursor ? 0 : request.offset.value_or(0);
+    const std::size_t limit = std::min<std::size_t>(request.limit.value_or(kHttpSyncMaxRows), kHttpSyncMaxRows);
+    const std::size_t wanted = offset + limit + 1;  // one more says whether more follow
+    ++ex->outstanding;
+    // Copied before the call: the second lambda takes `request`, and arguments are built in no set order.
+    const std::string map = request.map_name;
+    const bool has_cursor = request.cursor.has_value();
+    ex->node.scatter(
+        ex->home,
+        [map, predicate = std::make_shared<const query::Predicate>(std::move(*predicate)), after, has_cursor,
+         wanted](ShardState& s) {
+            std::vector<KeyedRow> rows;
+            const LWWMap* m = s.find_lww(map);
+            if (m == nullptr) return rows;
+            m->for_each([&](std::string_view key, const Value& v) {
+                if (has_cursor && key <= after) return;
+                if (predicate->evaluate(v)) rows.push_back(KeyedRow{std::string(key), v});
+            });
+            auto by_key = [](const KeyedRow& a, const KeyedRow& b) { return a.key < b.key; };
+            if (rows.size() > wanted) {
+                std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(wanted), rows.end(), by_key);
+                rows.resize(wanted);
+            }
+            return rows;
+        },
+        [ex, request = std::move(request), offset, limit](std::vector<std::vector<KeyedRow>>& parts) {
+            std::vector<KeyedRow> rows;
+            for (auto& p : parts) std::move(p.begin(), p.end(), std::back_inserter(rows));
+            std::sort(rows.begin(), rows.end(), [](const KeyedRow& a, const KeyedRow& b) { return a.key < b.key; });
+            HttpQueryResult result;
+            result.query_id = request.query_id;
+            const std::size_t first = std::min(offset, rows.size());
+            const std::size_t end = std::min(first + limit, rows.size());
+            for (std::size_t i = first; i < end; ++i) {
+                Value row = Value::map();
+                row.set("key", Value(rows[i].key));
+                row.set("value", std::move(rows[i].value));
+                result.results.push_back(std::move(row));
+            }
+            const bool more = rows.size() > end;
+            if (request.limit) result.has_more = more;
+            if (more && end > first) result.next_cursor = key_cursor(rows[end - 1].key);
+            if (!ex->response.query_results) ex->response.query_results.emplace();
+            ex->response.query_results->push_back(std::move(result));
+            ex->part_done();
+        });
+}
+
+// Records changed after `since`, oldest first; cut at kHttpSyncMaxRows, in
+// which case serverSyncTimestamp is the last one sent, so the next poll goes
+// on. Otherwise it is the newest of the server's clock and every stored stamp
+// (client stamps may run ahead of the clock within the drift bound).
+struct ShardDelta {
+    std::vector<HttpDeltaRecord> records;
+    Timestamp newest;
+};
+
+void start_delta(const std::shared_ptr<Exchange>& ex, HttpSyncMap request) {
+    if (!usable_map(request.map_name)) {
+        ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.map_name);
+        return;
+    }
+    ++ex->outstanding;
+    ex->node.scatter(
+        ex->home,
+        [map = request.map_name, since = request.last_sync_timestamp](ShardState& s) {
+            ShardDelta out;
+            const LWWMap* m = s.find_lww(map);
+            if (m == nullptr) return out;
+            m->for_each_record([&](const LWWMap::RecordView& r) {
+                Timestamp stamp = r.timestamp();
+                if (stamp <= since) return;
+                if (out.newest < stamp) out.newest = stamp;
+                out.records.push_back(HttpDeltaRecord{std::string(r.key), LWWRecordData{r.value, std::move(stamp), {}},
+                                                      r.is_tombstone() ? DeltaEventType::Remove : DeltaEventType::Put});
+                if (r.ttl_ms) out.records.back().record.ttl_ms = *r.ttl_ms;
+            });
+            return out;
+        },
+        [ex, map = request.map_name](std::vector<ShardDelta>& parts) {
+            HttpMapDelta delta;
+            delta.map_name = map;
+            delta.server_sync_timestamp = ex->node.state(ex->home).clock().now();
+            for (ShardDelta& p : parts) {
+                std::move(p.records.begin(), p.records.end(), std::back_inserter(delta.records));
+                if (delta.server_sync_timestamp < p.newest) delta.server_sync_timestamp = p.newest;
+            }
+            std::sort(delta.records.begin(), delta.records.end(),
+                      [](const HttpDeltaRecord& a, const HttpDeltaRecord& b) { return a.record.timestamp < b.record.timestamp; });
+            if (delta.records.size() > kHttpSyncMaxRows) {
+                delta.records.resize(kHttpSyncMaxRows);
+                delta.server_sync_timestamp = delta.records.back().record.timestamp;
+            }
+            if (!ex->response.deltas) ex->response.deltas.emplace();
+            ex->response.deltas->push_back(std::move(delta));
+            ex->part_done();
+        });
+}
+
+void start_search(const std::shared_ptr<Exchange>& ex, HttpSearchRequest request) {
+    if (!usable_map(request.map_name)) {
+        ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.search_id);
+        return;
+    }
+    SearchOptions options;
+    if (const Value* given = request.options.get(); given != nullptr && !given->is_nil()) {
+        msgpack::Writer w(64);
+        w.value(*given);
+        msgpack::Error error;
+        if (!decode_body(w.take(), options, error)) {
+            ex->error(400, "search options: " + error.message(), request.search_id);
+            return;
+        }
+    }
+    ++ex->outstanding;
+    const std::string map = request.map_name;
+    ex->node.with_map_search(map, [ex, request = std::move(request), options](MapSearch& index) {
+        auto hits = index.search(request.query, options);
+        ex->node.shards()[ex->home].post([ex, search_id = request.search_id, hits = std::move(hits)]() mutable {
+            HttpSearchResult result;
+            result.search_id = std::move(search_id);
+            result.total_count = static_cast<std::uint32_t>(hits.size());
+            for (SearchResultEntry& hit : hits) {
+                Value row = Value::map();
+                row.set("key", Value(std::move(hit.key)));
+                row.set("value", std::move(hit.value));
+                row.set("score", Value(hit.score));
+                Value terms = Value::array();
+                for (std::string& t : hit.matched_terms) terms.push_back(Value(std::move(t)));
+                row.set("matchedTerms", std::move(terms));
+                result.results.push_back(std::move(row));
+            }
+            if (!ex->response.search_results) ex->response.search_results.emplace();
+            ex->response.search_results->push_back(std::move(result));
+            ex->part_done();
+        });
+    });
+}
+
+}  // namespace
+
+void serve_http_sync(Node& node, std::size_t home, std::string_view authorization, std::string_view body,
+                     std::function<void(HttpAnswer)> done) {
+    if (!node.config().no_auth) {
+        constexpr std::string_view kBearer = "Bearer ";
+        const std::string_view token = authorization.starts_with(kBearer) ? authorization.substr(kBearer.size()) : "";
+        if (token.empty()) return done(json_error(401, "authentication required"));
+        const auto now_s = static_cast<std::int64_t>(wall_millis() / 1000);
+        if (!node.verifier()->verify(token, now_s)) return done(json_error(401, "Authentication failed"));
+    }
+    HttpSyncRequest request;
+    if (!body.empty()) {
+        msgpack::Error error;
+        const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
+        if (!decode_body(bytes, request, error, msgpack::Limits{256, node.config().max_frame_bytes})) {
+            node.metrics().frames_malformed.fetch_add(1, std::memory_order_relaxed);
+            return done(json_error(400, "invalid MsgPack body: " + error.message()));
+        }
+        node.state(home).clock().update(request.client_hlc);
+    }
+
+    auto ex = std::make_shared<Exchange>(Exchange{node, home, std::move(done), {}, 1, false});
+    if (request.operations && !request.operations->empty()) start_writes(ex, std::move(*request.operations));
+    if (request.sync_maps) {
+        for (HttpSyncMap& m : *request.sync_maps) start_delta(ex, std::move(m));
+    }
+    if (request.queries) {
+        for (HttpQueryRequest& q : *request.queries) start_query(ex, std::move(q));
+    }
+    if (request.searches) {
+        for (HttpSearchRequest& s : *request.searches) start_search(ex, std::move(s));
+    }
+    ex->part_done();
+}
+
+}  // namespace topgun::server
