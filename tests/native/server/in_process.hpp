@@ -131,6 +131,16 @@ inline protocol::ClientOp put_op(std::string id, std::string map, std::string ke
     return op;
 }
 
+inline protocol::ClientOp remove_op(std::string id, std::string map, std::string key, Timestamp ts) {
+    protocol::ClientOp op;
+    op.id = std::move(id);
+    op.map_name = std::move(map);
+    op.key = std::move(key);
+    op.op_type = protocol::OpType::Remove;
+    op.record = protocol::LWWRecordData{Value(), std::move(ts), {}};
+    return op;
+}
+
 inline Timestamp stamp(std::uint64_t millis, std::uint32_t counter = 0, std::string node = "client-a") {
     return Timestamp{millis, counter, std::move(node)};
 }

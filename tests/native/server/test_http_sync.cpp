@@ -249,13 +249,7 @@ TEST_CASE("HTTP sync: syncMaps returns what changed since the client's timestamp
     CHECK(std::is_sorted(everything.records.begin(), everything.records.end(),
                          [](const HttpDeltaRecord& a, const HttpDeltaRecord& b) { return a.record.timestamp < b.record.timestamp; }));
 
-    ClientOp removal;
-    removal.id = "r";
-    removal.map_name = "items";
-    removal.key = "k3";
-    removal.op_type = OpType::Remove;
-    removal.record = LWWRecordData{Value(), stamp(t + 5, 0), {}};
-    post(server, request_with({removal, put_op("p", "items", "k4", Value(44), stamp(t + 5, 1))}));
+    post(server, request_with({remove_op("r", "items", "k3", stamp(t + 5, 0)), put_op("p", "items", "k4", Value(44), stamp(t + 5, 1))}));
 
     const auto changed = poll(stamp(t, 9));
     REQUIRE(changed.records.size() == 2);

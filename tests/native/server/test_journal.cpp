@@ -12,16 +12,6 @@ using namespace topgun::server::testing;
 
 namespace {
 
-ClientOp remove_op(std::string id, std::string map, std::string key, Timestamp ts) {
-    ClientOp op;
-    op.id = std::move(id);
-    op.map_name = std::move(map);
-    op.key = std::move(key);
-    op.op_type = OpType::Remove;
-    op.record = LWWRecordData{Value(), std::move(ts), {}};
-    return op;
-}
-
 JournalReadResponse read(TestClient& c, std::string from, std::optional<std::uint32_t> limit = {},
                          std::optional<std::string> map = {}) {
     c.send(JournalRead{"r", std::move(from), limit, std::move(map)});

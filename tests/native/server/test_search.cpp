@@ -56,13 +56,7 @@ public:
     }
     void remove(const std::string& key) {
         corpus_.remove(key);
-        ClientOp op;
-        op.id = std::to_string(++ids_);
-        op.map_name = "docs";
-        op.key = key;
-        op.op_type = OpType::Remove;
-        op.record = LWWRecordData{Value(), stamp(now_millis(), ++counter_, "w"), {}};
-        client_.send(OpBatch{{op}, {}, {}});
+        client_.send(OpBatch{{remove_op(std::to_string(++ids_), "docs", key, stamp(now_millis(), ++counter_, "w"))}, {}, {}});
     }
 
 private:
