@@ -42,6 +42,22 @@ public:
         }
     }
 
+    // A comma list; blanks around items and empty items are dropped.
+    void list(const char* name, std::vector<std::string>& out) {
+        const auto v = text(name);
+        if (!v) return;
+        out.clear();
+        std::size_t start = 0;
+        while (start <= v->size()) {
+            const std::size_t comma = std::min(v->find(',', start), v->size());
+            std::string item = v->substr(start, comma - start);
+            item.erase(0, item.find_first_not_of(" \t"));
+            item.erase(item.find_last_not_of(" \t") + 1);
+            if (!item.empty()) out.push_back(std::move(item));
+            start = comma + 1;
+        }
+    }
+
     template <class T>
     void number(const char* name, T& out, T min, T max) {
         const auto v = text(name);
@@ -128,6 +144,8 @@ std::variant<ServerConfig, ConfigError> parse_config(int argc, const char* const
     e.millis("TOPGUN_AUTH_TIMEOUT_MS", c.auth_timeout, 100, 3'600'000);
     e.millis("TOPGUN_IDLE_TIMEOUT_MS", c.idle_timeout, 100, 86'400'000);
     e.millis("TOPGUN_LOCK_WAIT_MS", c.lock_wait_limit, 0, 3'600'000);
+    e.list("TOPGUN_ADMIN_SUBJECTS", c.admin_subjects);
+    e.list("TOPGUN_CORS_ORIGINS", c.cors_origins);
     e.flag("TOPGUN_JOURNAL_ENABLED", c.journal_enabled);
     e.number("TOPGUN_JOURNAL_CAPACITY", c.journal_capacity, std::size_t{1}, std::size_t{10'000'000});
 

@@ -37,6 +37,8 @@ struct ServerConfig {
     // How long a LOCK_REQUEST for a held lock waits before it is denied
     // (under the TS client's own minimum wait of 5 s).
     std::chrono::milliseconds lock_wait_limit{4'000};
+    std::vector<std::string> admin_subjects;  // TOPGUN_ADMIN_SUBJECTS: JWT subjects that bypass access policies
+    std::vector<std::string> cors_origins;    // TOPGUN_CORS_ORIGINS: origins allowed cross-origin (`*`: any)
     bool journal_enabled = true;         // TOPGUN_JOURNAL_ENABLED
     std::size_t journal_capacity = 10'000;  // events the journal keeps (TOPGUN_JOURNAL_CAPACITY)
 

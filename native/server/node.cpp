@@ -44,6 +44,10 @@ public:
             node_.state(0).devices().restore(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
             return;
         }
+        if (ns == PolicyStore::kMetaNamespace) {
+            node_.access().restore(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+            return;
+        }
         if (ns == kKeyTombstonesNamespace) {
             if (auto entry = parse_key_tombstones(key, value)) {
                 OrMapState& state = owner(entry->key).or_map(entry->map);
@@ -93,6 +97,7 @@ Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::uniq
                        }
                    });
                }),
+      access_(config_.admin_subjects),
       store_(std::move(store)),
       verifier_(std::move(verifier)) {
     HLCOptions clock_options;

@@ -7,6 +7,7 @@
 
 #include "config.hpp"
 #include "exec/shards.hpp"
+#include "service/access_policy.hpp"
 #include "service/event_journal.hpp"
 #include "service/lock_table.hpp"
 #include "service/shard_state.hpp"
@@ -90,6 +91,7 @@ public:
     bool durable() const noexcept { return write_behind_ != nullptr; }
     NodeMetrics& metrics() noexcept { return metrics_; }
     EventJournal& journal() noexcept { return journal_; }
+    PolicyStore& access() noexcept { return access_; }
     std::uint64_t next_connection_id() noexcept { return ++connection_ids_; }
     std::uint64_t next_subscription_id() noexcept { return ++subscription_ids_; }
     Lifecycle lifecycle() const noexcept { return lifecycle_.load(std::memory_order_relaxed); }
@@ -182,6 +184,7 @@ private:
     std::vector<std::unique_ptr<ShardHub>> hubs_;
     std::vector<std::unique_ptr<LockTable>> lock_tables_;
     EventJournal journal_;
+    PolicyStore access_;
     // Per shard: the search indexes of the maps whose names it owns.
     std::vector<detail::StringHashMap<std::unique_ptr<MapSearch>>> searches_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> lock_timers_;

@@ -9,6 +9,7 @@
 
 #include "node.hpp"
 #include "session/connection.hpp"
+#include "session/admin_api.hpp"
 #include "session/http_sync.hpp"
 
 #include <boost/beast/core.hpp>
@@ -244,21 +245,55 @@ private:
         route(request, path);
     }
 
+    // Cross-origin HTTP requests (WebSockets are not subject to CORS): denied
+    // unless TOPGUN_CORS_ORIGINS lists the origin (or `*`). Returns false when
+    // the request has been answered (a refusal or a preflight).
+    bool admit_origin(const http::request<http::string_body>& request, bool keep_alive) {
+        cors_origin_.clear();
+        const auto header = request[http::field::origin];
+        if (header.empty()) return true;
+        const std::string origin(header.data(), header.size());
+        const auto& allowed = node_.config().cors_origins;
+        const bool any = std::find(allowed.begin(), allowed.end(), "*") != allowed.end();
+        if (!any && std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) {
+            respond_json(http::status::forbidden,
+                         {{"code", 403}, {"message", "origin " + origin + " is not allowed (TOPGUN_CORS_ORIGINS)"}}, keep_alive);
+            return false;
+        }
+        cors_origin_ = any ? "*" : origin;
+        if (request.method() != http::verb::options) return true;
+        auto response = std::make_shared<http::response<http::string_body>>(http::status::no_content, 11);
+        response->set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
+        response->set(http::field::access_control_allow_headers, "Authorization, Content-Type");
+        response->set(http::field::access_control_max_age, "600");
+        send(std::move(response), keep_alive);
+        return false;
+    }
+
     void route(const http::request<http::string_body>& request, std::string_view path) {
         const bool keep_alive = request.keep_alive();
         const bool ready = node_.lifecycle() == Lifecycle::Ready;
-        if (path == "/sync") {
+        if (!admit_origin(request, keep_alive)) return;
+        auto answer = [self = shared_from_this(), keep_alive](HttpAnswer a) {
+            self->respond(static_cast<http::status>(a.status), std::move(a.body), a.content_type, keep_alive);
+        };
+        if (path.starts_with("/api/admin/")) {
+            beast::error_code ec;
+            const auto remote = stream_.socket().remote_endpoint(ec);
+            const auto auth = request[http::field::authorization];
+            const auto method = request.method_string();
+            serve_admin(node_, home_,
+                        AdminRequest{std::string_view(method.data(), method.size()), path, std::string_view(auth.data(), auth.size()),
+                                     !ec && remote.address().is_loopback(), request.body()},
+                        answer);
+        } else if (path == "/sync") {
             if (request.method() != http::verb::post) {
                 respond_json(http::status::method_not_allowed, {{"code", 405}, {"message", "POST /sync with a MsgPack body"}},
                              keep_alive);
                 return;
             }
             const auto auth = request[http::field::authorization];
-            serve_http_sync(node_, home_, std::string_view(auth.data(), auth.size()), request.body(),
-                            [self = shared_from_this(), keep_alive](HttpAnswer answer) {
-                                self->respond(static_cast<http::status>(answer.status), std::move(answer.body),
-                                              answer.content_type, keep_alive);
-                            });
+            serve_http_sync(node_, home_, std::string_view(auth.data(), auth.size()), request.body(), answer);
         } else if (request.method() != http::verb::get && request.method() != http::verb::head) {
             respond_json(http::status::method_not_allowed, {{"code", 405}, {"message", "method not allowed"}}, keep_alive);
         } else if (path == "/health") {
@@ -321,10 +356,18 @@ private:
 
     void respond(http::status status, std::string body, std::string_view content_type, bool keep_alive) {
         auto response = std::make_shared<http::response<http::string_body>>(status, 11);
-        response->set(http::field::server, "topgun-server");
         response->set(http::field::content_type, content_type);
-        response->keep_alive(keep_alive);
         response->body() = std::move(body);
+        send(std::move(response), keep_alive);
+    }
+
+    void send(std::shared_ptr<http::response<http::string_body>> response, bool keep_alive) {
+        response->set(http::field::server, "topgun-server");
+        if (!cors_origin_.empty()) {
+            response->set(http::field::access_control_allow_origin, cors_origin_);
+            response->set(http::field::vary, "Origin");
+        }
+        response->keep_alive(keep_alive);
         response->prepare_payload();
         http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
             if (ec) return;
@@ -341,6 +384,7 @@ private:
     std::size_t home_;
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
+    std::string cors_origin_;  // the Access-Control-Allow-Origin of the current request's answer, if any
     std::optional<http::request_parser<http::string_body>> parser_;
 };
 

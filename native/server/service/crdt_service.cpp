@@ -76,6 +76,38 @@ std::optional<Value> previous_or(const WriteOutcome& out, const ORMap& map, std:
     return std::nullopt;
 }
 
+// Whether the caller may apply `op`: a write is tested with the value it
+// writes and the live value it replaces (so a condition such as
+// `auth.id == data.ownerId` cannot be used to take a record over), a removal
+// with the value it removes.
+bool permitted(ShardState& shard, const ClientOp& op, OpKind kind, const WriteOutcome& out) {
+    const PolicyStore& policies = *out.policies;
+    switch (kind) {
+        case OpKind::LwwPut: {
+            const LWWMap* map = shard.find_lww(op.map_name);
+            const Value* stored = map == nullptr ? nullptr : map->get(op.key);
+            return policies.allows(out.caller, Access::Write, op.map_name, &op.record.value.value) &&
+                   (stored == nullptr || policies.allows(out.caller, Access::Write, op.map_name, stored));
+        }
+        case OpKind::LwwRemove: {
+            const LWWMap* map = shard.find_lww(op.map_name);
+            return policies.allows(out.caller, Access::Remove, op.map_name, map == nullptr ? nullptr : map->get(op.key));
+        }
+        case OpKind::OrAdd: return policies.allows(out.caller, Access::Write, op.map_name, &op.or_record.value.value);
+        case OpKind::OrRemove: {
+            const OrMapState* state = shard.find_or(op.map_name);
+            const Value* removed = nullptr;
+            if (state != nullptr) {
+                for (const ORRecord& r : state->map.records(op.key)) {
+                    if (r.tag == op.or_tag.value) removed = &r.value;
+                }
+            }
+            return policies.allows(out.caller, Access::Remove, op.map_name, removed);
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 bool is_reserved_map_name(std::string_view name) noexcept {
@@ -126,6 +158,14 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
     for (ClientOp& op : ops) {
         const OpKind kind = classify(op);
         ++out.by_kind[static_cast<std::size_t>(kind)];
+        if (out.policies != nullptr && !permitted(shard, op, kind, out)) {
+            const bool removal = kind == OpKind::LwwRemove || kind == OpKind::OrRemove;
+            out.rejected.push_back(OpRejection{op_id(op), 403,
+                                               std::string("access denied: ") + (removal ? "remove from" : "write to") +
+                                                   " map \"" + op.map_name + "\"",
+                                               true});
+            continue;
+        }
         switch (kind) {
             case OpKind::LwwPut:
             case OpKind::LwwRemove: {

@@ -9,6 +9,7 @@
 // connections or sockets.
 #pragma once
 
+#include "service/access_policy.hpp"
 #include "service/shard_state.hpp"
 #include "storage/store.hpp"
 
@@ -30,6 +31,7 @@ struct OpRejection {
     std::string op_id;
     std::uint32_t code = 400;
     std::string reason;
+    bool by_policy = false;  // refused by the access policies (the client also gets an ERROR 403)
 };
 
 struct WriteOutcome {
@@ -38,6 +40,10 @@ struct WriteOutcome {
     bool collect_events = true;
     bool collect_mutations = true;
     bool collect_journal = false;  // on when the event journal is
+    // Access control: each op is checked against the policies for `caller`
+    // (null: anonymous) on the shard, where the record it replaces is known.
+    const PolicyStore* policies = nullptr;
+    const auth::Principal* caller = nullptr;
     std::vector<OpRejection> rejected;
     std::vector<protocol::ServerEventPayload> events;
     std::vector<storage::Mutation> mutations;

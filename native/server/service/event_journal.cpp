@@ -9,6 +9,7 @@ namespace topgun::server {
 
 bool JournalFilter::matches(const protocol::JournalEventData& e) const {
     if (map_name && *map_name != e.map_name) return false;
+    if (readable && !readable(e.map_name)) return false;
     return !types || std::find(types->begin(), types->end(), e.type) != types->end();
 }
 
@@ -92,12 +93,13 @@ void EventJournal::drop_connection(std::uint64_t connection) {
 }
 
 protocol::JournalReadResponse EventJournal::read(std::uint64_t from, std::size_t limit,
-                                                 const std::optional<std::string>& map_name) const {
+                                                 const std::optional<std::string>& map_name, const MapReadable& readable) const {
     protocol::JournalReadResponse out;
     std::lock_guard lock(mutex_);
     for (std::size_t i = position_of(from); i < events_.size(); ++i) {
         const protocol::JournalEventData& e = events_[i];
         if (map_name && *map_name != e.map_name) continue;
+        if (readable && !readable(e.map_name)) continue;
         if (out.events.size() == limit) {
             out.has_more = true;
             break;

@@ -28,9 +28,13 @@
 
 namespace topgun::server {
 
+// Which maps a reader may see (access policies); empty = every map.
+using MapReadable = std::function<bool(std::string_view map)>;
+
 struct JournalFilter {
     std::optional<std::string> map_name;
     std::optional<std::vector<protocol::JournalEventType>> types;  // absent = every type
+    MapReadable readable;
 
     bool matches(const protocol::JournalEventData& e) const;
 };
@@ -60,7 +64,8 @@ public:
     // At most `limit` retained events with sequence >= `from` (and of map
     // `map_name` when given); `has_more` when further ones match;
     // `latest_sequence` the last one handed out ("0" before the first event).
-    protocol::JournalReadResponse read(std::uint64_t from, std::size_t limit, const std::optional<std::string>& map_name) const;
+    protocol::JournalReadResponse read(std::uint64_t from, std::size_t limit, const std::optional<std::string>& map_name,
+                                       const MapReadable& readable = {}) const;
 
     // A decimal sequence; nothing for anything else.
     static std::optional<std::uint64_t> parse_sequence(std::string_view text);

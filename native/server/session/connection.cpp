@@ -207,13 +207,12 @@ void Connection::handle_frame(std::span<const std::uint8_t> frame, bool inside_b
             phase_ = Phase::Closed;
             return;
         }
-        principal_ = result.principal->id;
-        roles_ = result.principal->roles;
+        caller_ = std::make_shared<const auth::Principal>(*result.principal);
         phase_ = Phase::Ready;
         last_ping_ = Clock::now();
         answered_auth_ = true;
         bind_device(auth->device_token, [this](const DeviceBinding& device) {
-            reply(AuthAck{{}, principal_, device.device_id, device.minted_token});
+            reply(AuthAck{{}, caller_->id, device.device_id, device.minted_token});
         });
         return;
     }
@@ -351,7 +350,7 @@ void Connection::handle_journal_subscribe(JournalSubscribe request) {
     }
     journal_subscriber_ = true;
     node_.journal().subscribe(id_, home_, std::move(request.request_id),
-                              JournalFilter{std::move(request.map_name), std::move(request.types)}, from);
+                              JournalFilter{std::move(request.map_name), std::move(request.types), readable_maps()}, from);
 }
 
 void Connection::handle_journal_read(const JournalRead& request) {
@@ -359,7 +358,7 @@ void Connection::handle_journal_read(const JournalRead& request) {
     // holds at most what the journal keeps.
     const std::uint64_t from = EventJournal::parse_sequence(request.from_sequence).value_or(0);
     const std::size_t limit = std::min<std::size_t>(request.limit.value_or(100), node_.config().journal_capacity);
-    JournalReadResponse response = node_.journal().read(from, limit, request.map_name);
+    JournalReadResponse response = node_.journal().read(from, limit, request.map_name, readable_maps());
     response.request_id = request.request_id;
     reply(response);
 }
@@ -431,7 +430,7 @@ void Connection::handle_write(std::vector<ClientOp> ops, std::optional<WriteConc
         return;
     }
     // Acked strictly in arrival order: each part's report tries the queue.
-    writes_.push_back(submit_write(node_, WriteOrigin{id_, home_}, std::move(ops), requested,
+    writes_.push_back(submit_write(node_, WriteOrigin{id_, home_, caller_}, std::move(ops), requested,
                                    [self = shared_from_this()](PendingWrite&) { self->complete_writes(); }));
     if (writes_.size() >= node_.config().max_inflight_batches && transport_ != nullptr && !reading_paused_) {
         reading_paused_ = true;
@@ -445,6 +444,9 @@ void Connection::complete_writes() {
         const WriteAnswer answer = answer_write(node_, *writes_.front());
         writes_.pop_front();
         for (const OpRejection& r : answer.rejected) reply(OpRejected{r.op_id, r.reason, r.code});
+        // An access refusal is also an ERROR, as the reference answers it (its clients look for one).
+        const auto denied = std::find_if(answer.rejected.begin(), answer.rejected.end(), [](const OpRejection& r) { return r.by_policy; });
+        if (denied != answer.rejected.end()) error(403, denied->reason);
         if (answer.persist_failed) {
             error(500, "storage commit failed: the writes are applied in memory but not durable yet");
         }
@@ -485,6 +487,7 @@ void Connection::handle_sync_init(bool is_or, const std::string& map_name) {
         error(400, "SYNC_INIT: map name \"" + map_name + "\" is empty or reserved");
         return;
     }
+    if (!may(Access::Read, map_name)) return;
     hold(map_name);
     with_session(is_or, map_name, [this, is_or, map_name](const merkle::HashTrie& trie) {
         const Timestamp now = node_.state(home_).clock().now();
@@ -502,6 +505,7 @@ void Connection::handle_bucket_request(bool is_or, const std::string& map_name, 
                        " lowercase hex digits");
         return;
     }
+    if (!may(Access::Read, map_name)) return;
     if (path.size() == merkle::kDefaultDepth) {
         // Leaves are read live from every shard.
         auto self = shared_from_this();
@@ -545,6 +549,7 @@ void Connection::handle_or_push(ORMapPushDiff push) {
         error(400, "ORMAP_PUSH_DIFF: map name \"" + push.map_name + "\" is empty or reserved");
         return;
     }
+    if (!may(Access::Write, push.map_name)) return;
     const std::size_t shard_count = node_.shards().size();
     std::vector<std::vector<ORMapEntry>> parts(shard_count);
     for (ORMapEntry& e : push.entries) parts[node_.shards().owner_of(e.key)].push_back(std::move(e));
@@ -563,6 +568,7 @@ void Connection::handle_or_push(ORMapPushDiff push) {
 }
 
 void Connection::handle_or_diff_request(ORMapDiffRequest request) {
+    if (!may(Access::Read, request.map_name)) return;
     auto self = shared_from_this();
     auto keys = std::make_shared<std::vector<std::string>>(std::move(request.keys));
     const std::string map_name = request.map_name;
@@ -621,6 +627,10 @@ void Connection::handle_search(Search request) {
         reply(SearchResp{request.request_id, {}, 0, "map name \"" + request.map_name + "\" is empty or reserved"});
         return;
     }
+    if (!may(Access::Read, request.map_name)) {
+        reply(SearchResp{request.request_id, {}, 0, "access denied: read of map \"" + request.map_name + "\""});
+        return;
+    }
     auto self = shared_from_this();
     const std::string map = request.map_name;  // the lambda below takes `request` before the call reads it
     node_.with_map_search(map, [&node = node_, self, request = std::move(request)](MapSearch& index) {
@@ -631,6 +641,10 @@ void Connection::handle_search(Search request) {
 void Connection::handle_search_sub(SearchSub sub) {
     if (sub.subscription_id.empty() || sub.map_name.empty() || is_reserved_map_name(sub.map_name)) {
         reply(SearchResp{sub.subscription_id, {}, 0, "SEARCH_SUB needs a subscriptionId and a map name that is not reserved"});
+        return;
+    }
+    if (!may(Access::Read, sub.map_name)) {
+        reply(SearchResp{sub.subscription_id, {}, 0, "access denied: read of map \"" + sub.map_name + "\""});
         return;
     }
     if (const auto it = search_subs_.find(sub.subscription_id); it != search_subs_.end() && it->second != sub.map_name) {
@@ -657,13 +671,19 @@ void Connection::handle_search_unsub(const SearchUnsub& unsub) {
 }
 
 std::optional<Value> Connection::auth_value() const {
-    if (!principal_) return std::nullopt;
-    Value auth = Value::map();
-    auth.set("id", Value(*principal_));
-    Value roles = Value::array();
-    for (const std::string& r : roles_) roles.push_back(Value(r));
-    auth.set("roles", std::move(roles));
-    return auth;
+    if (!caller_) return std::nullopt;
+    return principal_value(caller_.get());
+}
+
+MapReadable Connection::readable_maps() const {
+    // The journal spans maps: its readers see the events of the maps they may read.
+    return [&access = node_.access(), caller = caller_](std::string_view map) { return access.allows(caller.get(), Access::Read, map); };
+}
+
+bool Connection::may(Access access, const std::string& map) {
+    if (node_.access().allows(caller_.get(), access, map)) return true;
+    error(403, std::string("access denied: ") + (access == Access::Read ? "read of" : "write to") + " map \"" + map + "\"");
+    return false;
 }
 
 void Connection::handle_query_sub(QuerySub sub) {
@@ -673,6 +693,10 @@ void Connection::handle_query_sub(QuerySub sub) {
     }
     if (sub.map_name.empty() || is_reserved_map_name(sub.map_name)) {
         reply(QueryResp{sub.query_id, {}, {}, {}, {}, {}, "map name \"" + sub.map_name + "\" is empty or reserved", "INVALID_QUERY"});
+        return;
+    }
+    if (!may(Access::Read, sub.map_name)) {
+        reply(QueryResp{sub.query_id, {}, {}, {}, {}, {}, "access denied: read of map \"" + sub.map_name + "\"", "ACCESS_DENIED"});
         return;
     }
     // The TS client sends `fields` inside the query; the payload's copy counts when the query has none.
@@ -729,7 +753,7 @@ void Connection::on_query_events(std::uint64_t subscription, std::vector<ShardQu
 
 void Connection::bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then) {
     auto self = shared_from_this();
-    node_.shards()[0].post([&node = node_, self, presented, principal = principal_, then = std::move(then)]() mutable {
+    node_.shards()[0].post([&node = node_, self, presented, principal = caller_ ? std::optional(caller_->id) : std::nullopt, then = std::move(then)]() mutable {
         DeviceBinding binding = node.state(0).devices().bind(principal, presented);
         if (binding.persist) {
             if (auto* wb = node.persistence()) wb->submit({std::move(*binding.persist)});

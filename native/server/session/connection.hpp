@@ -6,6 +6,9 @@
 // Transport, so the same code serves the WebSocket, tests and the fuzz target.
 #pragma once
 
+#include "auth/jwt.hpp"
+#include "service/access_policy.hpp"
+#include "service/event_journal.hpp"
 #include "session/token_bucket.hpp"
 #include "session/transport.hpp"
 
@@ -52,7 +55,8 @@ public:
     std::size_t home() const noexcept { return home_; }
     const std::string& remote() const noexcept { return remote_; }
     bool authenticated() const noexcept { return phase_ == Phase::Ready; }
-    const std::optional<std::string>& principal() const noexcept { return principal_; }
+    // The authenticated caller; null when anonymous (no-auth mode).
+    const std::shared_ptr<const auth::Principal>& caller() const noexcept { return caller_; }
 
     // Registers with the home hub and greets (AUTH_REQUIRED in JWT mode).
     void start();
@@ -111,6 +115,9 @@ private:
     void on_query_rows(std::uint64_t subscription, std::vector<protocol::QueryResultEntry> rows);
     // The principal as "auth.<path>" valueRefs see it: {id, roles}.
     std::optional<Value> auth_value() const;
+    // Whether the access policies let this caller `access` map `map`; a refusal is answered with ERROR 403.
+    bool may(Access access, const std::string& map);
+    MapReadable readable_maps() const;
     protocol::PartitionMap partition_map() const;
     // Present-or-mint this connection's device identity, then `then` on the home shard.
     void bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then);
@@ -124,8 +131,7 @@ private:
     std::string remote_;
     std::uint64_t id_;
     Phase phase_;
-    std::optional<std::string> principal_;
-    std::vector<std::string> roles_;
+    std::shared_ptr<const auth::Principal> caller_;
     bool answered_auth_ = false;
     std::optional<std::string> device_id_;
     Clock::time_point connected_at_;

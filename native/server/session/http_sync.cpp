@@ -1,9 +1,9 @@
 #include "session/http_sync.hpp"
 
-#include "auth/jwt.hpp"
 #include "node.hpp"
 #include "service/crdt_service.hpp"
 #include "service/map_search.hpp"
+#include "session/http_auth.hpp"
 #include "session/write_path.hpp"
 
 #include <topgun/protocol/codec.hpp>
@@ -21,19 +21,23 @@ using namespace topgun::protocol;
 
 namespace {
 
-HttpAnswer json_error(unsigned status, const std::string& message) {
-    return HttpAnswer{status, "application/json", nlohmann::json{{"code", status}, {"message", message}}.dump()};
-}
-
 // The answer being put together: each part (the writes, each query, delta and
 // search) reports on the home shard; the last one sends it.
 struct Exchange {
     Node& node;
     std::size_t home;
     std::function<void(HttpAnswer)> done;
+    std::shared_ptr<const auth::Principal> caller;  // null: anonymous
     HttpSyncResponse response;
     std::size_t outstanding = 1;  // the setup itself, until every part is started
     bool writes_answered = false;
+
+    // Reads of a map the caller may not read are answered 403, as the reference.
+    bool may_read(const std::string& map, const std::string& context) {
+        if (node.access().allows(caller.get(), Access::Read, map)) return true;
+        error(403, "access denied", context);
+        return false;
+    }
 
     void error(std::uint32_t code, std::string message, std::optional<std::string> context = std::nullopt) {
         if (!response.errors) response.errors.emplace();
@@ -96,7 +100,7 @@ void start_writes(const std::shared_ptr<Exchange>& ex, std::vector<ClientOp> ops
         ex->response.ack = HttpSyncAck{std::move(a.ack.last_id), std::move(a.ack.results)};
         ex->part_done();
     };
-    const auto w = submit_write(node, WriteOrigin{0, ex->home}, std::move(ops), std::nullopt, answer);
+    const auto w = submit_write(node, WriteOrigin{0, ex->home, ex->caller}, std::move(ops), std::nullopt, answer);
     answer(*w);  // a write with nothing to route (or all applied inline) is done already
 }
 
@@ -110,6 +114,7 @@ void start_query(const std::shared_ptr<Exchange>& ex, HttpQueryRequest request) 
         ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.query_id);
         return;
     }
+    if (!ex->may_read(request.map_name, request.query_id)) return;
     // The filter is an exact-equality where-map (as the TS client sends a
     // query's `where`); anything else matches every record.
     Query q;
@@ -194,6 +199,7 @@ void start_delta(const std::shared_ptr<Exchange>& ex, HttpSyncMap request) {
         ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.map_name);
         return;
     }
+    if (!ex->may_read(request.map_name, request.map_name)) return;
     ++ex->outstanding;
     ex->node.scatter(
         ex->home,
@@ -236,6 +242,7 @@ void start_search(const std::shared_ptr<Exchange>& ex, HttpSearchRequest request
         ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.search_id);
         return;
     }
+    if (!ex->may_read(request.map_name, request.search_id)) return;
     SearchOptions options;
     if (const Value* given = request.options.get(); given != nullptr && !given->is_nil()) {
         msgpack::Writer w(64);
@@ -275,13 +282,9 @@ void start_search(const std::shared_ptr<Exchange>& ex, HttpSearchRequest request
 
 void serve_http_sync(Node& node, std::size_t home, std::string_view authorization, std::string_view body,
                      std::function<void(HttpAnswer)> done) {
-    if (!node.config().no_auth) {
-        constexpr std::string_view kBearer = "Bearer ";
-        const std::string_view token = authorization.starts_with(kBearer) ? authorization.substr(kBearer.size()) : "";
-        if (token.empty()) return done(json_error(401, "authentication required"));
-        const auto now_s = static_cast<std::int64_t>(wall_millis() / 1000);
-        if (!node.verifier()->verify(token, now_s)) return done(json_error(401, "Authentication failed"));
-    }
+    auto who = http_caller(node, authorization);
+    if (auto* refused = std::get_if<HttpAnswer>(&who)) return done(std::move(*refused));
+    auto caller = std::get<std::shared_ptr<const auth::Principal>>(std::move(who));
     HttpSyncRequest request;
     if (!body.empty()) {
         msgpack::Error error;
@@ -293,7 +296,7 @@ void serve_http_sync(Node& node, std::size_t home, std::string_view authorizatio
         node.state(home).clock().update(request.client_hlc);
     }
 
-    auto ex = std::make_shared<Exchange>(Exchange{node, home, std::move(done), {}, 1, false});
+    auto ex = std::make_shared<Exchange>(Exchange{node, home, std::move(done), std::move(caller), {}, 1, false});
     if (request.operations && !request.operations->empty()) start_writes(ex, std::move(*request.operations));
     if (request.sync_maps) {
         for (HttpSyncMap& m : *request.sync_maps) start_delta(ex, std::move(m));

@@ -10,20 +10,15 @@
 // which need the key); rejected ops are listed in `errors` next to the ack.
 #pragma once
 
+#include "session/http_answer.hpp"
+
 #include <cstddef>
 #include <functional>
-#include <string>
 #include <string_view>
 
 namespace topgun::server {
 
 class Node;
-
-struct HttpAnswer {
-    unsigned status = 200;
-    std::string content_type;
-    std::string body;
-};
 
 // Rows one query or one map's delta returns at most per request; a delta cut
 // short says so through its serverSyncTimestamp (the next poll continues).

@@ -44,6 +44,8 @@ void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::s
     out.collect_events = node.has_holders();
     out.collect_mutations = node.durable();
     out.collect_journal = node.journal().enabled();
+    out.policies = &node.access();
+    out.caller = origin.caller.get();
     ShardQueries& queries = node.state(owner).queries();
     queries.set_writer(origin.connection);
     apply_ops(node.state(owner), ops, out);

@@ -25,10 +25,12 @@ class Node;
 std::uint64_t wall_millis();
 
 // Who sent a write: its connection (0 for none, e.g. HTTP) gets no echo of it
-// and no live-query event for its own keys; `home` is the shard that answers.
+// and no live-query event for its own keys; `home` is the shard that answers;
+// `caller` is who the access policies judge (null: anonymous).
 struct WriteOrigin {
     std::uint64_t connection = 0;
     std::size_t home = 0;
+    std::shared_ptr<const auth::Principal> caller;
 };
 
 struct PendingWrite {

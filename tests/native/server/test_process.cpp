@@ -45,9 +45,12 @@ ClientOp put(std::string id, std::string map, std::string key, Value value) {
     return op;
 }
 
-// One HTTP/1.1 request; returns (status, body).
-std::pair<unsigned, std::string> http_request(std::uint16_t port, boost::beast::http::verb verb, const std::string& target,
-                                              std::string body = {}, std::string content_type = {}) {
+using HttpHeaders = std::vector<std::pair<boost::beast::http::field, std::string>>;
+
+// One HTTP/1.1 request; returns the response.
+boost::beast::http::response<boost::beast::http::string_body> http_exchange(std::uint16_t port, boost::beast::http::verb verb,
+                                                                            const std::string& target, std::string body = {},
+                                                                            const HttpHeaders& headers = {}) {
     namespace beast = boost::beast;
     namespace http = beast::http;
     boost::asio::io_context io;
@@ -56,7 +59,7 @@ std::pair<unsigned, std::string> http_request(std::uint16_t port, boost::beast::
     stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, "127.0.0.1");
-    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    for (const auto& [field, value] : headers) req.set(field, value);
     req.body() = std::move(body);
     req.prepare_payload();
     beast::error_code write_error;  // a server refusing a large body answers and closes before reading it all
@@ -65,7 +68,16 @@ std::pair<unsigned, std::string> http_request(std::uint16_t port, boost::beast::
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     http::read(stream, buffer, parser);
-    return {parser.get().result_int(), parser.get().body()};
+    return parser.release();
+}
+
+// (status, body)
+std::pair<unsigned, std::string> http_request(std::uint16_t port, boost::beast::http::verb verb, const std::string& target,
+                                              std::string body = {}, std::string content_type = {}) {
+    HttpHeaders headers;
+    if (!content_type.empty()) headers.emplace_back(boost::beast::http::field::content_type, std::move(content_type));
+    auto response = http_exchange(port, verb, target, std::move(body), headers);
+    return {response.result_int(), response.body()};
 }
 
 std::pair<unsigned, std::string> http_get(std::uint16_t port, const std::string& target) {
@@ -317,6 +329,42 @@ TEST_CASE("Process: POST /sync applies operations for WebSocket holders; 405, 40
     const auto [big_status, big_body] = http_request(port, http::verb::post, "/sync", std::string(2 * 1024 * 1024 + 1, 'x'));
     CHECK(big_status == 413);
     CHECK(big_body.find("2 MiB") != std::string::npos);
+}
+
+TEST_CASE("Process: access policies set through the admin API survive a restart (SQLite); CORS admits listed origins only",
+          "[server][process][admin]") {
+    namespace http = boost::beast::http;
+    TempDir dir;
+    const ServerProcess::Env env{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "sqlite"},
+                                 {"TOPGUN_SQLITE_PATH", (dir.path / "topgun.db").string()},
+                                 {"TOPGUN_CORS_ORIGINS", "https://app.example, https://other.example"}};
+    {
+        ServerProcess server(env);
+        const std::uint16_t port = server.require_port();
+        const auto created = http_request(port, http::verb::post, "/api/admin/policies",
+                                          R"({"id":"open","mapPattern":"open-*","action":"all","effect":"allow"})", "application/json");
+        CHECK(created.first == 201);
+
+        const auto denied = http_exchange(port, http::verb::get, "/health", "", {{http::field::origin, "https://evil.example"}});
+        CHECK(denied.result_int() == 403);
+        const auto allowed = http_exchange(port, http::verb::get, "/health", "", {{http::field::origin, "https://app.example"}});
+        CHECK(allowed.result_int() == 200);
+        CHECK(allowed[http::field::access_control_allow_origin] == "https://app.example");
+        const auto preflight = http_exchange(port, http::verb::options, "/sync", "", {{http::field::origin, "https://other.example"}});
+        CHECK(preflight.result_int() == 204);
+        CHECK(preflight[http::field::access_control_allow_methods].find("POST") != std::string_view::npos);
+        CHECK(http_get(port, "/health").first == 200);  // no Origin: not a cross-origin request
+    }
+    ServerProcess server(env);
+    const std::uint16_t port = server.require_port();
+    const auto listed = nlohmann::json::parse(http_get(port, "/api/admin/policies").second);
+    REQUIRE(listed["policies"].size() == 1);
+    CHECK(listed["policies"][0]["id"] == "open");
+    WsClient client("127.0.0.1", port);
+    client.send(OpBatch{{put("1", "open-notes", "k", Value(1)), put("2", "closed", "k", Value(2))}, {}, {}});
+    const auto rejected = client.receive_as<OpRejected>();
+    CHECK(rejected.op_id == "2");
+    CHECK(rejected.code == 403);
 }
 
 TEST_CASE("Process: a frame over 2 MiB closes the connection with 1009", "[server][process][limits]") {
