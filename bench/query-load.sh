@@ -7,7 +7,10 @@
 #     QUERY_UPDATE per write, all to the one subscribing connection), and the
 #     cost they add;
 #   - the QUERY_SUB snapshot of a 10k-record map;
-#   - SEARCH top-10 (two words) over 100k documents of 50 words.
+#   - SEARCH top-10 (two words) over 100k documents of 50 words;
+#   - writes with the event journal off (its per-write cost) and with access
+#     policies configured (RBAC checks on every op);
+#   - topic fan-out: TOPIC_MESSAGEs delivered per second to 100 subscribers.
 #
 #   bash bench/query-load.sh
 #   DURATION=5 bash bench/query-load.sh
@@ -26,9 +29,9 @@ tmp=$(mktemp -d)
 pid=
 port=
 
-start_server() {
+start_server() { # [VAR=value ...]: extra server environment
   stop_server
-  STORAGE_BACKEND=memory TOPGUN_NO_AUTH=1 "$server" --port 0 >"$tmp/server.out" 2>"$tmp/server.err" &
+  env STORAGE_BACKEND=memory TOPGUN_NO_AUTH=1 "$@" "$server" --port 0 >"$tmp/server.out" 2>"$tmp/server.err" &
   pid=$!
   for _ in $(seq 100); do
     port=$(sed -n 's/^PORT=//p' "$tmp/server.out")
@@ -55,8 +58,8 @@ field() { node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); 
 
 rows=()
 # Writes: 50 connections, batches of 10, values {owner, body}.
-write_row() { # NAME QUERIES OWNERS [FLAGS...]; sets ops
-  start_server
+write_row() { # NAME QUERIES OWNERS [FLAGS...]; sets ops (SERVER_ENV: extra server environment)
+  start_server ${SERVER_ENV:-}
   local json
   json=$(run --connections "${CONNECTIONS:-50}" --batch 10 --duration "$duration" --warmup 2 --keys 100000 --map items --owners "$3" \
     --live-queries "$2" "${@:4}")
@@ -72,6 +75,21 @@ with=$ops
 cost() { node -e "console.log((100 * (1 / $2 - 1 / $1) / (1 / $1)).toFixed(0) + ' %')"; }
 rows+=("| cost per write of 1,000 live queries kept up to date (target ≤ 20 %) | $(cost "$base" "$misses") | |")
 rows+=("| cost per write with one QUERY_UPDATE each | $(cost "$base" "$with") | |")
+SERVER_ENV=TOPGUN_JOURNAL_ENABLED=false write_row "no live query, event journal off" 0 1000
+rows+=("| cost per write of the event journal (vs off) | $(cost "$ops" "$base") | |")
+# Access policies: one allow covering the map plus two that do not match it.
+start_server
+for p in '{"id":"a","mapPattern":"items","action":"all","effect":"allow"}' '{"id":"b","mapPattern":"secret-*","action":"all","effect":"deny"}' \
+  '{"id":"c","mapPattern":"owned","action":"write","effect":"allow","conditionExpr":"auth.id == data.ownerId"}'; do
+  node -e "fetch('http://127.0.0.1:$port/api/admin/policies', {method: 'POST', body: process.argv[1]}).then((r) => { if (r.status !== 201) process.exit(1); })" "$p"
+done
+json=$(run --connections "${CONNECTIONS:-50}" --batch 10 --duration "$duration" --warmup 2 --keys 100000 --map items --owners 1000)
+rows+=("| writes, 3 access policies configured | $(field 'Math.round(r.opsPerS)' <<<"$json") ops/s | cost $(cost "$base" "$(field 'r.opsPerS' <<<"$json")") |")
+
+# Topic fan-out: 4 publishers, rounds of 50 TOPIC_PUBs, 100 subscribers.
+start_server
+json=$(run --connections 4 --batch 50 --duration "$duration" --warmup 2 --topic-subscribers 100)
+rows+=("| topic fan-out to 100 subscribers (target ≥ 200k msg/s) | $(field 'Math.round(r.topics.deliveredPerS)' <<<"$json") msg/s delivered | $(field 'Math.round(r.topics.publishedPerS)' <<<"$json") TOPIC_PUB/s$(field 'r.connectionFailures.map((f) => "; " + f.reason).join("")' <<<"$json") |")
 
 # Snapshot: 10k records, then 20 QUERY_SUBs matching all of them.
 start_server

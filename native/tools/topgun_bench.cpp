@@ -113,7 +113,10 @@ struct Options {
     unsigned searches = 0;
     unsigned words = 0;
     bool query_misses = false;
+    unsigned topic_subscribers = 0;
 };
+
+constexpr std::string_view kBenchTopic = "bench";
 
 Clock::duration seconds(double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -179,6 +182,8 @@ struct Stats {
     std::vector<std::uint64_t> search_latencies_ns;    // SEARCH -> SEARCH_RESP, the first (index build) excluded
     std::uint64_t first_search_ns = 0;
     std::uint64_t search_hits = 0;
+    std::uint64_t topic_messages = 0;  // TOPIC_MESSAGEs a subscriber received in the window
+    std::uint64_t published = 0;       // TOPIC_PUBs whose round (their PING) came back in the window
     std::optional<std::string> failure;  // why the connection ended early
     bool opened = false;                 // connected (and authenticated): reached the start line
 };
@@ -334,6 +339,12 @@ private:
     void authenticated() {
         if (!subscriber_) return ready();
         state_ = State::Subscribing;
+        if (options_.topic_subscribers > 0) {
+            // TOPIC_SUB has no answer: the PING behind it says it was handled.
+            send(protocol::encode_message(protocol::TopicSub{std::string(kBenchTopic)}));
+            send(protocol::encode_message(protocol::Ping{0}));
+            return;
+        }
         subscribe_next();
     }
 
@@ -407,7 +418,36 @@ private:
         if (state_ == State::Draining && unacked_ <= unpinned_errors_ && outbox_.empty() && !writing_) close();
     }
 
+    // Topic mode: a round of --batch TOPIC_PUBs and a PING; the PONG closes
+    // the round (the server handles one connection's frames in order).
+    void send_topic_round() {
+        for (unsigned i = 0; i < options_.batch; ++i) {
+            send(protocol::encode_message(protocol::TopicPub{std::string(kBenchTopic), value_}));
+        }
+        send(protocol::encode_message(protocol::Ping{1}));
+        round_sent_ = Clock::now();
+        ++unacked_;
+        ++stats_.sent_batches;
+    }
+
+    void on_pong() {
+        if (subscriber_) {
+            if (state_ == State::Subscribing) ready();
+            return;
+        }
+        if (options_.topic_subscribers == 0 || unacked_ == 0) return;  // a heartbeat's
+        --unacked_;
+        const auto now = Clock::now();
+        if (round_sent_ >= run_.measure_start() && now <= run_.measure_end()) {
+            stats_.published += options_.batch;
+            stats_.latencies_ns.push_back(
+                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - round_sent_).count()));
+        }
+        pump();
+    }
+
     void send_batch() {
+        if (options_.topic_subscribers > 0) return send_topic_round();
         const std::uint64_t first = next_op_id_;
         const bool sequential = options_.key_order == "sequential";
         for (std::size_t i = 0; i < batch_.ops.size(); ++i) {
@@ -608,6 +648,11 @@ private:
         // SERVER_(BATCH_)EVENT; nothing here reads them, and decoding each would
         // make this client, not the server, the bottleneck (the kind leads the frame).
         if (subscriber_ && is_server_event(frame)) return;
+        if (subscriber_ && starts_as(frame, "TOPIC_MESSAGE")) {
+            const auto now = Clock::now();
+            if (now >= run_.measure_start() && now <= run_.measure_end() && state_ == State::Running) ++stats_.topic_messages;
+            return;
+        }
         auto decoded = protocol::decode_message(frame);
         if (!decoded) {
             ++stats_.undecodable_frames;
@@ -628,6 +673,7 @@ private:
             if (state_ == State::Authenticating) authenticated();
             return;
         }
+        if (std::holds_alternative<protocol::Pong>(message)) return on_pong();
         if (const auto* resp = std::get_if<protocol::QueryResp>(&message)) return on_query_resp(*resp);
         if (const auto* found = std::get_if<protocol::SearchResp>(&message)) return on_search_resp(*found);
         if (std::holds_alternative<protocol::QueryUpdate>(message)) {
@@ -641,11 +687,11 @@ private:
         // PONG, SERVER_EVENT and others: nothing to measure.
     }
 
-    static bool is_server_event(std::span<const std::uint8_t> frame) {
-        constexpr std::string_view kind = "SERVER_";
+    static bool starts_as(std::span<const std::uint8_t> frame, std::string_view kind) {
         const std::string_view head(reinterpret_cast<const char*>(frame.data()), std::min<std::size_t>(frame.size(), 32));
         return head.find(kind) != std::string_view::npos;
     }
+    static bool is_server_event(std::span<const std::uint8_t> frame) { return starts_as(frame, "SERVER_"); }
 
     // --- ending ---------------------------------------------------------------------------------------
 
@@ -715,6 +761,7 @@ private:
     unsigned unpinned_errors_ = 0;   // ERRORs not yet pinned on an outstanding batch
     unsigned window_;
     Clock::time_point next_ping_;
+    Clock::time_point round_sent_;  // topic mode: when the outstanding round went out
     Stats stats_;
 };
 
@@ -774,6 +821,8 @@ Summary summarize(const std::vector<std::shared_ptr<Connection>>& connections, c
         t.search_latencies_ns.insert(t.search_latencies_ns.end(), st.search_latencies_ns.begin(), st.search_latencies_ns.end());
         t.first_search_ns = std::max(t.first_search_ns, st.first_search_ns);
         t.search_hits += st.search_hits;
+        t.topic_messages += st.topic_messages;
+        t.published += st.published;
         t.snapshot_rows += st.snapshot_rows;
         t.snapshot_latencies_ns.insert(t.snapshot_latencies_ns.end(), st.snapshot_latencies_ns.begin(),
                                        st.snapshot_latencies_ns.end());
@@ -847,6 +896,10 @@ void print_json(const Summary& s, const Options& o) {
           {"unmatchedAcks", s.total.unmatched_acks},
           {"undecodableFrames", s.total.undecodable_frames},
           {"samples", s.total.error_samples}}},
+        {"topics",
+         {{"subscribers", o.topic_subscribers},
+          {"publishedPerS", static_cast<double>(s.total.published) / s.measured_s},
+          {"deliveredPerS", static_cast<double>(s.total.topic_messages) / s.measured_s}}},
         {"liveQueries",
          {{"queries", o.live_queries},
           {"owners", o.owners},
@@ -896,6 +949,14 @@ void print_text(const Summary& s, const Options& o) {
         std::printf("  searches       %u (top 10, 2 words): %llu hits; first (builds the index) %.1f us; then p50 %.1f us, p99 %.1f us\n",
                     o.searches, static_cast<unsigned long long>(s.total.search_hits),
                     static_cast<double>(s.total.first_search_ns) / 1000.0, s.search_p50_us, s.search_p99_us);
+    }
+    if (o.topic_subscribers > 0) {
+        std::printf("  topic fan-out  %u subscribers: %.0f TOPIC_PUB/s published, %.0f TOPIC_MESSAGEs/s delivered (%.0f%% of published x subscribers)\n",
+                    o.topic_subscribers, static_cast<double>(s.total.published) / s.measured_s,
+                    static_cast<double>(s.total.topic_messages) / s.measured_s,
+                    s.total.published == 0 ? 0.0
+                                           : 100.0 * static_cast<double>(s.total.topic_messages) /
+                                                 (static_cast<double>(s.total.published) * o.topic_subscribers));
     }
     std::printf("  connections    %zu opened, %zu failed or closed early\n", s.opened, failed_connections(s));
     for (const auto& [reason, count] : s.failures) std::printf("                 %zu x %s\n", count, reason.c_str());
@@ -952,6 +1013,10 @@ int main(int argc, char** argv) {
     app.add_option("--searches", o.searches, "SEARCHes the non-writing connection sends before the run")->capture_default_str();
     app.add_option("--words", o.words, "Write {body: W words of a 1,000-word vocabulary} values (0: a random string)")
         ->capture_default_str();
+    app.add_option("--topic-subscribers", o.topic_subscribers,
+                   "Topic fan-out: this many extra connections subscribe to one topic, and the writers publish to it "
+                   "(--batch TOPIC_PUBs per round, a PING closing each) instead of writing")
+        ->capture_default_str();
     app.add_option("--owners", o.owners, "Write {owner, body} maps with this many owners (0: string values)")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
@@ -976,9 +1041,10 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < o.connections; ++i) {
         run.connections().push_back(std::make_shared<Connection>(net::make_strand(ioc), run, i, url, endpoints));
     }
-    if (o.live_queries > 0 || o.searches > 0) {
+    const unsigned subscribers = o.topic_subscribers > 0 ? o.topic_subscribers : (o.live_queries > 0 || o.searches > 0 ? 1u : 0u);
+    for (unsigned i = 0; i < subscribers; ++i) {
         run.connections().push_back(
-            std::make_shared<Connection>(net::make_strand(ioc), run, o.connections, url, endpoints, /*subscriber=*/true));
+            std::make_shared<Connection>(net::make_strand(ioc), run, o.connections + i, url, endpoints, /*subscriber=*/true));
     }
     for (auto& c : run.connections()) c->start();
 
@@ -993,7 +1059,7 @@ int main(int argc, char** argv) {
     } else {
         print_text(summary, o);
     }
-    if (summary.total.acked_ops == 0) {
+    if (summary.total.acked_ops == 0 && summary.total.published == 0) {
         std::fprintf(stderr, "topgun-bench: no op was acknowledged\n");
         return 1;
     }

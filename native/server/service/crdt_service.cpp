@@ -48,32 +48,20 @@ void emit_lww(const std::string& map_name, std::string_view key, const LWWRecord
 
 using protocol::JournalEventType;
 
-void journal(WriteOutcome& out, JournalEventType type, const std::string& map_name, std::string_view key,
-             const Value* value, std::optional<Value> previous, const Timestamp& timestamp) {
-    protocol::JournalEventData e;
-    e.type = type;
-    e.map_name = map_name;
-    e.key = std::string(key);
-    if (value != nullptr) e.value = *value;
-    if (previous) e.previous_value = std::move(*previous);
-    e.timestamp = timestamp;
-    e.node_id = timestamp.node_id;
-    out.journal.push_back(std::move(e));
+// A journal record begun with the value a write is about to replace
+// (previous() finds it), when the journal is on.
+template <class Lookup>
+std::optional<JournalRecordBuilder> journal_start(const WriteOutcome& out, Lookup previous) {
+    if (!out.collect_journal) return std::nullopt;
+    return JournalRecordBuilder(previous());
 }
 
-// The live value a write is about to replace, when the journal wants it.
-std::optional<Value> previous_lww(const WriteOutcome& out, const LWWMap& map, std::string_view key) {
-    if (!out.collect_journal) return std::nullopt;
-    const Value* v = map.get(key);
-    return v == nullptr ? std::nullopt : std::optional<Value>(*v);
-}
-
-std::optional<Value> previous_or(const WriteOutcome& out, const ORMap& map, std::string_view key, std::string_view tag) {
-    if (!out.collect_journal) return std::nullopt;
+// The value of key's record under `tag`, or null.
+const Value* or_value(const ORMap& map, std::string_view key, std::string_view tag) {
     for (const ORRecord& r : map.records(key)) {
-        if (r.tag == tag) return r.value;
+        if (r.tag == tag) return &r.value;
     }
-    return std::nullopt;
+    return nullptr;
 }
 
 // Whether the caller may apply `op`: a write is tested with the value it
@@ -96,13 +84,8 @@ bool permitted(ShardState& shard, const ClientOp& op, OpKind kind, const WriteOu
         case OpKind::OrAdd: return policies.allows(out.caller, Access::Write, op.map_name, &op.or_record.value.value);
         case OpKind::OrRemove: {
             const OrMapState* state = shard.find_or(op.map_name);
-            const Value* removed = nullptr;
-            if (state != nullptr) {
-                for (const ORRecord& r : state->map.records(op.key)) {
-                    if (r.tag == op.or_tag.value) removed = &r.value;
-                }
-            }
-            return policies.allows(out.caller, Access::Remove, op.map_name, removed);
+            return policies.allows(out.caller, Access::Remove, op.map_name,
+                                   state == nullptr ? nullptr : or_value(state->map, op.key, op.or_tag.value));
         }
     }
     return false;
@@ -170,7 +153,7 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
             case OpKind::LwwPut:
             case OpKind::LwwRemove: {
                 LWWMap& map = shard.lww(op.map_name);
-                std::optional<Value> previous = previous_lww(out, map, op.key);
+                auto journal = journal_start(out, [&] { return map.get(op.key); });
                 std::optional<LWWRecord> applied;
                 if (op.record.present()) {
                     auto& data = op.record.value;  // the op is consumed: move its parts
@@ -183,13 +166,13 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                     applied = map.remove(op.key);
                 }
                 if (!applied) break;
-                if (out.collect_journal) {
+                if (journal) {
                     const bool removed = applied->is_tombstone();
-                    const JournalEventType type = removed    ? JournalEventType::Delete
-                                                  : previous ? JournalEventType::Update
-                                                             : JournalEventType::Put;
-                    journal(out, type, op.map_name, op.key, removed ? nullptr : &applied->value, std::move(previous),
-                            applied->timestamp);
+                    const JournalEventType type = removed                  ? JournalEventType::Delete
+                                                  : journal->had_previous() ? JournalEventType::Update
+                                                                            : JournalEventType::Put;
+                    out.journal.push_back(std::move(*journal).finish(type, op.map_name, op.key,
+                                                                     removed ? nullptr : &applied->value, applied->timestamp));
                 }
                 emit_lww(op.map_name, op.key, *applied, out);
                 break;
@@ -199,12 +182,12 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                 ORRecord record = op.or_record.value.to_record();
                 const auto stored = state.map.records(op.key);
                 const bool resent = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) { return r == record; });
-                std::optional<Value> previous = resent ? std::nullopt : previous_or(out, state.map, op.key, record.tag);
+                auto journal = resent ? std::nullopt : journal_start(out, [&] { return or_value(state.map, op.key, record.tag); });
                 if (!resent && state.map.apply(op.key, record)) {
-                    if (out.collect_journal) {
+                    if (journal) {
                         // A record under a tag already stored replaces it: an update.
-                        const JournalEventType type = previous ? JournalEventType::Update : JournalEventType::Put;
-                        journal(out, type, op.map_name, op.key, &record.value, std::move(previous), record.timestamp);
+                        const JournalEventType type = journal->had_previous() ? JournalEventType::Update : JournalEventType::Put;
+                        out.journal.push_back(std::move(*journal).finish(type, op.map_name, op.key, &record.value, record.timestamp));
                     }
                     if (out.collect_mutations) out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state.map));
                     if (!out.collect_events) break;
@@ -222,10 +205,10 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                 OrMapState& state = shard.or_map(op.map_name);
                 const std::string& tag = op.or_tag.value;
                 if (state.map.is_tombstoned(tag)) break;  // a re-sent remove
-                if (out.collect_journal) {
+                if (auto journal = journal_start(out, [&] { return or_value(state.map, op.key, tag); })) {
                     // The remove carries no timestamp: the journal records when the server applied it.
-                    journal(out, JournalEventType::Delete, op.map_name, op.key, nullptr,
-                            previous_or(out, state.map, op.key, tag), shard.clock().now());
+                    out.journal.push_back(std::move(*journal).finish(JournalEventType::Delete, op.map_name, op.key, nullptr,
+                                                                     shard.clock().now()));
                 }
                 const bool dropped = state.map.apply_tombstone(tag);
                 state.note_tombstone(op.key, tag);

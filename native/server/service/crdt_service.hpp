@@ -10,6 +10,7 @@
 #pragma once
 
 #include "service/access_policy.hpp"
+#include "service/event_journal.hpp"
 #include "service/shard_state.hpp"
 #include "storage/store.hpp"
 
@@ -47,7 +48,7 @@ struct WriteOutcome {
     std::vector<OpRejection> rejected;
     std::vector<protocol::ServerEventPayload> events;
     std::vector<storage::Mutation> mutations;
-    std::vector<protocol::JournalEventData> journal;  // sequences not yet assigned
+    std::vector<JournalRecord> journal;  // sequences not yet assigned
     // Ops handled, by kind in protocol::OpType order (PUT, REMOVE, OR_ADD, OR_REMOVE).
     std::array<std::size_t, 4> by_kind{};
 };

@@ -7,13 +7,42 @@
 
 namespace topgun::server {
 
-bool JournalFilter::matches(const protocol::JournalEventData& e) const {
+using protocol::JournalEventType;
+
+JournalRecordBuilder::JournalRecordBuilder(const Value* previous) : had_previous_(previous != nullptr) {
+    if (previous == nullptr) return;
+    fields_.string("previousValue");
+    fields_.value(*previous);
+    ++pairs_;
+}
+
+JournalRecord JournalRecordBuilder::finish(JournalEventType type, const std::string& map_name, std::string_view key,
+                                           const Value* value, const Timestamp& timestamp) && {
+    fields_.string("type");
+    protocol::encode_field(fields_, type);
+    fields_.string("mapName");
+    fields_.string(map_name);
+    fields_.string("key");
+    fields_.string(key);
+    if (value != nullptr) {
+        fields_.string("value");
+        fields_.value(*value);
+        ++pairs_;
+    }
+    fields_.string("timestamp");
+    protocol::encode_field(fields_, timestamp);
+    fields_.string("nodeId");
+    fields_.string(timestamp.node_id);
+    return JournalRecord{map_name, type, pairs_ + 5, fields_.take()};
+}
+
+bool JournalFilter::matches(const JournalRecord& e) const {
     if (map_name && *map_name != e.map_name) return false;
     if (readable && !readable(e.map_name)) return false;
     return !types || std::find(types->begin(), types->end(), e.type) != types->end();
 }
 
-bool EventJournal::Subscriber::wants(const protocol::JournalEventData& e) const {
+bool EventJournal::Subscriber::wants(const JournalRecord& e) const {
     return std::any_of(subscriptions.begin(), subscriptions.end(), [&](const auto& s) { return s.second.matches(e); });
 }
 
@@ -28,34 +57,53 @@ std::optional<std::uint64_t> EventJournal::parse_sequence(std::string_view text)
 }
 
 namespace {
-SharedFrame event_frame(const protocol::JournalEventData& e) {
-    return make_frame(protocol::encode_message(protocol::JournalEvent{e}));
+
+// A JournalEventData: the sequence, then the record's own fields.
+void write_event(msgpack::Writer& w, std::uint64_t sequence, const JournalRecord& r) {
+    w.map_header(r.pairs + 1);
+    w.string("sequence");
+    w.string(std::to_string(sequence));
+    w.raw(r.fields);
 }
+
+SharedFrame event_frame(std::uint64_t sequence, const JournalRecord& r) {
+    msgpack::Writer w(r.fields.size() + 64);
+    w.map_header(2);
+    w.string("type");
+    w.string(protocol::JournalEvent::kType);
+    w.string("event");
+    write_event(w, sequence, r);
+    return make_frame(w.take());
+}
+
 }  // namespace
 
-void EventJournal::append(std::vector<protocol::JournalEventData> events) {
+void EventJournal::append(std::vector<JournalRecord> events) {
     if (!enabled_ || events.empty()) return;
+    std::vector<JournalRecord> evicted;  // freed after the lock is released
     std::lock_guard lock(mutex_);
-    const std::size_t first_new = events_.size();
-    for (protocol::JournalEventData& e : events) {
-        e.sequence = std::to_string(next_++);
-        events_.push_back(std::move(e));
-    }
+    const std::uint64_t first_new = next_;
+    for (JournalRecord& e : events) events_.push_back(std::move(e));
+    next_ += events.size();
     if (!subscribers_.empty()) {
         // One encoding per event, shared by every subscriber that wants it.
-        std::vector<SharedFrame> frames(events_.size() - first_new);
+        const std::size_t base = events_.size() - events.size();
+        std::vector<SharedFrame> frames(events.size());
         for (const auto& [connection, subscriber] : subscribers_) {
             std::vector<SharedFrame> out;
-            for (std::size_t i = first_new; i < events_.size(); ++i) {
-                if (!subscriber.wants(events_[i])) continue;
-                SharedFrame& frame = frames[i - first_new];
-                if (!frame) frame = event_frame(events_[i]);
-                out.push_back(frame);
+            for (std::size_t i = 0; i < events.size(); ++i) {
+                const JournalRecord& e = events_[base + i];
+                if (!subscriber.wants(e)) continue;
+                if (!frames[i]) frames[i] = event_frame(first_new + i, e);
+                out.push_back(frames[i]);
             }
             if (!out.empty()) deliver_(subscriber.home, connection, std::move(out));
         }
     }
-    while (events_.size() > capacity_) events_.pop_front();
+    while (events_.size() > capacity_) {
+        evicted.push_back(std::move(events_.front()));
+        events_.pop_front();
+    }
 }
 
 std::size_t EventJournal::position_of(std::uint64_t from) const {
@@ -68,8 +116,9 @@ void EventJournal::subscribe(std::uint64_t connection, std::size_t home, std::st
     std::lock_guard lock(mutex_);
     if (from) {
         std::vector<SharedFrame> replay;
+        const std::uint64_t oldest = next_ - events_.size();
         for (std::size_t i = position_of(*from); i < events_.size(); ++i) {
-            if (filter.matches(events_[i])) replay.push_back(event_frame(events_[i]));
+            if (filter.matches(events_[i])) replay.push_back(event_frame(oldest + i, events_[i]));
         }
         if (!replay.empty()) deliver_(home, connection, std::move(replay));
     }
@@ -92,22 +141,35 @@ void EventJournal::drop_connection(std::uint64_t connection) {
     subscribers_.erase(connection);
 }
 
-protocol::JournalReadResponse EventJournal::read(std::uint64_t from, std::size_t limit,
-                                                 const std::optional<std::string>& map_name, const MapReadable& readable) const {
-    protocol::JournalReadResponse out;
+Bytes EventJournal::read(const std::string& request_id, std::uint64_t from, std::size_t limit,
+                         const std::optional<std::string>& map_name, const MapReadable& readable) const {
+    const JournalFilter filter{map_name, std::nullopt, readable};
+    msgpack::Writer w(256);
     std::lock_guard lock(mutex_);
+    std::vector<std::size_t> page;
+    bool has_more = false;
     for (std::size_t i = position_of(from); i < events_.size(); ++i) {
-        const protocol::JournalEventData& e = events_[i];
-        if (map_name && *map_name != e.map_name) continue;
-        if (readable && !readable(e.map_name)) continue;
-        if (out.events.size() == limit) {
-            out.has_more = true;
+        if (!filter.matches(events_[i])) continue;
+        if (page.size() == limit) {
+            has_more = true;
             break;
         }
-        out.events.push_back(e);
+        page.push_back(i);
     }
-    out.latest_sequence = std::to_string(next_ - 1);
-    return out;
+    const std::uint64_t oldest = next_ - events_.size();
+    w.map_header(5);
+    w.string("type");
+    w.string(protocol::JournalReadResponse::kType);
+    w.string("requestId");
+    w.string(request_id);
+    w.string("events");
+    w.array_header(page.size());
+    for (const std::size_t i : page) write_event(w, oldest + i, events_[i]);
+    w.string("hasMore");
+    w.boolean(has_more);
+    w.string("latestSequence");
+    w.string(std::to_string(next_ - 1));
+    return w.take();
 }
 
 }  // namespace topgun::server

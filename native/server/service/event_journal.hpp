@@ -14,6 +14,7 @@
 
 #include "session/transport.hpp"
 
+#include <topgun/msgpack/writer.hpp>
 #include <topgun/protocol/journal.hpp>
 
 #include <cstdint>
@@ -28,6 +29,32 @@
 
 namespace topgun::server {
 
+// One journal event before its sequence is assigned: its map and type (what
+// filters look at) and every other field MsgPack-encoded as map pairs. Kept
+// encoded, so the write path copies no value and the ring frees one buffer per
+// evicted event (a decoded event held seven allocations).
+struct JournalRecord {
+    std::string map_name;
+    protocol::JournalEventType type = protocol::JournalEventType::Put;
+    std::uint32_t pairs = 0;
+    Bytes fields;
+};
+
+// Builds a record around a write: the value it replaces is encoded first,
+// before the write overwrites it.
+class JournalRecordBuilder {
+public:
+    explicit JournalRecordBuilder(const Value* previous);
+    bool had_previous() const noexcept { return had_previous_; }
+    JournalRecord finish(protocol::JournalEventType type, const std::string& map_name, std::string_view key,
+                         const Value* value, const Timestamp& timestamp) &&;
+
+private:
+    msgpack::Writer fields_{96};
+    std::uint32_t pairs_ = 0;
+    bool had_previous_ = false;
+};
+
 // Which maps a reader may see (access policies); empty = every map.
 using MapReadable = std::function<bool(std::string_view map)>;
 
@@ -36,7 +63,7 @@ struct JournalFilter {
     std::optional<std::vector<protocol::JournalEventType>> types;  // absent = every type
     MapReadable readable;
 
-    bool matches(const protocol::JournalEventData& e) const;
+    bool matches(const JournalRecord& e) const;
 };
 
 class EventJournal {
@@ -52,7 +79,7 @@ public:
 
     // Numbers `events` (one write's, in order), keeps them and pushes each to
     // the connections with a subscription it matches (once per connection).
-    void append(std::vector<protocol::JournalEventData> events);
+    void append(std::vector<JournalRecord> events);
 
     // Subscription `id` of `connection` (on shard `home`). With `from`, the
     // retained events at or after it that match are delivered first.
@@ -61,11 +88,12 @@ public:
     void unsubscribe(std::uint64_t connection, std::string_view id);
     void drop_connection(std::uint64_t connection);
 
-    // At most `limit` retained events with sequence >= `from` (and of map
-    // `map_name` when given); `has_more` when further ones match;
-    // `latest_sequence` the last one handed out ("0" before the first event).
-    protocol::JournalReadResponse read(std::uint64_t from, std::size_t limit, const std::optional<std::string>& map_name,
-                                       const MapReadable& readable = {}) const;
+    // The JOURNAL_READ_RESPONSE frame for `request_id`: at most `limit`
+    // retained events with sequence >= `from` (and of map `map_name` when
+    // given); `hasMore` when further ones match; `latestSequence` the last one
+    // handed out ("0" before the first event).
+    Bytes read(const std::string& request_id, std::uint64_t from, std::size_t limit, const std::optional<std::string>& map_name,
+               const MapReadable& readable = {}) const;
 
     // A decimal sequence; nothing for anything else.
     static std::optional<std::uint64_t> parse_sequence(std::string_view text);
@@ -75,7 +103,7 @@ private:
         std::size_t home = 0;
         std::vector<std::pair<std::string, JournalFilter>> subscriptions;
 
-        bool wants(const protocol::JournalEventData& e) const;
+        bool wants(const JournalRecord& e) const;
     };
 
     // Index into events_ of the first retained event with sequence >= from.
@@ -85,7 +113,7 @@ private:
     const bool enabled_;
     const Deliver deliver_;
     mutable std::mutex mutex_;
-    std::deque<protocol::JournalEventData> events_;  // sequences next_ - size() .. next_ - 1
+    std::deque<JournalRecord> events_;  // sequences next_ - size() .. next_ - 1
     std::uint64_t next_ = 1;
     std::unordered_map<std::uint64_t, Subscriber> subscribers_;
 };

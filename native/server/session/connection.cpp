@@ -358,9 +358,7 @@ void Connection::handle_journal_read(const JournalRead& request) {
     // holds at most what the journal keeps.
     const std::uint64_t from = EventJournal::parse_sequence(request.from_sequence).value_or(0);
     const std::size_t limit = std::min<std::size_t>(request.limit.value_or(100), node_.config().journal_capacity);
-    JournalReadResponse response = node_.journal().read(from, limit, request.map_name, readable_maps());
-    response.request_id = request.request_id;
-    reply(response);
+    send(make_frame(node_.journal().read(request.request_id, from, limit, request.map_name, readable_maps())));
 }
 
 // Topic and lock names (PROTOCOL.md §10.1): 1 to 256 characters of
