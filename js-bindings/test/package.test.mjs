@@ -36,6 +36,14 @@ test('npm pack gives a tarball that installs and works in a fresh project', () =
     );
     const out = JSON.parse(execFileSync('node', ['check.mjs'], { cwd: app, encoding: 'utf8' }));
     assert.deepEqual(out, { value: { hello: 'world' }, same: true, client: 'function', storage: 'function' });
+
+    // CommonJS consumers: the `require` condition (Node >= 20.19 loads the ES module through require).
+    writeFileSync(
+      join(app, 'check.cjs'),
+      `const { loadCore, LwwReplica } = require('@topgun-cpp/client');
+       loadCore().then(() => console.log(JSON.stringify(new LwwReplica('c').applyLocal([{ key: 'k', value: 1 }]).length > 0)));`,
+    );
+    assert.equal(execFileSync('node', ['check.cjs'], { cwd: app, encoding: 'utf8' }).trim(), 'true');
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,0 +1,29 @@
+// Typical use of the package's API: must type-check under `strict`.
+import { TopGunClient, MemoryStorage, type JournalEvent, type QueryHandle } from '@topgun-cpp/client';
+
+interface Todo {
+  title: string;
+  done: boolean;
+}
+
+async function main(): Promise<void> {
+  const client = new TopGunClient({ serverUrl: 'ws://localhost:8080/ws', storage: new MemoryStorage() });
+  await client.start();
+  const todos = client.getMap<Todo>('todos');
+  todos.set('t1', { title: 'milk', done: false });
+  const first: Todo | undefined = todos.get('t1');
+  void first;
+  const open: QueryHandle<Todo> = client.query<Todo>('todos', { where: { done: false }, limit: 10 });
+  open.subscribe((rows) => rows.map((r) => r.value.title));
+  const hits = await client.search<Todo>('todos', 'milk', { limit: 5 });
+  hits.forEach((h) => h.score.toFixed(2));
+  const journal = client.getEventJournal();
+  const stop = journal.subscribe((e: JournalEvent) => e.sequence + 1n, { mapName: 'todos', types: ['UPDATE'] });
+  stop();
+  const latest: bigint = await journal.getLatestSequence();
+  void latest;
+  const state: 'synced' | 'failed' | 'offline' | 'timeout' = await client.confirmWrite('todos', 't1');
+  void state;
+  await client.close();
+}
+void main;
