@@ -32,8 +32,13 @@ struct Exchange {
     std::size_t outstanding = 1;  // the setup itself, until every part is started
     bool writes_answered = false;
 
-    // Reads of a map the caller may not read are answered 403, as the reference.
+    // Whether a read of `map` may go ahead; if not, why is in errors: a bad
+    // name (400), or a map the caller may not read (403, as the reference).
     bool may_read(const std::string& map, const std::string& context) {
+        if (map.empty() || is_reserved_map_name(map)) {
+            error(400, "map name \"" + map + "\" is empty or reserved", context);
+            return false;
+        }
         if (node.access().allows(caller.get(), Access::Read, map)) return true;
         error(403, "access denied", context);
         return false;
@@ -81,8 +86,6 @@ std::optional<std::string> key_from_cursor(std::string_view cursor) {
     return key;
 }
 
-bool usable_map(const std::string& name) { return !name.empty() && !is_reserved_map_name(name); }
-
 void start_writes(const std::shared_ptr<Exchange>& ex, std::vector<ClientOp> ops) {
     Node& node = ex->node;
     if (storage_backlogged(node)) {
@@ -110,10 +113,6 @@ struct KeyedRow {
 };
 
 void start_query(const std::shared_ptr<Exchange>& ex, HttpQueryRequest request) {
-    if (!usable_map(request.map_name)) {
-        ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.query_id);
-        return;
-    }
     if (!ex->may_read(request.map_name, request.query_id)) return;
     // The filter is an exact-equality where-map (as the TS client sends a
     // query's `where`); anything else matches every record.
@@ -195,10 +194,6 @@ struct ShardDelta {
 };
 
 void start_delta(const std::shared_ptr<Exchange>& ex, HttpSyncMap request) {
-    if (!usable_map(request.map_name)) {
-        ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.map_name);
-        return;
-    }
     if (!ex->may_read(request.map_name, request.map_name)) return;
     ++ex->outstanding;
     ex->node.scatter(
@@ -238,10 +233,6 @@ void start_delta(const std::shared_ptr<Exchange>& ex, HttpSyncMap request) {
 }
 
 void start_search(const std::shared_ptr<Exchange>& ex, HttpSearchRequest request) {
-    if (!usable_map(request.map_name)) {
-        ex->error(400, "map name \"" + request.map_name + "\" is empty or reserved", request.search_id);
-        return;
-    }
     if (!ex->may_read(request.map_name, request.search_id)) return;
     SearchOptions options;
     if (const Value* given = request.options.get(); given != nullptr && !given->is_nil()) {
