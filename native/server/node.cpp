@@ -44,6 +44,10 @@ public:
             node_.state(0).devices().restore(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
             return;
         }
+        if (ns == IndexCatalog::kMetaNamespace) {
+            node_.index_catalog().restore(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+            return;
+        }
         if (ns == PolicyStore::kMetaNamespace) {
             node_.access().restore(key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
             return;
@@ -127,6 +131,10 @@ std::size_t Node::load() {
     if (store_ == nullptr) return 0;
     ShardLoader loader(*this);
     store_->load(loader);
+    // Before the shards run: built here on this thread.
+    for (const IndexDescriptor& index : index_catalog_.list()) {
+        for (std::size_t s = 0; s < shards_.size(); ++s) state(s).add_index(index);
+    }
     return loader.records;
 }
 

@@ -92,6 +92,7 @@ public:
     NodeMetrics& metrics() noexcept { return metrics_; }
     EventJournal& journal() noexcept { return journal_; }
     PolicyStore& access() noexcept { return access_; }
+    IndexCatalog& index_catalog() noexcept { return index_catalog_; }
     std::uint64_t next_connection_id() noexcept { return ++connection_ids_; }
     std::uint64_t next_subscription_id() noexcept { return ++subscription_ids_; }
     Lifecycle lifecycle() const noexcept { return lifecycle_.load(std::memory_order_relaxed); }
@@ -185,6 +186,7 @@ private:
     std::vector<std::unique_ptr<LockTable>> lock_tables_;
     EventJournal journal_;
     PolicyStore access_;
+    IndexCatalog index_catalog_;
     // Per shard: the search indexes of the maps whose names it owns.
     std::vector<detail::StringHashMap<std::unique_ptr<MapSearch>>> searches_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> lock_timers_;

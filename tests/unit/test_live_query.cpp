@@ -672,6 +672,15 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
         FakeClock clock;
         HLC hlc("local", {.clock = clock.source()});
         LWWMap map(hlc);
+        // Every other run gives the registry indexes: initial rows then come
+        // from index candidates, and must be the same.
+        std::optional<query::IndexSet> indexes;
+        if (iteration % 2 == 1) {
+            indexes.emplace(map);
+            indexes->add_hash("a");
+            indexes->add_ordered("b");
+            indexes->add_hash("owner");
+        }
         // Per query, the events of each map change (an op may make several:
         // expiry sweeps and clear report one change per record).
         std::map<query::LiveQueryId, std::vector<std::vector<LiveQueryEvent>>> pending;
@@ -681,6 +690,7 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
             for (const auto& e : events) by_query[e.query].push_back(e);
             for (auto& [id, list] : by_query) pending[id].push_back(std::move(list));
         });
+        if (indexes) live.use_indexes(&*indexes);
         std::size_t changes = 0;  // map changes made by the current op
         const ListenerId counter = map.subscribe([&](const LWWChange&) { ++changes; });
 

@@ -312,6 +312,12 @@ public:
     LiveQueryRegistry(const LiveQueryRegistry&) = delete;  // the map's listener points at this
     LiveQueryRegistry& operator=(const LiveQueryRegistry&) = delete;
 
+    // Secondary indexes of the map (null: none): a query's initial rows then
+    // come from the planner's candidate keys instead of a scan when its
+    // predicate can use them. They must belong to this registry's map and
+    // outlive their use here.
+    void use_indexes(const IndexSet* indexes) noexcept { indexes_ = indexes; }
+
     // Registers a standing query and returns its initial page (equal to
     // query::execute with the same max_records and auth). Refused (id 0,
     // initial.error set, as execute reports it) when execute would fail.
@@ -398,7 +404,7 @@ private:
 
     void build_rows(State& s) {
         std::vector<detail::WindowRow> rows;
-        map_->for_each([&](std::string_view key, const Value& value) {
+        query::for_each_candidate(*map_, indexes_, s.predicate, [&](std::string_view key, const Value& value) {
             if (!s.predicate.evaluate(value, s.principal())) return;
             detail::Slots slots = detail::resolve_slots(s.order(), value);
             if (s.after_cursor(slots, key)) rows.push_back(detail::WindowRow{key, std::move(slots)});
@@ -410,7 +416,7 @@ private:
     void build_groups(State& s) {
         detail::LiveGrouping& g = *s.grouping;
         if (g.group_paths.empty()) group_node(g, "");  // one group over everything, present even when empty
-        map_->for_each([&](std::string_view key, const Value& value) {
+        query::for_each_candidate(*map_, indexes_, s.predicate, [&](std::string_view key, const Value& value) {
             if (!s.predicate.evaluate(value, s.principal())) return;
             group_node(g, bucket_of(g, value)).members.insert(key);
         });
@@ -700,6 +706,7 @@ private:
     }
 
     LWWMap* map_;
+    const IndexSet* indexes_ = nullptr;
     Sink sink_;
     ListenerId subscription_ = 0;
     LiveQueryId next_id_ = 1;

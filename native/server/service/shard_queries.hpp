@@ -62,13 +62,15 @@ public:
 
     // Adds a query over this shard's part of `map`; the initial rows are this
     // shard's window. `map` must stay where it is while queries are attached.
+    // `indexes` (null: none) are the map's, used for the initial rows.
     query::LiveQueryAdded add(LWWMap& map, std::string_view map_name, const protocol::Query& q,
-                              query::LiveQueryOptions options, QuerySubscriber who) {
+                              query::LiveQueryOptions options, QuerySubscriber who, const query::IndexSet* indexes) {
         auto it = maps_.find(map_name);
         if (it == maps_.end()) {
             it = maps_.try_emplace(std::string(map_name), std::make_unique<MapQueries>(*this, map, map_name)).first;
         }
         MapQueries& m = *it->second;
+        m.registry.use_indexes(indexes);
         query::LiveQueryAdded added = m.registry.add(q, std::move(options));
         if (added.id != 0) {
             m.subscribers.emplace(added.id, who);

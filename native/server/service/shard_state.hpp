@@ -4,6 +4,7 @@
 #pragma once
 
 #include "service/device_registry.hpp"
+#include "service/index_catalog.hpp"
 #include "service/search_feed.hpp"
 #include "service/shard_queries.hpp"
 
@@ -14,6 +15,7 @@
 #include <topgun/hash.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/merkle/hash_trie.hpp>
+#include <topgun/query/index_set.hpp>
 
 #include <string>
 #include <string_view>
@@ -92,6 +94,25 @@ public:
     // This shard's part of searched maps, fed to their indexes.
     SearchFeeds& search_feeds() noexcept { return search_feeds_; }
 
+    // The secondary indexes of this shard's part of map `name` (null: none).
+    const query::IndexSet* indexes(std::string_view name) const {
+        const auto it = indexes_.find(name);
+        return it == indexes_.end() ? nullptr : it->second.get();
+    }
+    // Builds an index over this shard's records of the map (idempotent);
+    // returns how many records it files.
+    std::size_t add_index(const IndexDescriptor& d) {
+        auto it = indexes_.find(d.map_name);
+        if (it == indexes_.end()) it = indexes_.try_emplace(d.map_name, std::make_unique<query::IndexSet>(lww(d.map_name))).first;
+        return d.type == IndexDescriptor::Type::Hash ? it->second->add_hash(d.attribute).size() : it->second->add_ordered(d.attribute).size();
+    }
+    void drop_index(const IndexDescriptor& d) {
+        const auto it = indexes_.find(d.map_name);
+        if (it == indexes_.end()) return;
+        it->second->drop(d.attribute);
+        if (it->second->empty()) indexes_.erase(it);
+    }
+
     detail::StringHashMap<LWWMap>& lww_maps() noexcept { return lww_; }
     detail::StringHashMap<OrMapState>& or_maps() noexcept { return or_; }
 
@@ -103,6 +124,7 @@ private:
     DeviceRegistry devices_;
     ShardQueries queries_;       // after the maps: its registries detach from them first
     SearchFeeds search_feeds_;  // likewise
+    detail::StringHashMap<std::unique_ptr<query::IndexSet>> indexes_;  // last: they detach from the maps first
 };
 
 }  // namespace topgun::server

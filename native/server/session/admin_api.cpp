@@ -10,7 +10,106 @@
 namespace topgun::server {
 namespace {
 
+void persist_then(Node& node, std::size_t home, std::vector<storage::Mutation> mutations, HttpAnswer answer,
+                  std::function<void(HttpAnswer)> done);
+
 constexpr std::string_view kPolicies = "/api/admin/policies";
+constexpr std::string_view kIndexes = "/api/admin/indexes";
+
+// `{mapName, attribute, indexType, entryCount}`: records filed by the index over every shard.
+void answer_index(Node& node, std::size_t home, const IndexDescriptor& index, unsigned status,
+                  std::function<void(HttpAnswer)> done) {
+    node.scatter(
+        home,
+        [index](ShardState& s) -> std::size_t {
+            const query::IndexSet* set = s.indexes(index.map_name);
+            if (set == nullptr) return 0;
+            if (index.type == IndexDescriptor::Type::Hash) return set->hash(index.attribute) ? set->hash(index.attribute)->size() : 0;
+            return set->ordered(index.attribute) ? set->ordered(index.attribute)->size() : 0;
+        },
+        [index, status, done = std::move(done)](std::vector<std::size_t>& counts) {
+            nlohmann::json j = index.to_json();
+            std::size_t total = 0;
+            for (const std::size_t c : counts) total += c;
+            j["entryCount"] = total;
+            done(json_answer(status, j));
+        });
+}
+
+void list_indexes(Node& node, std::size_t home, std::function<void(HttpAnswer)> done) {
+    struct Listing {
+        std::vector<IndexDescriptor> indexes;
+        nlohmann::json out = nlohmann::json::array();
+        std::function<void(HttpAnswer)> done;
+    };
+    auto listing = std::make_shared<Listing>(Listing{node.index_catalog().list(), nlohmann::json::array(), std::move(done)});
+    // One index at a time, each counted over every shard.
+    auto next = std::make_shared<std::function<void()>>();
+    *next = [&node, home, listing, next] {
+        if (listing->out.size() == listing->indexes.size()) {
+            listing->done(json_answer(200, {{"indexes", std::move(listing->out)}}));
+            *next = nullptr;  // breaks the cycle through the closure
+            return;
+        }
+        answer_index(node, home, listing->indexes[listing->out.size()], 200, [listing, next](HttpAnswer a) {
+            listing->out.push_back(nlohmann::json::parse(a.body));
+            (*next)();
+        });
+    };
+    (*next)();
+}
+
+void create_index(Node& node, std::size_t home, std::string_view body, std::function<void(HttpAnswer)> done) {
+    const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return done(json_error(400, "the body is not JSON"));
+    auto parsed = IndexDescriptor::from_json(j);
+    if (auto* error = std::get_if<std::string>(&parsed)) return done(json_error(400, *error));
+    IndexDescriptor index = std::get<IndexDescriptor>(std::move(parsed));
+    if (is_reserved_map_name(index.map_name)) return done(json_error(400, "map name \"" + index.map_name + "\" is reserved"));
+    auto stored = node.index_catalog().add(index);
+    const unsigned status = stored ? 201 : 200;
+    std::vector<storage::Mutation> mutations;
+    if (stored) mutations.push_back(std::move(*stored));
+    // Built on every shard, then stored, then answered with its size.
+    node.scatter(
+        home, [index](ShardState& s) { return s.add_index(index); },
+        [&node, home, index, status, mutations = std::move(mutations), done = std::move(done)](std::vector<std::size_t>&) mutable {
+            persist_then(node, home, std::move(mutations), HttpAnswer{},
+                         [&node, home, index, status, done = std::move(done)](HttpAnswer failed) mutable {
+                             if (failed.status >= 400) return done(std::move(failed));
+                             answer_index(node, home, index, status, std::move(done));
+                         });
+        });
+}
+
+void drop_index(Node& node, std::size_t home, std::string_view rest, std::function<void(HttpAnswer)> done) {
+    // {map}/{attribute}: the attribute is the part after the last '/' (map names may hold '/').
+    const auto slash = rest.rfind('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+        return done(json_error(400, "DELETE /api/admin/indexes/{mapName}/{attribute}"));
+    }
+    const std::string map(rest.substr(0, slash));
+    const std::string attribute(rest.substr(slash + 1));
+    std::vector<storage::Mutation> mutations;
+    std::vector<IndexDescriptor> dropped;
+    for (const auto type : {IndexDescriptor::Type::Hash, IndexDescriptor::Type::Navigable}) {
+        IndexDescriptor d{map, attribute, type};
+        if (auto m = node.index_catalog().remove(d)) {
+            mutations.push_back(std::move(*m));
+            dropped.push_back(d);
+        }
+    }
+    if (dropped.empty()) return done(json_error(404, "no index on " + map + "." + attribute));
+    node.scatter(
+        home,
+        [dropped](ShardState& s) {
+            for (const IndexDescriptor& d : dropped) s.drop_index(d);
+            return 0;
+        },
+        [&node, home, mutations = std::move(mutations), done = std::move(done)](std::vector<int>&) mutable {
+            persist_then(node, home, std::move(mutations), HttpAnswer{204, "application/json", ""}, std::move(done));
+        });
+}
 
 // Null when the caller may use the admin API, else the refusal.
 std::optional<HttpAnswer> refuse_unless_admin(Node& node, const AdminRequest& request) {
@@ -92,7 +191,12 @@ void serve_admin(Node& node, std::size_t home, const AdminRequest& request, std:
         return persist_then(node, home, std::move(mutations), HttpAnswer{204, "application/json", ""}, std::move(done));
     }
     if (path == "/api/admin/maps" && request.method == "GET") return list_maps(node, home, std::move(done));
-    if (path == kPolicies || path.starts_with(kPolicies) || path == "/api/admin/maps") {
+    if (path == kIndexes && request.method == "GET") return list_indexes(node, home, std::move(done));
+    if (path == kIndexes && request.method == "POST") return create_index(node, home, request.body, std::move(done));
+    if (path.starts_with(std::string(kIndexes) + "/") && request.method == "DELETE") {
+        return drop_index(node, home, path.substr(kIndexes.size() + 1), std::move(done));
+    }
+    if (path.starts_with(kPolicies) || path.starts_with(kIndexes) || path == "/api/admin/maps") {
         return done(json_error(405, "method not allowed"));
     }
     done(json_error(404, "no such admin endpoint: " + std::string(path)));

@@ -717,7 +717,7 @@ void Connection::handle_query_sub(QuerySub sub) {
         node_.shards()[s].post([&node = node_, s, self, who, map = sub.map_name, q = live->shard_query(),
                                 options = live->shard_options(principal)]() mutable {
             ShardState& state = node.state(s);
-            query::LiveQueryAdded added = state.queries().add(state.lww(map), map, q, std::move(options), who);
+            query::LiveQueryAdded added = state.queries().add(state.lww(map), map, q, std::move(options), who, state.indexes(map));
             node.shards()[who.home].post([self, subscription = who.subscription, rows = std::move(added.initial.rows)]() mutable {
                 self->on_query_rows(subscription, std::move(rows));
             });

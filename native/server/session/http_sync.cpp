@@ -8,7 +8,7 @@
 
 #include <topgun/protocol/codec.hpp>
 #include <topgun/protocol/http_sync.hpp>
-#include <topgun/query/predicate.hpp>
+#include <topgun/query/planner.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -150,7 +150,7 @@ void start_query(const std::shared_ptr<Exchange>& ex, HttpQueryRequest request) 
             std::vector<KeyedRow> rows;
             const LWWMap* m = s.find_lww(map);
             if (m == nullptr) return rows;
-            m->for_each([&](std::string_view key, const Value& v) {
+            query::for_each_candidate(*m, s.indexes(map), *predicate, [&](std::string_view key, const Value& v) {
                 if (has_cursor && key <= after) return;
                 if (predicate->evaluate(v)) rows.push_back(KeyedRow{std::string(key), v});
             });

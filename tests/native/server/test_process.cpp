@@ -331,7 +331,7 @@ TEST_CASE("Process: POST /sync applies operations for WebSocket holders; 405, 40
     CHECK(big_body.find("2 MiB") != std::string::npos);
 }
 
-TEST_CASE("Process: access policies set through the admin API survive a restart (SQLite); CORS admits listed origins only",
+TEST_CASE("Process: access policies and indexes set through the admin API survive a restart (SQLite); CORS admits listed origins only",
           "[server][process][admin]") {
     namespace http = boost::beast::http;
     TempDir dir;
@@ -344,6 +344,12 @@ TEST_CASE("Process: access policies set through the admin API survive a restart 
         const auto created = http_request(port, http::verb::post, "/api/admin/policies",
                                           R"({"id":"open","mapPattern":"open-*","action":"all","effect":"allow"})", "application/json");
         CHECK(created.first == 201);
+        WsClient writer("127.0.0.1", port);
+        writer.send(OpBatch{{put("1", "open-notes", "k", Value(Value::Map{{"tag", Value("x")}}))}, {}, {}});
+        writer.receive_as<OpAck>();
+        CHECK(http_request(port, http::verb::post, "/api/admin/indexes", R"({"mapName":"open-notes","attribute":"tag","indexType":"hash"})",
+                           "application/json")
+                  .first == 201);
 
         const auto denied = http_exchange(port, http::verb::get, "/health", "", {{http::field::origin, "https://evil.example"}});
         CHECK(denied.result_int() == 403);
@@ -360,6 +366,10 @@ TEST_CASE("Process: access policies set through the admin API survive a restart 
     const auto listed = nlohmann::json::parse(http_get(port, "/api/admin/policies").second);
     REQUIRE(listed["policies"].size() == 1);
     CHECK(listed["policies"][0]["id"] == "open");
+    const auto indexes = nlohmann::json::parse(http_get(port, "/api/admin/indexes").second);
+    REQUIRE(indexes["indexes"].size() == 1);
+    CHECK(indexes["indexes"][0]["attribute"] == "tag");
+    CHECK(indexes["indexes"][0]["entryCount"] == 1);  // rebuilt from the stored records
     WsClient client("127.0.0.1", port);
     client.send(OpBatch{{put("1", "open-notes", "k", Value(1)), put("2", "closed", "k", Value(2))}, {}, {}});
     const auto rejected = client.receive_as<OpRejected>();

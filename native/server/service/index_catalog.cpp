@@ -1,0 +1,74 @@
+#include "service/index_catalog.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace topgun::server {
+namespace {
+
+std::string meta_key(const IndexDescriptor& d) { return nlohmann::json::array({d.map_name, d.attribute, d.to_json()["indexType"]}).dump(); }
+
+}  // namespace
+
+std::variant<IndexDescriptor, std::string> IndexDescriptor::from_json(const nlohmann::json& j) {
+    if (!j.is_object()) return std::string("an index is a JSON object {mapName, attribute, indexType}");
+    IndexDescriptor d;
+    for (auto [field, out] : {std::pair{"mapName", &d.map_name}, {"attribute", &d.attribute}}) {
+        const auto it = j.find(field);
+        if (it == j.end() || !it->is_string() || it->get<std::string>().empty()) return std::string(field) + " must be a non-empty string";
+        *out = it->get<std::string>();
+    }
+    if (d.attribute.size() > 256 || d.attribute.front() == '.' || d.attribute.back() == '.' ||
+        d.attribute.find("..") != std::string::npos) {
+        return "attribute \"" + d.attribute + "\" is not a field path such as \"price\" or \"address.city\"";
+    }
+    const auto type = j.find("indexType");
+    const std::string name = type != j.end() && type->is_string() ? type->get<std::string>() : "";
+    if (name == "hash") {
+        d.type = Type::Hash;
+    } else if (name == "navigable") {
+        d.type = Type::Navigable;
+    } else if (name == "inverted" || name == "vector") {
+        return "indexType \"" + name + "\" is not available on this server yet (hash and navigable are)";
+    } else {
+        return std::string("indexType must be hash or navigable");
+    }
+    return d;
+}
+
+nlohmann::json IndexDescriptor::to_json() const {
+    return {{"mapName", map_name}, {"attribute", attribute}, {"indexType", type == Type::Hash ? "hash" : "navigable"}};
+}
+
+std::optional<storage::Mutation> IndexCatalog::add(const IndexDescriptor& index) {
+    std::lock_guard lock(mutex_);
+    if (std::find(indexes_.begin(), indexes_.end(), index) != indexes_.end()) return std::nullopt;
+    indexes_.push_back(index);
+    const std::string text = index.to_json().dump();
+    return storage::MetaPut{std::string(kMetaNamespace), meta_key(index), Bytes(text.begin(), text.end())};
+}
+
+std::optional<storage::Mutation> IndexCatalog::remove(const IndexDescriptor& index) {
+    std::lock_guard lock(mutex_);
+    const auto it = std::find(indexes_.begin(), indexes_.end(), index);
+    if (it == indexes_.end()) return std::nullopt;
+    indexes_.erase(it);
+    return storage::MetaErase{std::string(kMetaNamespace), meta_key(index)};
+}
+
+std::vector<IndexDescriptor> IndexCatalog::list() const {
+    std::lock_guard lock(mutex_);
+    return indexes_;
+}
+
+void IndexCatalog::restore(std::string_view value) {
+    auto parsed = IndexDescriptor::from_json(nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false));
+    if (auto* d = std::get_if<IndexDescriptor>(&parsed)) {
+        add(*d);
+    } else {
+        spdlog::warn("stored index is unreadable ({}); skipped", std::get<std::string>(parsed));
+    }
+}
+
+}  // namespace topgun::server
