@@ -690,7 +690,11 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
             for (const auto& e : events) by_query[e.query].push_back(e);
             for (auto& [id, list] : by_query) pending[id].push_back(std::move(list));
         });
-        if (indexes) live.use_indexes(&*indexes);
+        if (indexes) {
+            live.use_candidates([&](const query::Predicate& p, const LiveQueryRegistry::RecordVisitor& f) {
+                query::for_each_candidate(map, &*indexes, p, f);
+            });
+        }
         std::size_t changes = 0;  // map changes made by the current op
         const ListenerId counter = map.subscribe([&](const LWWChange&) { ++changes; });
 

@@ -312,11 +312,13 @@ public:
     LiveQueryRegistry(const LiveQueryRegistry&) = delete;  // the map's listener points at this
     LiveQueryRegistry& operator=(const LiveQueryRegistry&) = delete;
 
-    // Secondary indexes of the map (null: none): a query's initial rows then
-    // come from the planner's candidate keys instead of a scan when its
-    // predicate can use them. They must belong to this registry's map and
-    // outlive their use here.
-    void use_indexes(const IndexSet* indexes) noexcept { indexes_ = indexes; }
+    // Where a query's initial rows come from: every record of the map unless
+    // a source is given, e.g. index candidates (query::for_each_candidate).
+    // A hook rather than an IndexSet pointer, so builds without indexes (the
+    // WASM client) do not carry the planner in this path.
+    using RecordVisitor = std::function<void(std::string_view key, const Value& value)>;
+    using CandidateSource = std::function<void(const Predicate&, const RecordVisitor&)>;
+    void use_candidates(CandidateSource source) { candidate_source_ = std::move(source); }
 
     // Registers a standing query and returns its initial page (equal to
     // query::execute with the same max_records and auth). Refused (id 0,
@@ -402,9 +404,18 @@ private:
 
     // ---- building ----------------------------------------------------------
 
+    template <class F>
+    void for_each_candidate(const State& s, F&& f) const {
+        if (candidate_source_) {
+            candidate_source_(s.predicate, RecordVisitor(std::ref(f)));
+        } else {
+            map_->for_each(f);
+        }
+    }
+
     void build_rows(State& s) {
         std::vector<detail::WindowRow> rows;
-        query::for_each_candidate(*map_, indexes_, s.predicate, [&](std::string_view key, const Value& value) {
+        for_each_candidate(s, [&](std::string_view key, const Value& value) {
             if (!s.predicate.evaluate(value, s.principal())) return;
             detail::Slots slots = detail::resolve_slots(s.order(), value);
             if (s.after_cursor(slots, key)) rows.push_back(detail::WindowRow{key, std::move(slots)});
@@ -416,7 +427,7 @@ private:
     void build_groups(State& s) {
         detail::LiveGrouping& g = *s.grouping;
         if (g.group_paths.empty()) group_node(g, "");  // one group over everything, present even when empty
-        query::for_each_candidate(*map_, indexes_, s.predicate, [&](std::string_view key, const Value& value) {
+        for_each_candidate(s, [&](std::string_view key, const Value& value) {
             if (!s.predicate.evaluate(value, s.principal())) return;
             group_node(g, bucket_of(g, value)).members.insert(key);
         });
@@ -706,7 +717,7 @@ private:
     }
 
     LWWMap* map_;
-    const IndexSet* indexes_ = nullptr;
+    CandidateSource candidate_source_;
     Sink sink_;
     ListenerId subscription_ = 0;
     LiveQueryId next_id_ = 1;

@@ -74,6 +74,8 @@ bool permitted(ShardState& shard, const ClientOp& op, OpKind kind, const WriteOu
         case OpKind::LwwPut: {
             const LWWMap* map = shard.find_lww(op.map_name);
             const Value* stored = map == nullptr ? nullptr : map->get(op.key);
+            // A record with a nil value is stored as a tombstone: a removal.
+            if (op.record.value.value.is_nil()) return policies.allows(out.caller, Access::Remove, op.map_name, stored);
             return policies.allows(out.caller, Access::Write, op.map_name, &op.record.value.value) &&
                    (stored == nullptr || policies.allows(out.caller, Access::Write, op.map_name, stored));
         }
@@ -81,7 +83,13 @@ bool permitted(ShardState& shard, const ClientOp& op, OpKind kind, const WriteOu
             const LWWMap* map = shard.find_lww(op.map_name);
             return policies.allows(out.caller, Access::Remove, op.map_name, map == nullptr ? nullptr : map->get(op.key));
         }
-        case OpKind::OrAdd: return policies.allows(out.caller, Access::Write, op.map_name, &op.or_record.value.value);
+        case OpKind::OrAdd: {
+            // A record under a stored tag replaces it: judged on that record too.
+            const OrMapState* state = shard.find_or(op.map_name);
+            const Value* stored = state == nullptr ? nullptr : or_value(state->map, op.key, op.or_record.value.tag);
+            return policies.allows(out.caller, Access::Write, op.map_name, &op.or_record.value.value) &&
+                   (stored == nullptr || policies.allows(out.caller, Access::Write, op.map_name, stored));
+        }
         case OpKind::OrRemove: {
             const OrMapState* state = shard.find_or(op.map_name);
             return policies.allows(out.caller, Access::Remove, op.map_name,

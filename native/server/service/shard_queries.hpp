@@ -13,6 +13,7 @@
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/detail/string_map.hpp>
 #include <topgun/query/live_query.hpp>
+#include <topgun/query/planner.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -70,7 +71,13 @@ public:
             it = maps_.try_emplace(std::string(map_name), std::make_unique<MapQueries>(*this, map, map_name)).first;
         }
         MapQueries& m = *it->second;
-        m.registry.use_indexes(indexes);
+        if (indexes != nullptr) {
+            m.registry.use_candidates([&map, indexes](const query::Predicate& p, const query::LiveQueryRegistry::RecordVisitor& f) {
+                query::for_each_candidate(map, indexes, p, f);
+            });
+        } else {
+            m.registry.use_candidates({});
+        }
         query::LiveQueryAdded added = m.registry.add(q, std::move(options));
         if (added.id != 0) {
             m.subscribers.emplace(added.id, who);

@@ -548,6 +548,9 @@ void Connection::handle_or_push(ORMapPushDiff push) {
         return;
     }
     if (!may(Access::Write, push.map_name)) return;
+    // Tombstones in a push remove records: they need remove access too.
+    const bool removes = std::any_of(push.entries.begin(), push.entries.end(), [](const ORMapEntry& e) { return !e.tombstones.empty(); });
+    if (removes && !may(Access::Remove, push.map_name)) return;
     const std::size_t shard_count = node_.shards().size();
     std::vector<std::vector<ORMapEntry>> parts(shard_count);
     for (ORMapEntry& e : push.entries) parts[node_.shards().owner_of(e.key)].push_back(std::move(e));
@@ -680,7 +683,7 @@ MapReadable Connection::readable_maps() const {
 
 bool Connection::may(Access access, const std::string& map) {
     if (node_.access().allows(caller_.get(), access, map)) return true;
-    error(403, std::string("access denied: ") + (access == Access::Read ? "read of" : "write to") + " map \"" + map + "\"");
+    error(403, std::string("access denied: ") + (access == Access::Read ? "read of" : access == Access::Write ? "write to" : "remove from") + " map \"" + map + "\"");
     return false;
 }
 

@@ -284,7 +284,12 @@ void serve_http_sync(Node& node, std::size_t home, std::string_view authorizatio
             node.metrics().frames_malformed.fetch_add(1, std::memory_order_relaxed);
             return done(json_error(400, "invalid MsgPack body: " + error.message()));
         }
-        node.state(home).clock().update(request.client_hlc);
+        // A client clock beyond the drift bound would drag the shard's clock
+        // (and every later server stamp) into the future: ignored.
+        const std::uint64_t now = wall_millis();
+        if (request.client_hlc.millis <= now || request.client_hlc.millis - now <= node.config().max_drift_ms) {
+            node.state(home).clock().update(request.client_hlc);
+        }
     }
 
     auto ex = std::make_shared<Exchange>(Exchange{node, home, std::move(done), std::move(caller), {}, 1, false});

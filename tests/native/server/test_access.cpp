@@ -185,6 +185,31 @@ TEST_CASE("Access: an owner condition lets a caller write and remove its own rec
     CHECK(alice->take_all<OpRejected>().empty());
 }
 
+TEST_CASE("Access: a nil-valued put is a removal, and an OR add under a stored tag cannot take the record over") {
+    JwtServer server;
+    server.node().access().upsert(policy("w", "notes", "write", "allow"));
+    server.node().access().upsert(policy("own", "tags", "all", "allow", "auth.id == data.ownerId"));
+    auto gina = server.login("gina");
+    CHECK(write(*gina, "notes", "n", Value(1)) == "ack");
+    CHECK(write(*gina, "notes", "n", Value()) == "denied");  // write access, no remove access
+
+    auto or_add = [](const std::string& id, const std::string& owner) {
+        ClientOp op;
+        op.id = id;
+        op.map_name = "tags";
+        op.key = "k";
+        op.op_type = OpType::OrAdd;
+        const Timestamp ts = stamp(now_millis(), 1, owner);
+        op.or_record = ORMapRecordData{record({{"ownerId", Value(owner)}}), ts, "tag-1", {}};
+        return op;
+    };
+    auto hank = server.login("hank");
+    hank->send(OpBatch{{or_add("h1", "hank")}, {}, {}});
+    CHECK(hank->take_all<OpRejected>().empty());
+    gina->send(OpBatch{{or_add("g1", "gina")}, {}, {}});  // same tag, her own value
+    CHECK(gina->take_all<OpRejected>().size() == 1);
+}
+
 TEST_CASE("Access: reads need read access: sync, queries, searches and the journal") {
     JwtServer server;
     server.node().access().upsert(policy("public", "public", "all", "allow"));

@@ -127,6 +127,14 @@ TEST_CASE("HTTP sync: rejected ops are listed in errors next to the ack of the r
     CHECK(r.errors->front().context == std::optional<std::string>("bad"));
 }
 
+TEST_CASE("HTTP sync: a client clock beyond the drift bound does not move the server's") {
+    InProcessServer server;
+    auto request = request_with();
+    request.client_hlc = stamp(now_millis() + 10ull * 24 * 3600 * 1000, 0, "far");
+    const auto r = post(server, request);
+    CHECK(r.server_hlc.millis < now_millis() + 60'000);
+}
+
 TEST_CASE("HTTP sync: malformed, too deep and trailing-garbage bodies are 400 with a JSON reason") {
     InProcessServer server;
     std::string deep;
