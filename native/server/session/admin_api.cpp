@@ -16,47 +16,36 @@ void persist_then(Node& node, std::size_t home, std::vector<storage::Mutation> m
 constexpr std::string_view kPolicies = "/api/admin/policies";
 constexpr std::string_view kIndexes = "/api/admin/indexes";
 
-// `{mapName, attribute, indexType, entryCount}`: records filed by the index over every shard.
-void answer_index(Node& node, std::size_t home, const IndexDescriptor& index, unsigned status,
-                  std::function<void(HttpAnswer)> done) {
-    node.scatter(
-        home,
-        [index](ShardState& s) -> std::size_t {
-            const query::IndexSet* set = s.indexes(index.map_name);
-            if (set == nullptr) return 0;
-            if (index.type == IndexDescriptor::Type::Hash) return set->hash(index.attribute) ? set->hash(index.attribute)->size() : 0;
-            return set->ordered(index.attribute) ? set->ordered(index.attribute)->size() : 0;
-        },
-        [index, status, done = std::move(done)](std::vector<std::size_t>& counts) {
-            nlohmann::json j = index.to_json();
-            std::size_t total = 0;
-            for (const std::size_t c : counts) total += c;
-            j["entryCount"] = total;
-            done(json_answer(status, j));
-        });
+// Records the index files on one shard.
+std::size_t indexed_count(const ShardState& s, const IndexDescriptor& index) {
+    const query::IndexSet* set = s.indexes(index.map_name);
+    if (set == nullptr) return 0;
+    if (index.type == IndexDescriptor::Type::Hash) return set->hash(index.attribute) ? set->hash(index.attribute)->size() : 0;
+    return set->ordered(index.attribute) ? set->ordered(index.attribute)->size() : 0;
 }
 
-void list_indexes(Node& node, std::size_t home, std::function<void(HttpAnswer)> done) {
-    struct Listing {
-        std::vector<IndexDescriptor> indexes;
-        nlohmann::json out = nlohmann::json::array();
-        std::function<void(HttpAnswer)> done;
-    };
-    auto listing = std::make_shared<Listing>(Listing{node.index_catalog().list(), nlohmann::json::array(), std::move(done)});
-    // One index at a time, each counted over every shard.
-    auto next = std::make_shared<std::function<void()>>();
-    *next = [&node, home, listing, next] {
-        if (listing->out.size() == listing->indexes.size()) {
-            listing->done(json_answer(200, {{"indexes", std::move(listing->out)}}));
-            *next = nullptr;  // breaks the cycle through the closure
-            return;
-        }
-        answer_index(node, home, listing->indexes[listing->out.size()], 200, [listing, next](HttpAnswer a) {
-            listing->out.push_back(nlohmann::json::parse(a.body));
-            (*next)();
+// `{indexes: [{mapName, attribute, indexType, entryCount}]}` (entryCount: records filed over every shard),
+// or, with `single`, that one index's object.
+void answer_indexes(Node& node, std::size_t home, std::vector<IndexDescriptor> indexes, unsigned status, bool single,
+                    std::function<void(HttpAnswer)> done) {
+    node.scatter(
+        home,
+        [indexes](ShardState& s) {
+            std::vector<std::size_t> counts;
+            for (const IndexDescriptor& index : indexes) counts.push_back(indexed_count(s, index));
+            return counts;
+        },
+        [indexes, status, single, done = std::move(done)](std::vector<std::vector<std::size_t>>& shards) {
+            nlohmann::json list = nlohmann::json::array();
+            for (std::size_t i = 0; i < indexes.size(); ++i) {
+                nlohmann::json j = indexes[i].to_json();
+                std::size_t total = 0;
+                for (const auto& counts : shards) total += counts[i];
+                j["entryCount"] = total;
+                list.push_back(std::move(j));
+            }
+            done(json_answer(status, single ? list.at(0) : nlohmann::json{{"indexes", std::move(list)}}));
         });
-    };
-    (*next)();
 }
 
 void create_index(Node& node, std::size_t home, std::string_view body, std::function<void(HttpAnswer)> done) {
@@ -77,7 +66,7 @@ void create_index(Node& node, std::size_t home, std::string_view body, std::func
             persist_then(node, home, std::move(mutations), HttpAnswer{},
                          [&node, home, index, status, done = std::move(done)](HttpAnswer failed) mutable {
                              if (failed.status >= 400) return done(std::move(failed));
-                             answer_index(node, home, index, status, std::move(done));
+                             answer_indexes(node, home, {index}, status, /*single=*/true, std::move(done));
                          });
         });
 }
@@ -191,7 +180,9 @@ void serve_admin(Node& node, std::size_t home, const AdminRequest& request, std:
         return persist_then(node, home, std::move(mutations), HttpAnswer{204, "application/json", ""}, std::move(done));
     }
     if (path == "/api/admin/maps" && request.method == "GET") return list_maps(node, home, std::move(done));
-    if (path == kIndexes && request.method == "GET") return list_indexes(node, home, std::move(done));
+    if (path == kIndexes && request.method == "GET") {
+        return answer_indexes(node, home, node.index_catalog().list(), 200, /*single=*/false, std::move(done));
+    }
     if (path == kIndexes && request.method == "POST") return create_index(node, home, request.body, std::move(done));
     if (path.starts_with(std::string(kIndexes) + "/") && request.method == "DELETE") {
         return drop_index(node, home, path.substr(kIndexes.size() + 1), std::move(done));
