@@ -125,7 +125,11 @@ public:
     const Value* find(std::string_view key) const noexcept {
         if (type_ != Type::Map) return nullptr;
         for (const auto& [k, v] : *data_.map) {
-            if (k == key) return &v;
+            // Member names are short and mostly differ in length or first byte:
+            // checking those first skips most memcmp calls (the hot spot of scans).
+            if (k.size() == key.size() && (key.empty() || (k[0] == key[0] && std::memcmp(k.data(), key.data(), key.size()) == 0))) {
+                return &v;
+            }
         }
         return nullptr;
     }

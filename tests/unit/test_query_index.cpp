@@ -31,10 +31,10 @@ using topgun::testing::obj;
 
 namespace {
 
-std::set<std::string> keys_of(const query::KeySet* set) {
+std::set<std::string> keys_of(const query::RecordRefs* refs) {
     std::set<std::string> out;
-    if (set) {
-        for (auto k : *set) out.emplace(k);
+    if (refs) {
+        for (const RecordRef r : *refs) out.emplace(r.key());
     }
     return out;
 }
@@ -43,8 +43,8 @@ std::vector<std::string> walk(const OrderedIndex& index, bool descending,
                               std::optional<OrderedIndex::Position> after = std::nullopt,
                               std::optional<OrderedIndex::Range> range = std::nullopt) {
     std::vector<std::string> out;
-    index.walk(descending, after, range, [&](std::string_view k, const Value*) {
-        out.emplace_back(k);
+    index.walk(descending, after, range, [&](RecordRef r, const Value*) {
+        out.emplace_back(r.key());
         return true;
     });
     return out;

@@ -15,6 +15,7 @@
 #include <topgun/value.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,27 @@ struct LWWRecord {
     friend bool operator==(const LWWRecord&, const LWWRecord&) = default;
 };
 
+class LWWMap;
+
+// A stored record's place in its map, for readers that keep many references
+// (indexes): reading through it skips the key lookup, which on a large map
+// costs two cache misses. Valid until the map drops the key; a drop is
+// reported (Prune, Expire, Clear) before it happens.
+class RecordRef {
+public:
+    RecordRef() = default;
+    std::string_view key() const noexcept { return key_; }
+    friend bool operator==(const RecordRef& a, const RecordRef& b) noexcept { return a.node_ == b.node_; }
+    // An arbitrary but fixed order (by storage address), for deduplication.
+    friend bool operator<(const RecordRef& a, const RecordRef& b) noexcept { return std::less<>{}(a.node_, b.node_); }
+
+private:
+    friend class LWWMap;
+    RecordRef(std::string_view key, const void* node) noexcept : key_(key), node_(node) {}
+    std::string_view key_;
+    const void* node_ = nullptr;
+};
+
 // What a change did to one key; values are the live values before and after
 // (nullptr for absent, tombstoned or expired). Expire, Prune and Clear report
 // the dropped value as old_value even when it had already expired, and are
@@ -41,6 +63,7 @@ struct LWWChange {
     std::string_view key;
     const Value* old_value;
     const Value* new_value;
+    RecordRef record;  // the same key's storage
 };
 
 class LWWMap {
@@ -109,6 +132,11 @@ public:
         return live_value(n->value, now);
     }
 
+    // The live value at a record reference this map handed out.
+    const Value* get(RecordRef record, std::uint64_t now) const noexcept {
+        return live_value(static_cast<const Node*>(record.node_)->value, now);
+    }
+
     // The stored record, tombstones and expired records included.
     std::optional<RecordView> get_record(std::string_view key) const {
         const Node* n = entries_.find(key);
@@ -136,7 +164,7 @@ public:
     void clear() {
         if (!listeners_.empty()) {
             entries_.for_each([&](const Node& n) {
-                if (!n.value.value.is_nil()) listeners_.emit(LWWChange{LWWChange::Kind::Clear, n.key, &n.value.value, nullptr});
+                if (!n.value.value.is_nil()) listeners_.emit(LWWChange{LWWChange::Kind::Clear, n.key, &n.value.value, nullptr, ref(n)});
             });
         }
         entries_.clear();
@@ -152,6 +180,15 @@ public:
         const std::uint64_t now = hlc_->wall_clock();
         entries_.for_each([&](const Node& n) {
             if (const Value* v = live_value(n.value, now)) f(std::string_view(n.key), *v);
+        });
+    }
+
+    // The same with references: f(RecordRef, const Value& value).
+    template <class F>
+    void for_each_live_ref(F&& f) const {
+        const std::uint64_t now = hlc_->wall_clock();
+        entries_.for_each([&](const Node& n) {
+            if (const Value* v = live_value(n.value, now)) f(ref(n), *v);
         });
     }
 
@@ -230,6 +267,8 @@ private:
     using Entries = detail::StableStringMap<Slot>;
     using Node = Entries::Node;
 
+    static RecordRef ref(const Node& n) noexcept { return RecordRef(n.key, &n); }
+
     RecordView view(const Node& n) const {
         const Slot& slot = n.value;
         return RecordView{n.key, slot.value, slot.millis, slot.counter, node_ids_.name(slot.node), slot.ttl()};
@@ -274,7 +313,7 @@ private:
         if (inserted) slot.route = fnv1a(n->key);
         trie_.upsert(&n->key, slot.route, old_item, slot.item_hash);
 
-        if (notify) listeners_.emit(LWWChange{kind, n->key, had_live ? &old_value : nullptr, live_value(slot, now)});
+        if (notify) listeners_.emit(LWWChange{kind, n->key, had_live ? &old_value : nullptr, live_value(slot, now), ref(*n)});
     }
 
     template <class Pred>
@@ -285,7 +324,7 @@ private:
                               trie_.erase(&n.key, n.value.route, n.value.item_hash);
                               dropped.push_back(n.key);
                               if (!listeners_.empty() && !n.value.value.is_nil()) {
-                                  listeners_.emit(LWWChange{kind, n.key, &n.value.value, nullptr});
+                                  listeners_.emit(LWWChange{kind, n.key, &n.value.value, nullptr, ref(n)});
                               }
                           });
         return dropped;

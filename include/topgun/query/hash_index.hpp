@@ -9,12 +9,13 @@
 // equals nothing and is not bucketed. Records without the field (or with nil)
 // are not indexed: no equality matches them.
 //
-// Keys are views of the map's own record keys (stable until the record is
-// dropped, and the map reports a drop before it happens). Lookups give
+// Entries are RecordRefs into the map (stable until the record is dropped,
+// and the map reports a drop before it happens). Lookups give
 // candidates, never a final answer: the planner re-checks every predicate.
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/crdt/lww_map.hpp>
 #include <topgun/detail/bit_cast.hpp>
 #include <topgun/query/field_path.hpp>
 #include <topgun/query/predicate.hpp>
@@ -26,7 +27,7 @@
 #include <functional>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 TOPGUN_BEGIN_NAMESPACE
 namespace query {
@@ -55,7 +56,8 @@ inline bool is_bucketable(const Value& v) noexcept {
 
 }  // namespace detail
 
-using KeySet = std::unordered_set<std::string_view>;
+// Index entries: records by reference, read without a key lookup.
+using RecordRefs = std::vector<RecordRef>;
 
 class HashIndex {
 public:
@@ -63,30 +65,33 @@ public:
 
     const FieldPath& path() const noexcept { return path_; }
 
-    // Files `key` under the field's value in `record` (nullptr: the record has
-    // no live value), replacing what it was filed under before.
-    void update(std::string_view key, const Value* record) {
-        erase(key);
-        const Value* field = record ? path_.resolve(*record) : nullptr;
+    // Files `record` under the field's value in `value` (nullptr: the record
+    // has no live value), replacing what it was filed under before.
+    void update(RecordRef record, const Value* value) {
+        erase(record.key());
+        const Value* field = value ? path_.resolve(*value) : nullptr;
         if (field == nullptr || field->is_nil()) return;
-        const Value& stored = filed_.emplace(key, *field).first->second;
-        if (detail::is_bucketable(stored)) {
-            buckets_[stored].insert(key);
-        } else if (!stored.is_number()) {
-            non_scalar_.insert(key);
-        }
+        if (!detail::is_bucketable(*field) && field->is_number()) return;  // NaN equals nothing
+        Filed& filed = filed_.emplace(record.key(), Filed{*field, 0}).first->second;
+        RecordRefs& bucket = bucket_of(filed.value);
+        filed.slot = bucket.size();
+        bucket.push_back(record);
     }
 
     void erase(std::string_view key) {
         const auto it = filed_.find(key);
         if (it == filed_.end()) return;
-        if (detail::is_bucketable(it->second)) {
-            const auto bucket = buckets_.find(it->second);
-            bucket->second.erase(key);
-            if (bucket->second.empty()) buckets_.erase(bucket);
-        } else {
-            non_scalar_.erase(key);
+        const bool bucketed = detail::is_bucketable(it->second.value);
+        const auto bucket = bucketed ? buckets_.find(it->second.value) : buckets_.end();
+        RecordRefs& refs = bucketed ? bucket->second : non_scalar_;
+        // Swap-remove: the record moved into the hole learns its new slot.
+        const std::size_t slot = it->second.slot;
+        if (slot + 1 != refs.size()) {
+            refs[slot] = refs.back();
+            filed_.find(refs[slot].key())->second.slot = slot;
         }
+        refs.pop_back();
+        if (bucketed && refs.empty()) buckets_.erase(bucket);
         filed_.erase(it);
     }
 
@@ -97,25 +102,34 @@ public:
     }
 
     // Records whose field loosely equals the scalar `v` (nullptr: none).
-    const KeySet* equal(const Value& v) const {
+    const RecordRefs* equal(const Value& v) const {
         if (!detail::is_bucketable(v)) return nullptr;
         const auto it = buckets_.find(v);
         return it == buckets_.end() ? nullptr : &it->second;
     }
 
     // Records whose field is an array, map or binary.
-    const KeySet& non_scalar() const noexcept { return non_scalar_; }
+    const RecordRefs& non_scalar() const noexcept { return non_scalar_; }
 
     std::size_t size() const noexcept { return filed_.size(); }
     std::size_t distinct_values() const noexcept { return buckets_.size(); }
 
 private:
+    // What a key is filed under (the map may already have changed the record,
+    // or let it expire, when it reports the change) and its slot in the bucket.
+    struct Filed {
+        Value value;
+        std::size_t slot;
+    };
+
+    RecordRefs& bucket_of(const Value& v) { return detail::is_bucketable(v) ? buckets_[v] : non_scalar_; }
+
     FieldPath path_;
-    std::unordered_map<Value, KeySet, detail::LooseValueHash, detail::LooseValueEqual> buckets_;
-    KeySet non_scalar_;
-    // What each key is filed under: the map may already have changed the
-    // record (or let it expire) when it reports the change.
-    std::unordered_map<std::string_view, Value> filed_;
+    // Flat buckets: a lookup reads its candidates from one array instead of
+    // walking set nodes (a cache miss each).
+    std::unordered_map<Value, RecordRefs, detail::LooseValueHash, detail::LooseValueEqual> buckets_;
+    RecordRefs non_scalar_;
+    std::unordered_map<std::string_view, Filed> filed_;
 };
 
 }  // namespace query

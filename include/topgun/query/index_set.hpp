@@ -50,15 +50,15 @@ public:
 
 private:
     void apply(const LWWChange& change) {
-        for (auto& index : hash_) index->update(change.key, change.new_value);
-        for (auto& index : ordered_) index->update(change.key, change.new_value);
+        for (auto& index : hash_) index->update(change.record, change.new_value);
+        for (auto& index : ordered_) index->update(change.record, change.new_value);
     }
 
     template <class Index>
     const Index& add(std::vector<std::unique_ptr<Index>>& list, std::string_view path) {
         if (const Index* existing = find(list, path)) return *existing;
         auto index = std::make_unique<Index>(path);
-        map_->for_each([&](std::string_view key, const Value& value) { index->update(key, &value); });
+        map_->for_each_live_ref([&](RecordRef record, const Value& value) { index->update(record, &value); });
         list.push_back(std::move(index));
         return *list.back();
     }

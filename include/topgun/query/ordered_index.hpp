@@ -14,6 +14,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/crdt/lww_map.hpp>
 #include <topgun/query/field_path.hpp>
 #include <topgun/query/sort_order.hpp>
 #include <topgun/value.hpp>
@@ -23,6 +24,7 @@
 #include <cstddef>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -36,7 +38,8 @@ class OrderedIndex {
 public:
     struct Entry {
         Value value;
-        std::string_view key;
+        RecordRef record;
+        std::string_view key() const noexcept { return record.key(); }
     };
 
     // Inclusive bounds on the field value; nullopt is open. A range only spans
@@ -51,17 +54,20 @@ public:
 
     const FieldPath& path() const noexcept { return path_; }
 
-    void update(std::string_view key, const Value* record) {
+    // Files `record` by the field in `value` (nullptr: the record has no live
+    // value), replacing its previous entry.
+    void update(RecordRef record, const Value* value) {
+        const std::string_view key = record.key();
         erase(key);
-        if (record == nullptr) return;
-        const Value* field = path_.resolve(*record);
+        if (value == nullptr) return;
+        const Value* field = path_.resolve(*value);
         if (field == nullptr || field->is_nil()) {
             filed_.emplace(key, Value());
-            missing_.insert(key);
+            missing_.emplace(key, record);
             return;
         }
         const Value& stored = filed_.emplace(key, *field).first->second;
-        entries_.insert(Entry{stored, key});
+        entries_.insert(Entry{stored, record});
     }
 
     void erase(std::string_view key) {
@@ -83,20 +89,20 @@ public:
 
     std::size_t size() const noexcept { return filed_.size(); }
 
-    // Visits the keys of entries within `range` in ascending order until `f`
-    // returns false.
+    // Visits the records of entries within `range` in ascending order until
+    // `f` returns false.
     template <class F>
     void scan(const Range& range, F&& f) const {
-        walk(false, std::nullopt, range, [&](std::string_view key, const Value*) { return f(key); });
+        walk(false, std::nullopt, range, [&](RecordRef record, const Value*) { return f(record); });
     }
 
-    // Keys whose field starts with the string `prefix`, ascending, until `f` returns false.
+    // Records whose field starts with the string `prefix`, ascending, until `f` returns false.
     template <class F>
     void scan_prefix(std::string_view prefix, F&& f) const {
         const Value low{std::string(prefix)};
         for (auto it = entries_.lower_bound(Probe{&low}); it != entries_.end(); ++it) {
             if (!it->value.is_string() || !it->value.as_string().starts_with(prefix)) return;
-            if (!f(it->key)) return;
+            if (!f(it->record)) return;
         }
     }
 
@@ -107,9 +113,9 @@ public:
         std::string_view key;
     };
 
-    // Visits indexed keys in the SortOrder order of this field in the given
+    // Visits indexed records in the SortOrder order of this field in the given
     // direction (missing/nil last), strictly after `after` when given, until
-    // f(key, field) returns false; `field` (nullptr in the missing group) is
+    // f(record, field) returns false; `field` (nullptr in the missing group) is
     // the indexed value, valid until the index changes, so {field, key} is a
     // Position to resume from. With a `range` only entries within it are visited
     // (missing fields never are); a range needs at least one bound, of one
@@ -128,7 +134,7 @@ public:
         }
         if (range) return;
         for (auto it = after_missing ? missing_.upper_bound(after->key) : missing_.begin(); it != missing_.end(); ++it) {
-            if (!f(*it, static_cast<const Value*>(nullptr))) return;
+            if (!f(it->second, static_cast<const Value*>(nullptr))) return;
         }
     }
 
@@ -157,9 +163,11 @@ private:
             if (b.past_group) return -1;
             return ak.compare(b.key);
         }
-        bool operator()(const Entry& a, const Entry& b) const noexcept { return order(a.value, a.key, Probe{&b.value, b.key}) < 0; }
-        bool operator()(const Entry& a, const Probe& b) const noexcept { return order(a.value, a.key, b) < 0; }
-        bool operator()(const Probe& a, const Entry& b) const noexcept { return order(b.value, b.key, a) > 0; }
+        bool operator()(const Entry& a, const Entry& b) const noexcept {
+            return order(a.value, a.key(), Probe{&b.value, b.key()}) < 0;
+        }
+        bool operator()(const Entry& a, const Probe& b) const noexcept { return order(a.value, a.key(), b) < 0; }
+        bool operator()(const Probe& a, const Entry& b) const noexcept { return order(b.value, b.key(), a) > 0; }
     };
     using Entries = std::set<Entry, Less>;
     using Iterator = Entries::const_iterator;
@@ -208,7 +216,7 @@ private:
             end = span->end;
         }
         for (; before(it, end); ++it) {
-            if (!f(it->key, &it->value)) return false;
+            if (!f(it->record, &it->value)) return false;
         }
         return true;
     }
@@ -223,14 +231,14 @@ private:
             // First the rest of the cursor's group, then the groups below it.
             const auto group_end = earlier(entries_.lower_bound(Probe{after->value, {}, true}), end);
             for (auto it = later(entries_.upper_bound(Probe{after->value, after->key}), first); before(it, group_end); ++it) {
-                if (!f(it->key, &it->value)) return false;
+                if (!f(it->record, &it->value)) return false;
             }
             end = earlier(end, entries_.lower_bound(Probe{after->value}));
         }
         while (before(first, end)) {
             const auto begin = later(entries_.lower_bound(Probe{&std::prev(end)->value}), first);
             for (auto it = begin; it != end; ++it) {
-                if (!f(it->key, &it->value)) return false;
+                if (!f(it->record, &it->value)) return false;
             }
             end = begin;
         }
@@ -239,7 +247,7 @@ private:
 
     FieldPath path_;
     Entries entries_;
-    std::set<std::string_view> missing_;  // records whose field is missing or nil, by key
+    std::map<std::string_view, RecordRef> missing_;  // records whose field is missing or nil, by key
     std::unordered_map<std::string_view, Value> filed_;  // key → indexed value (nil: missing)
 };
 

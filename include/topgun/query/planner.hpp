@@ -48,7 +48,7 @@ namespace query {
 struct Plan {
     enum class Source { Scan, Keys, Walk };
     Source source = Source::Scan;
-    std::vector<std::string_view> keys;  // Keys: distinct candidate keys
+    RecordRefs keys;  // Keys: distinct candidate records
     const OrderedIndex* index = nullptr;  // Walk: the sort field's index
     bool descending = false;
     std::optional<OrderedIndex::Range> range;  // Walk: bounds from the predicate on the sort field
@@ -69,7 +69,7 @@ namespace detail {
 
 using Node = Predicate::Node;
 using Op = Predicate::Op;
-using Keys = std::vector<std::string_view>;
+using Keys = RecordRefs;
 
 // Collects candidate keys up to `cap`; past it the node counts as unserved.
 class CandidateFinder {
@@ -182,14 +182,14 @@ private:
         if (v.is_number() && std::isnan(v.to_double())) return true;
         if (hash != nullptr) {
             if (!v.is_number() && !v.is_string() && !v.is_bool()) return add(hash->non_scalar(), out);
-            const KeySet* bucket = hash->equal(v);
+            const RecordRefs* bucket = hash->equal(v);
             return bucket == nullptr || add(*bucket, out);
         }
         if (!v.is_number() && !v.is_string()) return false;
         return scan(*ordered, OrderedIndex::Range{OrderedIndex::widen(v, false), OrderedIndex::widen(v, true)}, out);
     }
 
-    bool add(const KeySet& keys, Keys& out) const {
+    bool add(const RecordRefs& keys, Keys& out) const {
         if (out.size() + keys.size() > cap_) return false;
         out.insert(out.end(), keys.begin(), keys.end());
         return true;
@@ -202,9 +202,9 @@ private:
     template <class Visit>
     bool collect(Visit&& visit, Keys& out) const {
         bool within = true;
-        visit([&](std::string_view key) {
+        visit([&](RecordRef record) {
             if (out.size() >= cap_) return within = false;
-            out.push_back(key);
+            out.push_back(record);
             return true;
         });
         return within;
@@ -300,8 +300,8 @@ void for_each_candidate(const LWWMap& map, const IndexSet* indexes, const Predic
         const Plan plan = plan_query(predicate, protocol::Query{}, indexes, 0, map.size());
         if (plan.source == Plan::Source::Keys) {
             const std::uint64_t now = map.clock().wall_clock();
-            for (const std::string_view key : plan.keys) {
-                if (const Value* value = map.get(key, now)) f(key, *value);
+            for (const RecordRef record : plan.keys) {
+                if (const Value* value = map.get(record, now)) f(record.key(), *value);
             }
             return;
         }

@@ -123,9 +123,9 @@ public:
                 return position_ == LWWMap::npos;
             case Plan::Source::Keys:
                 for (; next_ < plan_.keys.size() && room > 0; ++next_) {
-                    const std::string_view key = plan_.keys[next_];
-                    if (const Value* value = map_.get(key, now_)) {
-                        out.push(Row{key, value});
+                    const RecordRef record = plan_.keys[next_];
+                    if (const Value* value = map_.get(record, now_)) {
+                        out.push(Row{record.key(), value});
                         --room;
                     }
                 }
@@ -135,14 +135,14 @@ public:
                 if (*satisfied_) return true;
                 std::size_t budget = std::min(room, walk_batch_);
                 bool more = false;
-                plan_.index->walk(plan_.descending, after_, plan_.range, [&](std::string_view key, const Value* field) {
+                plan_.index->walk(plan_.descending, after_, plan_.range, [&](RecordRef record, const Value* field) {
                     if (budget == 0) {
                         more = true;
                         return false;
                     }
-                    after_ = OrderedIndex::Position{field, key};
-                    if (const Value* value = map_.get(key, now_)) {
-                        out.push(Row{key, value});
+                    after_ = OrderedIndex::Position{field, record.key()};
+                    if (const Value* value = map_.get(record, now_)) {
+                        out.push(Row{record.key(), value});
                         --budget;
                     }
                     return true;
