@@ -297,6 +297,44 @@ TEST_CASE("query engine: projection", "[query]") {
     CHECK(r.rows[1].value == Value("scalar"));
 }
 
+TEST_CASE("query engine: a page refers to the map's records and owns projected and group rows", "[query]") {
+    Fixture f;
+    for (int i = 0; i < 20; ++i) f.map.set("k" + std::to_string(i), obj({{"n", Value(i % 7)}, {"g", Value(i % 3)}}));
+
+    // Plain rows are the map's own values, in the result's order.
+    Query sorted;
+    sorted.sort = sort_by({{"n", SortDirection::Desc}});
+    sorted.limit = 5;
+    const auto copied = query::execute(f.map, sorted);
+    const auto page = query::execute_page(f.map, sorted);
+    REQUIRE(page.rows.size() == 5);
+    CHECK(page.has_more == copied.has_more);
+    CHECK(page.next_cursor == copied.next_cursor);
+    for (std::size_t i = 0; i < page.rows.size(); ++i) {
+        CHECK(page.rows[i].key == copied.rows[i].key);
+        CHECK(page.rows[i].value == f.map.get(page.rows[i].key));
+    }
+
+    // Projected and group rows outlive the run that made them, and a moved
+    // page keeps them where its rows point.
+    Query projected = sorted;
+    projected.projection = std::vector<std::string>{"g"};
+    Query grouped;
+    grouped.group_by = std::vector<std::string>{"g"};
+    grouped.aggregations = std::vector<protocol::Aggregation>{{protocol::AggregateFunction::Count, std::nullopt}};
+    for (const Query& q : {projected, grouped}) {
+        const auto expected = query::execute(f.map, q);
+        query::QueryPage moved = query::execute_page(f.map, q);
+        const query::QueryPage kept = std::move(moved);
+        REQUIRE(kept.rows.size() == expected.rows.size());
+        for (std::size_t i = 0; i < kept.rows.size(); ++i) {
+            CHECK(kept.rows[i].key == expected.rows[i].key);
+            CHECK(*kept.rows[i].value == expected.rows[i].value);
+            CHECK(kept.rows[i].value != f.map.get(kept.rows[i].key));
+        }
+    }
+}
+
 TEST_CASE("query engine: group by with aggregates", "[query]") {
     Fixture f;
     f.map.set("1", obj({{"dept", Value("eng")}, {"salary", Value(100)}, {"rating", Value(4.5)}}));

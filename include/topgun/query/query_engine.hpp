@@ -26,12 +26,18 @@
 TOPGUN_BEGIN_NAMESPACE
 namespace query {
 
-// Over one map; options.indexes are used when they belong to it.
-inline QueryResult execute(const LWWMap& map, const protocol::Query& q, const QueryOptions& options = {}) {
+// Over one map (options.indexes are used when they belong to it), rows by
+// reference: valid until the map changes (see QueryPage).
+inline QueryPage execute_page(const LWWMap& map, const protocol::Query& q, const QueryOptions& options = {}) {
     const QueryPart part{&map, options.indexes && &options.indexes->map() == &map ? options.indexes : nullptr};
     QueryRun run(std::span<const QueryPart>(&part, 1), q, options);
     run.run();
-    return run.result();
+    return run.page();
+}
+
+// Over one map, rows copied out.
+inline QueryResult execute(const LWWMap& map, const protocol::Query& q, const QueryOptions& options = {}) {
+    return QueryRun::copied(execute_page(map, q, options));
 }
 
 // Scatter/gather over partitions (each with its own indexes); the rows are

@@ -73,6 +73,25 @@ struct QueryResult {
     std::optional<std::string> error;
 };
 
+// The same page without copying the records: rows refer to the map's values
+// (projected and group rows to values the page owns), so it is valid until the
+// map changes. For callers that encode or inspect a page at once; a result
+// row copies a whole value (a map value is several heap blocks), which costs
+// more than finding it.
+struct QueryPage {
+    struct Entry {
+        std::string_view key;
+        const Value* value;
+    };
+    std::vector<Entry> rows;
+    bool has_more = false;
+    std::optional<std::string> next_cursor;
+    protocol::CursorStatus cursor_status = protocol::CursorStatus::None;
+    std::optional<std::string> error;
+    std::deque<Value> owned;  // projected and group values (a deque: they keep their addresses when the page moves)
+    std::deque<std::string> owned_keys;  // group row keys
+};
+
 // One partition of the data a query runs over.
 struct QueryPart {
     const LWWMap* map = nullptr;
@@ -401,31 +420,39 @@ public:
     const std::string& explain() const noexcept { return explain_; }
 
     // The page once the run is Done; otherwise the error (invalid query,
-    // cancelled, failed stage).
-    QueryResult result() const {
-        QueryResult result;
-        result.cursor_status = cursor_status_;
+    // cancelled, failed stage). Rows by reference: see QueryPage.
+    QueryPage page() const {
+        QueryPage page;
+        page.cursor_status = cursor_status_;
         if (error_) {
-            result.error = error_;
-            return result;
+            page.error = error_;
+            return page;
         }
         const dag::Status status = executor_->status();
         if (status != dag::Status::Done) {
             const auto& outcome = executor_->outcome();
-            result.error = "query " + std::string(dag::to_string(status)) +
-                           (outcome.message.empty() ? "" : ": " + outcome.processor + " " + outcome.message);
-            return result;
+            page.error = "query " + std::string(dag::to_string(status)) +
+                         (outcome.message.empty() ? "" : ": " + outcome.processor + " " + outcome.message);
+            return page;
         }
         const std::vector<Row>& rows = sink_->items();
-        result.has_more = rows.size() > page_;
+        page.has_more = rows.size() > page_;
         const std::size_t count = std::min(rows.size(), page_);
-        result.rows.reserve(count);
+        // Group rows live in the run's merge stage, which the page may outlive.
+        const bool grouped = query_.group_by || query_.aggregations;
+        page.rows.reserve(count);
         for (std::size_t i = 0; i < count; ++i) {
             const Row& row = rows[i];
-            result.rows.push_back(protocol::QueryResultEntry{
-                std::string(row.key), query_.projection ? detail::project(*row.value, *query_.projection) : *row.value});
+            const std::string_view key = grouped ? std::string_view(page.owned_keys.emplace_back(row.key)) : row.key;
+            if (query_.projection) {
+                page.rows.push_back({key, &page.owned.emplace_back(detail::project(*row.value, *query_.projection))});
+            } else if (grouped) {
+                page.rows.push_back({key, &page.owned.emplace_back(*row.value)});
+            } else {
+                page.rows.push_back({key, row.value});
+            }
         }
-        if (result.has_more && query_.limit && query_.sort && count > 0) {
+        if (page.has_more && query_.limit && query_.sort && count > 0) {
             Cursor next;
             next.shape = query_shape_hash(query_);
             next.key = std::string(rows[count - 1].key);
@@ -433,8 +460,21 @@ public:
                 const Value* v = order_.resolve(i, *rows[count - 1].value);
                 next.slots.push_back(v ? *v : Value());
             }
-            result.next_cursor = next.encode();
+            page.next_cursor = next.encode();
         }
+        return page;
+    }
+
+    // The page with its rows copied out.
+    QueryResult result() const { return copied(page()); }
+
+    static QueryResult copied(QueryPage page) {
+        QueryResult result{.has_more = page.has_more,
+                           .next_cursor = std::move(page.next_cursor),
+                           .cursor_status = page.cursor_status,
+                           .error = std::move(page.error)};
+        result.rows.reserve(page.rows.size());
+        for (const QueryPage::Entry& row : page.rows) result.rows.push_back({std::string(row.key), *row.value});
         return result;
     }
 
