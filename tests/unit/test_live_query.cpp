@@ -3,6 +3,7 @@
 #include <topgun/msgpack/writer.hpp>
 #include <topgun/query/live_query.hpp>
 #include <topgun/query/query_engine.hpp>
+#include <topgun/search/map_index.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -357,7 +358,7 @@ TEST_CASE("live query: refuses what execute refuses, with the same message", "[l
         CHECK(*added.initial.error == *expected.error);
     }
 
-    // Full-text ops are refused, with a message saying so.
+    // Full-text ops without search indexes are refused as execute refuses them.
     PredicateNode match;
     match.op = "match";
     match.attribute = "title";
@@ -366,8 +367,50 @@ TEST_CASE("live query: refuses what execute refuses, with the same message", "[l
     text.predicate = node("and", {leaf("eq", "a", Value(1)), match});
     const auto refused = f.live->add(text);
     CHECK(refused.id == 0);
-    CHECK(refused.initial.error == std::string(query::kFullTextRefused));
+    REQUIRE(refused.initial.error);
+    CHECK(*refused.initial.error == *query::execute(f.map, text).error);
     CHECK(f.live->size() == 0);
+}
+
+TEST_CASE("live query: full-text leaves follow the search index, including other documents' writes", "[live-query]") {
+    Fixture f;
+    search::MapSearchIndex body(f.map, std::vector<search::IndexedField>{{"body", 1.0}});
+    f.live->use_text_indexes([&](std::string_view attribute) -> const search::Bm25Index* {
+        return attribute == "body" ? &body.index() : nullptr;
+    });
+    f.map.set("a", obj({{"body", Value("red apple")}, {"n", Value(1)}}));
+
+    PredicateNode match;
+    match.op = "match";
+    match.attribute = "body";
+    match.query = "apple";
+    Query q;
+    q.predicate = match;
+    const auto added = f.live->add(q);
+    REQUIRE(added.id != 0);
+    CHECK(keys_of(added.initial) == Keys{"a"});
+
+    // Per document: the record's own writes decide.
+    f.map.set("b", obj({{"body", Value("green apple")}}));
+    CHECK(f.take() == Events{enter(added.id, "b", obj({{"body", Value("green apple")}}))});
+    f.map.set("a", obj({{"body", Value("red apple")}, {"n", Value(2)}}));
+    CHECK(f.take() == Events{update(added.id, "a", obj({{"body", Value("red apple")}, {"n", Value(2)}}))});
+    f.map.set("b", obj({{"body", Value("green pear")}}));
+    CHECK(f.take() == Events{leave(added.id, "b")});
+
+    // With a minScore, a record can leave when others change: "apple" in
+    // every document is worth less (its idf drops), without a write to "a".
+    Query scored = q;
+    scored.predicate->match_options = obj({{"minScore", Value(0.5)}});
+    const auto high = f.live->add(scored);
+    REQUIRE(high.id != 0);
+    CHECK(keys_of(high.initial) == Keys{"a"});
+    for (int i = 0; i < 6; ++i) f.map.set("x" + std::to_string(i), obj({{"body", Value("apple apple apple")}}));
+    const auto events = f.take();
+    CHECK(std::count(events.begin(), events.end(), leave(high.id, "a")) == 1);
+    CHECK(keys_of(*f.live->page(high.id)) == keys_of(query::execute(f.map, scored, {.text_indexes = [&](std::string_view) {
+                                                   return &body.index();
+                                               }})));
 }
 
 TEST_CASE("live query: the reverse index only examines queries a write can affect", "[live-query]") {
@@ -515,6 +558,7 @@ namespace {
 
 struct Gen {
     std::mt19937_64 rng;
+    bool text_leaves = false;  // predicates may hold full-text leaves on "t"
     std::size_t pick(std::size_t n) { return static_cast<std::size_t>(rng() % n); }
     bool chance(std::size_t one_in) { return pick(one_in) == 0; }
 
@@ -552,7 +596,49 @@ struct Gen {
         if (!chance(3)) v.set("w", scalar(true));
         if (!chance(3)) v.set("n", chance(5) ? Value(1) : obj({{"x", scalar(true)}}));
         if (chance(3)) v.set("owner", Value(chance(2) ? "me" : "you"));
+        if (!chance(3)) v.set("t", Value(text()));
         return v;
+    }
+
+    // A few words from a small vocabulary (shared prefixes for matchPrefix,
+    // near spellings for fuzzy matching), so that scores tie and drift.
+    std::string text() {
+        static const char* const words[] = {"red", "rod", "green", "apple", "apricot", "grape", "the"};
+        std::string out;
+        for (std::size_t i = 0, n = 1 + pick(4); i < n; ++i) out += std::string(i ? " " : "") + words[pick(7)];
+        return out;
+    }
+
+    // match / matchPhrase / matchPrefix on "t", with options that make some
+    // decide per document and some depend on the whole corpus.
+    PredicateNode text_leaf() {
+        PredicateNode n;
+        n.attribute = "t";
+        switch (pick(3)) {
+            case 0:
+                n.op = "match";
+                n.query = text();
+                break;
+            case 1:
+                n.op = "matchPhrase";
+                n.query = text();
+                if (chance(2)) n.slop = static_cast<std::uint32_t>(pick(3));
+                break;
+            default:
+                n.op = "matchPrefix";
+                n.prefix = chance(2) ? "ap" : "gr";
+                if (chance(2)) n.max_expansions = static_cast<std::uint32_t>(1 + pick(2));
+                break;
+        }
+        if (chance(2)) {
+            Value options = Value::map();
+            if (chance(2)) options.set("minScore", Value(0.3 * static_cast<double>(pick(4))));
+            if (chance(3)) options.set("operator", Value(chance(2) ? "and" : "or"));
+            if (chance(3)) options.set("fuzziness", Value(static_cast<int>(pick(3))));
+            if (chance(3)) options.set("boost", Value(0.5 * static_cast<double>(pick(4))));
+            n.match_options = options;
+        }
+        return n;
     }
 
     std::string field() {
@@ -568,6 +654,7 @@ struct Gen {
             for (auto& c : children) c = predicate(depth + 1);
             return node(op, std::move(children));
         }
+        if (text_leaves && chance(4)) return text_leaf();
         static const char* const ops[] = {"eq", "eq",  "eq",      "in",     "neq",       "gt",         "gte",
                                           "lt", "lte", "between", "isNull", "isNotNull", "startsWith", "contains"};
         const std::string op = ops[pick(14)];
@@ -649,6 +736,7 @@ struct Subscription {
     std::optional<Value> auth;  // owns what exec.auth points at
     std::map<std::string, Value> replica;
     query::QueryResult last;  // execute's result after the previous change
+    bool text = false;        // has full-text leaves
 };
 
 bool same_page(const query::QueryResult& a, const query::QueryResult& b) {
@@ -669,9 +757,18 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
         const std::uint64_t seed = 0x5eed0000 + iteration;
         CAPTURE(seed);
         Gen g{std::mt19937_64(seed)};
+        // Every other run has full-text leaves, over an index made before or
+        // after the registry (indexes see each change first either way).
+        g.text_leaves = iteration % 2 == 0;
         FakeClock clock;
         HLC hlc("local", {.clock = clock.source()});
         LWWMap map(hlc);
+        std::optional<search::MapSearchIndex> text_index;
+        const query::TextIndexResolver text_indexes = [&](std::string_view attribute) -> const search::Bm25Index* {
+            return text_index && attribute == "t" ? &text_index->index() : nullptr;
+        };
+        const auto make_text_index = [&] { text_index.emplace(map, std::vector<search::IndexedField>{{"t", 1.0}}); };
+        if (g.text_leaves && iteration % 4 == 0) make_text_index();
         // Every other run gives the registry indexes: initial rows then come
         // from index candidates, and must be the same.
         std::optional<query::IndexSet> indexes;
@@ -695,6 +792,10 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
                 query::for_each_candidate(map, &*indexes, p, f);
             });
         }
+        if (g.text_leaves) {
+            if (!text_index) make_text_index();
+            live.use_text_indexes(text_indexes);
+        }
         std::size_t changes = 0;  // map changes made by the current op
         const ListenerId counter = map.subscribe([&](const LWWChange&) { ++changes; });
 
@@ -704,6 +805,7 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
             auto s = std::make_unique<Subscription>();
             s->query = g.query();
             s->exec.max_records = g.chance(5) ? 1 + g.pick(4) : 10000;
+            if (g.text_leaves) s->exec.text_indexes = text_indexes;
             if (g.chance(2)) s->auth = obj({{"id", Value(g.chance(2) ? "me" : "you")}});
             s->exec.auth = s->auth ? &*s->auth : nullptr;
             if (s->query.limit && s->query.sort && g.chance(2)) {
@@ -718,6 +820,10 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
             if (s->query.group_by || s->query.aggregations) ++covered["grouped"];
             if (s->query.limit) ++covered["bounded"];
             if (s->auth) ++covered["principal"];
+            if (const auto p = query::Predicate::from_query(s->query); p && p->needs_search_index()) {
+                ++covered[query::TextMatches::per_document(*p, text_indexes) ? "text per document" : "text corpus"];
+                s->text = true;
+            }
             s->last = query::execute(map, s->query, s->exec);
             REQUIRE_FALSE(s->last.error);
             CHECK(same_page(added.initial, s->last));
@@ -828,6 +934,7 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
                         CHECK(std::find(touched.begin(), touched.end(), e.key) == touched.end());
                         touched.push_back(e.key);
                         ++covered[std::string(protocol::enum_name(e.change_type))];
+                        if (s.text) ++covered["text events"];
                         switch (e.change_type) {
                             case ChangeType::Enter:
                                 seen_non_leave = true;
@@ -876,7 +983,8 @@ TEST_CASE("live query: property: event-fed windows equal execute after every cha
         map.unsubscribe(counter);
     }
     for (const char* what : {"valid cursor", "grouped", "bounded", "principal", "leave+enter", "group leave+enter",
-                             "ENTER", "UPDATE", "LEAVE", "checked always"}) {
+                             "ENTER", "UPDATE", "LEAVE", "checked always", "text per document", "text corpus",
+                             "text events"}) {
         CAPTURE(what);
         CHECK(covered[what] >= 50);
     }

@@ -5,6 +5,7 @@
 #include <topgun/config.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -24,9 +25,17 @@ public:
         callbacks_.emplace_back(id, std::move(cb));
         return id;
     }
+    // A callback that runs before every one added with add().
+    ListenerId add_first(Callback cb) {
+        const ListenerId id = ++last_id_;
+        callbacks_.emplace(callbacks_.begin() + static_cast<std::ptrdiff_t>(first_count_++), id, std::move(cb));
+        return id;
+    }
     void remove(ListenerId id) {
-        callbacks_.erase(std::remove_if(callbacks_.begin(), callbacks_.end(), [id](const auto& c) { return c.first == id; }),
-                         callbacks_.end());
+        const auto it = std::find_if(callbacks_.begin(), callbacks_.end(), [id](const auto& c) { return c.first == id; });
+        if (it == callbacks_.end()) return;
+        if (static_cast<std::size_t>(it - callbacks_.begin()) < first_count_) --first_count_;
+        callbacks_.erase(it);
     }
     bool empty() const noexcept { return callbacks_.empty(); }
     void emit(const Event& e) const {
@@ -35,6 +44,7 @@ public:
 
 private:
     std::vector<std::pair<ListenerId, Callback>> callbacks_;
+    std::size_t first_count_ = 0;  // callbacks_ begins with the add_first ones
     ListenerId last_id_ = 0;
 };
 

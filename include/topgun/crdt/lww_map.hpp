@@ -225,6 +225,9 @@ public:
 
     // Change notifications, called synchronously after each change.
     ListenerId subscribe(Listeners<LWWChange>::Callback cb) { return listeners_.add(std::move(cb)); }
+    // For structures derived from the map (indexes): they see each change
+    // before every subscribe() listener, which may then read them.
+    ListenerId subscribe_index(Listeners<LWWChange>::Callback cb) { return listeners_.add_first(std::move(cb)); }
     void unsubscribe(ListenerId id) { listeners_.remove(id); }
 
 private:

@@ -24,7 +24,7 @@ namespace query {
 class IndexSet {
 public:
     explicit IndexSet(LWWMap& map) : map_(&map) {
-        subscription_ = map.subscribe([this](const LWWChange& change) { apply(change); });
+        subscription_ = map.subscribe_index([this](const LWWChange& change) { apply(change); });
     }
     ~IndexSet() { map_->unsubscribe(subscription_); }
     IndexSet(const IndexSet&) = delete;

@@ -48,10 +48,21 @@
 //
 // "auth.<path>" valueRefs resolve against the principal given per query in
 // LiveQueryOptions::auth. Any query execute rejects is rejected by add() with
-// the same message. Full-text predicates (match…) are refused with
-// kFullTextRefused: their BM25 scores shift with every document, which a
-// window cannot follow incrementally yet (standing searches have their own
-// subscription).
+// the same message.
+//
+// Full-text predicates (match, matchPhrase, matchPrefix) need the indexes of
+// use_text_indexes (the resolver execute takes), kept current by listeners
+// that run before the registry's (LWWMap::subscribe_index). A node matches
+// what a fresh search would match, so windows stay equal to execute:
+//   per document  (plain or phrase words, no fuzziness, no minScore: see
+//                 TextMatches::per_document) only a record's own write can
+//                 change whether it matches; such a query is a candidate
+//                 like any other and searches again when it evaluates a
+//                 write after the index changed.
+//   otherwise     BM25 scores and prefix/fuzzy expansions move with every
+//                 write, so the query searches again after each change of the
+//                 index and re-checks every key its searches matched before or
+//                 match now (cost: its searches plus those keys, per write).
 //
 // Expiry: a record whose TTL has passed stays in the windows until the map's
 // remove_expired() sweep reports it (the change stream is the registry's only
@@ -103,8 +114,6 @@ namespace query {
 
 using LiveQueryId = std::uint64_t;
 
-inline constexpr std::string_view kFullTextRefused =
-    "predicate: full-text ops (match, matchPhrase, matchPrefix) are not supported in live queries";
 
 struct LiveQueryOptions {
     std::size_t max_records = 10000;  // window size cap, as QueryOptions::max_records
@@ -278,6 +287,8 @@ struct LiveQueryState {
     LiveQueryId id;
     protocol::Query query;
     Predicate predicate;
+    std::optional<TextMatches> text;  // full-text queries: the searches' last results
+    bool text_per_document = true;    // see TextMatches::per_document
     std::optional<Value> auth;
     std::uint64_t shape;
     std::optional<Cursor> cursor;
@@ -320,6 +331,10 @@ public:
     using CandidateSource = std::function<void(const Predicate&, const RecordVisitor&)>;
     void use_candidates(CandidateSource source) { candidate_source_ = std::move(source); }
 
+    // The search indexes full-text nodes are answered from (see the header);
+    // without them such queries are refused as execute refuses them.
+    void use_text_indexes(TextIndexResolver resolve) { text_indexes_ = std::move(resolve); }
+
     // Registers a standing query and returns its initial page (equal to
     // query::execute with the same max_records and auth). Refused (id 0,
     // initial.error set, as execute reports it) when execute would fail.
@@ -331,9 +346,13 @@ public:
             out.initial.error = std::move(error);
             return out;
         }
+        std::optional<TextMatches> text;
         if (predicate->needs_search_index()) {
-            out.initial.error = std::string(kFullTextRefused);
-            return out;
+            text = TextMatches::run(*predicate, text_indexes_, &error);
+            if (!text) {
+                out.initial.error = std::move(error);
+                return out;
+            }
         }
         if (auto invalid = validate_aggregations(q)) {
             out.initial.error = std::move(*invalid);
@@ -344,6 +363,11 @@ public:
         auto state = std::make_unique<State>(next_id_++, q, std::move(*predicate), std::move(options.auth),
                                              std::min(limit, options.max_records));
         State& s = *state;
+        if (text) {
+            s.text = std::move(text);
+            s.text_per_document = TextMatches::per_document(s.predicate, text_indexes_);
+            if (!s.text_per_document) corpus_text_queries_.push_back(&s);
+        }
         if (q.group_by || q.aggregations) s.grouping = std::make_unique<detail::LiveGrouping>(q);
         if (q.cursor) {
             s.cursor = Cursor::decode(*q.cursor);
@@ -372,6 +396,7 @@ public:
         if (it == queries_.end()) return false;
         State& s = *it->second;
         index_.remove(&s);
+        std::erase(corpus_text_queries_, &s);
         if (s.grouping) {
             for (const auto& [bucket, group] : s.grouping->groups) {
                 for (const std::string_view key : group.members) drop_member(key, s);
@@ -400,6 +425,7 @@ private:
     struct Candidate {
         State* query;
         std::optional<detail::LiveMember> old;  // set when the key belongs to the query
+        bool rescan_only = false;               // the written key cannot belong to it (see apply_with_rescan)
     };
 
     // ---- building ----------------------------------------------------------
@@ -416,7 +442,7 @@ private:
     void build_rows(State& s) {
         std::vector<detail::WindowRow> rows;
         for_each_candidate(s, [&](std::string_view key, const Value& value) {
-            if (!s.predicate.evaluate(value, s.principal())) return;
+            if (!accepts(s, key, value)) return;
             detail::Slots slots = detail::resolve_slots(s.order(), value);
             if (s.after_cursor(slots, key)) rows.push_back(detail::WindowRow{key, std::move(slots)});
         });
@@ -428,7 +454,7 @@ private:
         detail::LiveGrouping& g = *s.grouping;
         if (g.group_paths.empty()) group_node(g, "");  // one group over everything, present even when empty
         for_each_candidate(s, [&](std::string_view key, const Value& value) {
-            if (!s.predicate.evaluate(value, s.principal())) return;
+            if (!accepts(s, key, value)) return;
             group_node(g, bucket_of(g, value)).members.insert(key);
         });
         std::vector<detail::WindowRow> rows;
@@ -559,16 +585,27 @@ private:
                 candidates_.push_back(Candidate{q, std::nullopt});
             });
         }
-        stats_.candidates += candidates_.size();
         bool sorted = true;  // events come out grouped by query; are the groups in id order?
+        // Corpus-dependent full-text queries work on every change of their index.
+        for (State* q : corpus_text_queries_) {
+            if (q->stamp == stamp_ || !q->text->stale()) continue;
+            q->stamp = stamp_;
+            candidates_.push_back(Candidate{q, std::nullopt, /*rescan_only=*/true});
+        }
+        stats_.candidates += candidates_.size();
         for (const Candidate& c : candidates_) {
             const std::size_t first = events_.size();
-            if (c.query->grouping) {
-                apply_group(*c.query, change.key, c.old, change.old_value, change.new_value);
+            State& q = *c.query;
+            if (q.text && !q.text_per_document) {
+                // A query the write cannot enter re-checks the other keys only.
+                apply_with_rescan(q, c.rescan_only ? std::nullopt : std::optional(change.key), c.old,
+                                  change.old_value, change.new_value);
+            } else if (q.grouping) {
+                apply_group(q, change.key, c.old, change.old_value, change.new_value);
             } else {
-                apply_row(*c.query, change.key, c.old, change.old_value, change.new_value);
+                apply_row(q, change.key, c.old, change.old_value, change.new_value);
             }
-            if (events_.size() > first && first > 0 && events_[first - 1].query > c.query->id) sorted = false;
+            if (events_.size() > first && first > 0 && events_[first - 1].query > q.id) sorted = false;
         }
         if (events_.empty()) return;
         if (!sorted) {
@@ -580,22 +617,91 @@ private:
         sink_(std::span<const LiveQueryEvent>(out));
     }
 
-    bool matches(const State& s, const Value* value) const {
-        return value != nullptr && s.predicate.evaluate(*value, s.principal());
+    // Whether the record belongs to the query's set, full-text nodes answered
+    // by searches no older than the indexes (per-document queries search
+    // again here, when they need to).
+    bool accepts(State& s, std::string_view key, const Value& value) {
+        if (!s.text) return s.predicate.evaluate(value, s.principal());
+        if (s.text->stale()) s.text = search(s);
+        return s.predicate.evaluate(value, key, &*s.text, s.principal());
+    }
+
+    bool matches(State& s, std::string_view key, const Value* value) {
+        return value != nullptr && accepts(s, key, *value);
+    }
+
+    // The query's searches run again; an index that has gone matches nothing.
+    TextMatches search(const State& s) const {
+        auto fresh = TextMatches::run(s.predicate, text_indexes_);
+        return fresh ? std::move(*fresh) : TextMatches();
+    }
+
+    // A corpus-dependent query's change: its searches run again (the index
+    // changed) and every key they matched before or match now is re-checked
+    // with the written key (none: the write cannot belong to the query), as
+    // one change of its window.
+    void apply_with_rescan(State& s, std::optional<std::string_view> key, const std::optional<detail::LiveMember>& old,
+                           const Value* old_value, const Value* new_value) {
+        std::vector<std::string> keys;
+        if (s.text->stale()) {
+            s.text->for_each_matched([&](std::string_view k) { keys.emplace_back(k); });
+            s.text = search(s);
+            s.text->for_each_matched([&](std::string_view k) { keys.emplace_back(k); });
+            std::sort(keys.begin(), keys.end());
+            keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+        }
+        s.window.begin_change();
+        old_group_values_.clear();
+        std::vector<detail::LiveGroup*> regrouped;
+        bool staged = false;
+        const auto stage = [&](std::string_view k, const std::optional<detail::LiveMember>& member, const Value* before,
+                               const Value* after) {
+            staged |= s.grouping ? stage_group(s, k, member, before, after, regrouped) : stage_row(s, k, member, after);
+        };
+        if (key) stage(*key, old, old_value, new_value);
+        for (const std::string& k : keys) {
+            if (key && k == *key) continue;
+            const auto record = map_->get_record(k);
+            if (!record) continue;
+            // Unchanged records: the map's key view (memberships keep it), the same value before and after.
+            const Value* value = record->is_tombstone() ? nullptr : &record->value;
+            stage(record->key, member_of(record->key, s), value, value);
+        }
+        if (!staged) return;
+        if (s.grouping) {
+            for (detail::LiveGroup* group : regrouped) refresh_group(s, *group);  // may drop it
+            emit_groups(s);
+        } else {
+            emit_rows(s, key, old_value, new_value);
+        }
+    }
+
+    std::optional<detail::LiveMember> member_of(std::string_view key, const State& s) const {
+        if (const auto it = members_.find(key); it != members_.end()) {
+            for (const detail::LiveMember& m : it->second) {
+                if (m.query == &s) return m;
+            }
+        }
+        return std::nullopt;
     }
 
     void apply_row(State& s, std::string_view key, const std::optional<detail::LiveMember>& old, const Value* old_value,
                    const Value* new_value) {
-        bool belongs = matches(s, new_value);
+        s.window.begin_change();
+        if (!stage_row(s, key, old, new_value)) return;
+        emit_rows(s, key, old_value, new_value);
+    }
+
+    // Moves one key's row for its new value; false when it neither was nor is in the set.
+    bool stage_row(State& s, std::string_view key, const std::optional<detail::LiveMember>& old, const Value* new_value) {
+        bool belongs = matches(s, key, new_value);
         detail::Slots slots;
         if (belongs) {
             slots = detail::resolve_slots(s.order(), *new_value);
             belongs = s.after_cursor(slots, key);
         }
-        if (!old && !belongs) return;
-
+        if (!old && !belongs) return false;
         detail::LiveWindow& w = s.window;
-        w.begin_change();
         if (old && belongs) {
             const auto row = w.update(old->row, std::move(slots));
             if (row != old->row) set_member(key, s, row, nullptr);
@@ -605,57 +711,81 @@ private:
         } else {
             add_member(key, {&s, w.insert(key, std::move(slots)), nullptr});
         }
+        return true;
+    }
 
+    // Ends a change of a plain query's window in which `key` (if any) was
+    // written; other touched rows kept their values.
+    void emit_rows(State& s, std::optional<std::string_view> key, const Value* old_value, const Value* new_value) {
         const auto value_of = [&](std::string_view k) -> const Value& {
-            return k == key ? *new_value : stored_value(k);
+            return key && k == *key ? *new_value : stored_value(k);
         };
         const auto changed = [&](const Touch& t) {
             if (t.moved) return true;
+            if (!key || t.key != *key) return false;
             // The map reports no old value for a record that expired before this write.
             if (old_value == nullptr) return true;
             return !s.same_projection(*old_value, *new_value);
         };
-        emit(s, w.finish(), value_of, changed);
+        emit(s, s.window.finish(), value_of, changed);
     }
 
     void apply_group(State& s, std::string_view key, const std::optional<detail::LiveMember>& old,
                      const Value* old_value, const Value* new_value) {
-        const bool belongs = matches(s, new_value);
-        if (!old && !belongs) return;
-        detail::LiveGrouping& g = *s.grouping;
-        const std::string bucket = belongs ? bucket_of(g, *new_value) : std::string();
-
         s.window.begin_change();
         old_group_values_.clear();
-        detail::LiveGroup* joined = nullptr;
+        std::vector<detail::LiveGroup*> regrouped;
+        if (!stage_group(s, key, old, old_value, new_value, regrouped)) return;
+        for (detail::LiveGroup* group : regrouped) refresh_group(s, *group);  // may drop it
+        emit_groups(s);
+    }
+
+    // Moves one key between groups for its new value; the groups whose rows
+    // must be recomputed are added to `regrouped` (once each). False when
+    // nothing a group row depends on changed.
+    bool stage_group(State& s, std::string_view key, const std::optional<detail::LiveMember>& old,
+                     const Value* old_value, const Value* new_value, std::vector<detail::LiveGroup*>& regrouped) {
+        const bool belongs = matches(s, key, new_value);
+        if (!old && !belongs) return false;
+        detail::LiveGrouping& g = *s.grouping;
+        const std::string bucket = belongs ? bucket_of(g, *new_value) : std::string();
+        const auto regroup = [&](detail::LiveGroup* group) {
+            if (std::find(regrouped.begin(), regrouped.end(), group) == regrouped.end()) regrouped.push_back(group);
+        };
         const bool same_group = old && belongs && old->group->id == bucket;
         if (same_group) {
             if (old_value != nullptr && std::all_of(g.read_paths.begin(), g.read_paths.end(), [&](const FieldPath* p) {
                     return same_field(p->resolve(*old_value), p->resolve(*new_value));
                 })) {
-                return;  // nothing the group row depends on changed
+                return false;  // nothing the group row depends on changed
             }
-            joined = old->group;
-            refresh_group(s, *joined);
-        } else {
-            if (old) {
-                old->group->members.erase(key);
-                refresh_group(s, *old->group);  // may drop the group
-            }
-            if (belongs) {
-                joined = &group_node(g, bucket);
-                joined->members.insert(key);
-                refresh_group(s, *joined);
-            }
+            regroup(old->group);
+            return true;
+        }
+        detail::LiveGroup* joined = nullptr;
+        if (old) {
+            old->group->members.erase(key);
+            regroup(old->group);
+        }
+        if (belongs) {
+            joined = &group_node(g, bucket);
+            joined->members.insert(key);
+            regroup(joined);
         }
         if (old && !belongs) {
             drop_member(key, s);
         } else if (!old) {
             add_member(key, {&s, s.window.end(), joined});
-        } else if (!same_group) {
+        } else {
             set_member(key, s, s.window.end(), joined);
         }
+        return true;
+    }
 
+    // Ends a change of a grouped query's window (old_group_values_ holds the
+    // rows it recomputed).
+    void emit_groups(State& s) {
+        const detail::LiveGrouping& g = *s.grouping;
         const auto value_of = [&](std::string_view k) -> const Value& { return g.groups.find(k)->second.value; };
         const auto changed = [&](const Touch& t) {
             if (t.moved) return true;
@@ -718,6 +848,8 @@ private:
 
     LWWMap* map_;
     CandidateSource candidate_source_;
+    TextIndexResolver text_indexes_;
+    std::vector<State*> corpus_text_queries_;  // full-text queries that are not per document
     Sink sink_;
     ListenerId subscription_ = 0;
     LiveQueryId next_id_ = 1;

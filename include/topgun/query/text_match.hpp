@@ -27,6 +27,7 @@
 #include <topgun/query/predicate.hpp>
 #include <topgun/search/bm25.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <limits>
@@ -86,6 +87,29 @@ public:
 
     std::size_t size() const noexcept { return nodes_.size(); }
 
+    // Whether an index searched has changed since (the results may be out of date).
+    bool stale() const noexcept {
+        return std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.matches.stale(); });
+    }
+
+    // f(std::string_view key) for every key some node matched (a key may come
+    // more than once; keys are the indexes' views, valid until they change).
+    template <class F>
+    void for_each_matched(F&& f) const {
+        for (const Node& n : nodes_) n.matches.for_each([&](std::string_view key, double) { f(key); });
+    }
+
+    // Whether every full-text node of `predicate` decides a document on the
+    // document alone, so that other documents' changes cannot add or remove
+    // it: plain or phrase matching with no fuzziness, scores that cannot turn
+    // negative, and no minScore above 0. BM25 scores move with every change
+    // of the corpus, and prefix and fuzzy words expand to a capped set of the
+    // index's terms, so anything else can cross its line without a write of
+    // its own.
+    static bool per_document(const Predicate& predicate, const TextIndexResolver& resolve) {
+        return per_document(predicate.root(), resolve);
+    }
+
     // The node's boosted score for the key, or nullopt when the node does not
     // match it (not found, or below minScore).
     std::optional<double> score(std::size_t text_slot, std::string_view key) const {
@@ -130,6 +154,19 @@ private:
         out.min_score = n.text_options.min_score;
     }
 
+    static bool per_document(const Predicate::Node& n, const TextIndexResolver& resolve) {
+        using Op = Predicate::Op;
+        if (n.op != Op::Match && n.op != Op::MatchPhrase && n.op != Op::MatchPrefix) {
+            return std::all_of(n.children.begin(), n.children.end(),
+                               [&](const Predicate::Node& child) { return per_document(child, resolve); });
+        }
+        const search::Bm25Index* index = resolve ? resolve(n.attribute.text()) : nullptr;
+        const TextOptions& o = n.text_options;
+        return n.op != Op::MatchPrefix && o.fuzziness == 0 && o.boost >= 0 && o.min_score <= 0 && index != nullptr &&
+               index->nonnegative_scores(text_search_options(n));
+    }
+
+    using TextOptions = Predicate::TextOptions;
     std::vector<Node> nodes_;  // by text slot
 };
 

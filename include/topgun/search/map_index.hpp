@@ -86,7 +86,7 @@ public:
             names_.push_back(std::move(f.path));
         }
         map.for_each([&](std::string_view key, const Value& value) { index_value(key, value); });
-        listener_ = map.subscribe([this](const LWWChange& c) { on_change(c); });
+        listener_ = map.subscribe_index([this](const LWWChange& c) { on_change(c); });
     }
 
     ~MapSearchIndex() { map_->unsubscribe(listener_); }
