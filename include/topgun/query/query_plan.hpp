@@ -88,8 +88,10 @@ struct QueryPage {
     std::optional<std::string> next_cursor;
     protocol::CursorStatus cursor_status = protocol::CursorStatus::None;
     std::optional<std::string> error;
-    std::deque<Value> owned;  // projected and group values (a deque: they keep their addresses when the page moves)
-    std::deque<std::string> owned_keys;  // group row keys
+    // Projected and group values, group row keys: reserved up front, so rows
+    // can point at them, and a moved vector keeps its elements where they are.
+    std::vector<Value> owned;
+    std::vector<std::string> owned_keys;
 };
 
 // One partition of the data a query runs over.
@@ -441,6 +443,8 @@ public:
         // Group rows live in the run's merge stage, which the page may outlive.
         const bool grouped = query_.group_by || query_.aggregations;
         page.rows.reserve(count);
+        if (grouped || query_.projection) page.owned.reserve(count);
+        if (grouped) page.owned_keys.reserve(count);
         for (std::size_t i = 0; i < count; ++i) {
             const Row& row = rows[i];
             const std::string_view key = grouped ? std::string_view(page.owned_keys.emplace_back(row.key)) : row.key;

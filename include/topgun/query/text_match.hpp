@@ -76,7 +76,11 @@ public:
         if (!resolve) {
             message = "predicate: full-text ops need a search index";
         } else {
+#if TOPGUN_FULL_TEXT
             out.collect(predicate.root(), resolve, message);
+#else
+            message = "predicate: full-text search is not part of this build";
+#endif
         }
         if (!message.empty()) {
             if (error) *error = std::move(message);
