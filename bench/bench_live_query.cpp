@@ -11,9 +11,15 @@
 //                                 reverse index cannot help, every write
 //                                 evaluates every predicate (worst case)
 //   BM_LiveQueryAddRemove         subscribe (initial page) + unsubscribe
+//   BM_LiveTextQueriesPerWrite    a write to a 10,000-document map with a
+//                                 search index: Arg(0) 100 `match` top-10
+//                                 queries (decided per document), Arg(1) 10
+//                                 with a minScore (they search again and
+//                                 re-check their matches on every write)
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/query/live_query.hpp>
+#include <topgun/search/map_index.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -152,6 +158,67 @@ void BM_LiveQueryAddRemove(benchmark::State& state) {
     }
 }
 
+// Full-text live queries: documents of 8 words drawn from 200.
+struct TextSetup {
+    HLC hlc{"bench"};
+    LWWMap map{hlc};
+    search::MapSearchIndex body{map, std::vector<search::IndexedField>{{"body", 1.0}}};
+    std::vector<std::string> keys;
+    std::vector<Value> writes;
+    std::unique_ptr<query::LiveQueryRegistry> live;
+    std::size_t events = 0;
+
+    static std::string word(std::size_t i) { return "w" + std::to_string(i); }
+    static Value document(std::mt19937& rng) {
+        std::string text;
+        for (int w = 0; w < 8; ++w) text += (w ? " " : "") + word(rng() % 200);
+        Value v = Value::map();
+        v.set("body", Value(text));
+        v.set("score", Value(static_cast<int>(rng() % 1000)));
+        return v;
+    }
+
+    explicit TextSetup(bool min_score) {
+        std::mt19937 rng(11);
+        for (int i = 0; i < 10'000; ++i) {
+            keys.push_back("doc-" + std::to_string(i));
+            map.set(keys.back(), document(rng));
+        }
+        for (int i = 0; i < 8192; ++i) writes.push_back(document(rng));
+        live = std::make_unique<query::LiveQueryRegistry>(
+            map, [this](std::span<const query::LiveQueryEvent> e) { events += e.size(); });
+        live->use_text_indexes([this](std::string_view) { return &body.index(); });
+        for (int q = 0; q < (min_score ? 10 : 100); ++q) {
+            protocol::PredicateNode match;
+            match.op = "match";
+            match.attribute = "body";
+            match.query = word(static_cast<std::size_t>(q));
+            if (min_score) match.match_options = testing::obj({{"minScore", Value(2.0)}});
+            protocol::Query query;
+            query.predicate = match;
+            query.sort = by_score(protocol::SortDirection::Desc);
+            query.limit = 10;
+            if (live->add(query).id == 0) std::abort();
+        }
+    }
+};
+
+void BM_LiveTextQueriesPerWrite(benchmark::State& state) {
+    static TextSetup per_document(false);
+    static TextSetup corpus(true);
+    TextSetup& s = state.range(0) == 0 ? per_document : corpus;
+    const std::size_t events_before = s.events;
+    std::size_t i = 0;
+    for (auto _ : state) {
+        const std::size_t w = i & 8191;
+        s.map.set(s.keys[w % s.keys.size()], s.writes[(w + (i >> 13) + 1) & 8191]);
+        ++i;
+    }
+    state.counters["events/write"] =
+        static_cast<double>(s.events - events_before) / static_cast<double>(state.iterations());
+    state.SetLabel(state.range(0) == 0 ? "100 match queries" : "10 match queries with minScore");
+}
+
 }  // namespace
 
 BENCHMARK(BM_MapSetNoQueries)->Unit(benchmark::kMicrosecond);
@@ -159,5 +226,6 @@ BENCHMARK(BM_LiveQueries1000PerWrite)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LiveQueries1000Ranges)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LiveQueries1000Unindexable)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LiveQueryAddRemove)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LiveTextQueriesPerWrite)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
