@@ -189,10 +189,7 @@ struct TextSetup {
             map, [this](std::span<const query::LiveQueryEvent> e) { events += e.size(); });
         live->use_text_indexes([this](std::string_view) { return &body.index(); });
         for (int q = 0; q < (min_score ? 10 : 100); ++q) {
-            protocol::PredicateNode match;
-            match.op = "match";
-            match.attribute = "body";
-            match.query = word(static_cast<std::size_t>(q));
+            protocol::PredicateNode match = testing::text_leaf("match", "body", word(static_cast<std::size_t>(q)));
             if (min_score) match.match_options = testing::obj({{"minScore", Value(2.0)}});
             protocol::Query query;
             query.predicate = match;

@@ -25,4 +25,17 @@ inline protocol::PredicateNode leaf(std::string op, std::string attribute, Value
     return n;
 }
 
+// A full-text leaf: match, matchPhrase (with `query`) or matchPrefix (`prefix`).
+inline protocol::PredicateNode text_leaf(std::string op, std::string attribute, std::string text) {
+    protocol::PredicateNode n;
+    n.op = std::move(op);
+    n.attribute = std::move(attribute);
+    if (n.op == "matchPrefix") {
+        n.prefix = std::move(text);
+    } else {
+        n.query = std::move(text);
+    }
+    return n;
+}
+
 }  // namespace topgun::testing

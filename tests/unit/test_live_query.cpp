@@ -31,6 +31,7 @@ using topgun::testing::FakeClock;
 using topgun::testing::leaf;
 using topgun::testing::obj;
 using topgun::testing::sort_by;
+using topgun::testing::text_leaf;
 
 namespace {
 
@@ -359,12 +360,8 @@ TEST_CASE("live query: refuses what execute refuses, with the same message", "[l
     }
 
     // Full-text ops without search indexes are refused as execute refuses them.
-    PredicateNode match;
-    match.op = "match";
-    match.attribute = "title";
-    match.query = "hello";
     Query text;
-    text.predicate = node("and", {leaf("eq", "a", Value(1)), match});
+    text.predicate = node("and", {leaf("eq", "a", Value(1)), text_leaf("match", "title", "hello")});
     const auto refused = f.live->add(text);
     CHECK(refused.id == 0);
     REQUIRE(refused.initial.error);
@@ -380,12 +377,8 @@ TEST_CASE("live query: full-text leaves follow the search index, including other
     });
     f.map.set("a", obj({{"body", Value("red apple")}, {"n", Value(1)}}));
 
-    PredicateNode match;
-    match.op = "match";
-    match.attribute = "body";
-    match.query = "apple";
     Query q;
-    q.predicate = match;
+    q.predicate = text_leaf("match", "body", "apple");
     const auto added = f.live->add(q);
     REQUIRE(added.id != 0);
     CHECK(keys_of(added.initial) == Keys{"a"});
@@ -611,22 +604,18 @@ struct Gen {
 
     // match / matchPhrase / matchPrefix on "t", with options that make some
     // decide per document and some depend on the whole corpus.
-    PredicateNode text_leaf() {
+    PredicateNode random_text_leaf() {
         PredicateNode n;
-        n.attribute = "t";
         switch (pick(3)) {
             case 0:
-                n.op = "match";
-                n.query = text();
+                n = text_leaf("match", "t", text());
                 break;
             case 1:
-                n.op = "matchPhrase";
-                n.query = text();
+                n = text_leaf("matchPhrase", "t", text());
                 if (chance(2)) n.slop = static_cast<std::uint32_t>(pick(3));
                 break;
             default:
-                n.op = "matchPrefix";
-                n.prefix = chance(2) ? "ap" : "gr";
+                n = text_leaf("matchPrefix", "t", chance(2) ? "ap" : "gr");
                 if (chance(2)) n.max_expansions = static_cast<std::uint32_t>(1 + pick(2));
                 break;
         }
@@ -654,7 +643,7 @@ struct Gen {
             for (auto& c : children) c = predicate(depth + 1);
             return node(op, std::move(children));
         }
-        if (text_leaves && chance(4)) return text_leaf();
+        if (text_leaves && chance(4)) return random_text_leaf();
         static const char* const ops[] = {"eq", "eq",  "eq",      "in",     "neq",       "gt",         "gte",
                                           "lt", "lte", "between", "isNull", "isNotNull", "startsWith", "contains"};
         const std::string op = ops[pick(14)];

@@ -57,8 +57,8 @@
 //   per document  (plain or phrase words, no fuzziness, no minScore: see
 //                 TextMatches::per_document) only a record's own write can
 //                 change whether it matches; such a query is a candidate
-//                 like any other and searches again when it evaluates a
-//                 write after the index changed.
+//                 like any other, its match nodes score the written document
+//                 alone, and phrase nodes search again when the index changed.
 //   otherwise     BM25 scores and prefix/fuzzy expansions move with every
 //                 write, so the query searches again after each change of the
 //                 index and re-checks every key its searches matched before or
@@ -347,8 +347,10 @@ public:
             return out;
         }
         std::optional<TextMatches> text;
+        bool text_per_document = true;
         if (predicate->needs_search_index()) {
-            text = TextMatches::run(*predicate, text_indexes_, &error);
+            text_per_document = TextMatches::per_document(*predicate, text_indexes_);
+            text = TextMatches::run(*predicate, text_indexes_, &error, text_per_document);
             if (!text) {
                 out.initial.error = std::move(error);
                 return out;
@@ -365,7 +367,7 @@ public:
         State& s = *state;
         if (text) {
             s.text = std::move(text);
-            s.text_per_document = TextMatches::per_document(s.predicate, text_indexes_);
+            s.text_per_document = text_per_document;
             if (!s.text_per_document) corpus_text_queries_.push_back(&s);
         }
         if (q.group_by || q.aggregations) s.grouping = std::make_unique<detail::LiveGrouping>(q);
@@ -632,7 +634,7 @@ private:
 
     // The query's searches run again; an index that has gone matches nothing.
     TextMatches search(const State& s) const {
-        auto fresh = TextMatches::run(s.predicate, text_indexes_);
+        auto fresh = TextMatches::run(s.predicate, text_indexes_, nullptr, s.text_per_document);
         return fresh ? std::move(*fresh) : TextMatches();
     }
 

@@ -66,9 +66,12 @@ public:
     TextMatches() = default;
 
     // nullopt with a message in *error (when given) when the resolver is empty
-    // or names no index for a node's attribute.
+    // or names no index for a node's attribute. With `score_documents`, plain
+    // match nodes do not search: they score each document asked about against
+    // the index as it is then (Bm25Index::score_document), which is what a
+    // per-document query (per_document) needs after every write.
     static std::optional<TextMatches> run(const Predicate& predicate, const TextIndexResolver& resolve,
-                                          std::string* error = nullptr) {
+                                          std::string* error = nullptr, bool score_documents = false) {
         TextMatches out;
         out.nodes_.resize(predicate.text_node_count());
         if (predicate.text_node_count() == 0) return out;
@@ -77,7 +80,7 @@ public:
             message = "predicate: full-text ops need a search index";
         } else {
 #if TOPGUN_FULL_TEXT
-            out.collect(predicate.root(), resolve, message);
+            out.collect(predicate.root(), resolve, score_documents, message);
 #else
             message = "predicate: full-text search is not part of this build";
 #endif
@@ -91,9 +94,10 @@ public:
 
     std::size_t size() const noexcept { return nodes_.size(); }
 
-    // Whether an index searched has changed since (the results may be out of date).
+    // Whether an index searched has changed since (the results may be out of
+    // date); nodes that score documents themselves never are.
     bool stale() const noexcept {
-        return std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.matches.stale(); });
+        return std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return !n.scorer && n.matches.stale(); });
     }
 
     // f(std::string_view key) for every key some node matched (a key may come
@@ -119,7 +123,7 @@ public:
     std::optional<double> score(std::size_t text_slot, std::string_view key) const {
         if (text_slot >= nodes_.size()) return std::nullopt;
         const Node& node = nodes_[text_slot];
-        const std::optional<double> raw = node.matches.score(key);
+        const std::optional<double> raw = node.scorer ? document_score(node, key) : node.matches.score(key);
         if (!raw) return std::nullopt;
         const double boosted = *raw * node.boost;
         if (boosted < node.min_score) return std::nullopt;
@@ -133,16 +137,25 @@ public:
 private:
     struct Node {
         search::Bm25Index::MatchSet matches;
+        // Set when the node scores documents itself instead of searching.
+        const search::Bm25Index* scorer = nullptr;
+        std::vector<search::QueryWord> words;
+        search::SearchOptions options;
         double boost = 1;
         double min_score = 0;
     };
 
+    static std::optional<double> document_score(const Node& node, std::string_view key) {
+        const auto result = node.scorer->score_document(key, node.words, node.options);
+        return result ? std::optional<double>(result->score) : std::nullopt;
+    }
+
     // Runs the searches in tree order; stops at the first node without an index.
-    void collect(const Predicate::Node& n, const TextIndexResolver& resolve, std::string& error) {
+    void collect(const Predicate::Node& n, const TextIndexResolver& resolve, bool score_documents, std::string& error) {
         using Op = Predicate::Op;
         if (!error.empty()) return;
         if (n.op != Op::Match && n.op != Op::MatchPhrase && n.op != Op::MatchPrefix) {
-            for (const Predicate::Node& child : n.children) collect(child, resolve, error);
+            for (const Predicate::Node& child : n.children) collect(child, resolve, score_documents, error);
             return;
         }
         const search::Bm25Index* index = resolve(n.attribute.text());
@@ -153,7 +166,13 @@ private:
         }
         const search::SearchOptions options = text_search_options(n);
         Node& out = nodes_[n.text_slot];
-        out.matches = n.op == Op::MatchPhrase ? index->match_phrase(n.text, options) : index->match(n.text, options);
+        if (score_documents && n.op == Op::Match) {
+            out.scorer = index;
+            out.words = index->analyze_query(n.text, options);
+            out.options = options;
+        } else {
+            out.matches = n.op == Op::MatchPhrase ? index->match_phrase(n.text, options) : index->match(n.text, options);
+        }
         out.boost = n.text_options.boost;
         out.min_score = n.text_options.min_score;
     }

@@ -8,7 +8,12 @@
 // Events wait in an outbox until the shard's current task ends (the owner asks
 // for a flush through `on_pending`), so a write batch sends one message per
 // home shard, not one per op. Touched only on the shard's thread.
+//
+// Full-text leaves are answered from indexes of the shard's own records
+// (service/live_text_indexes.hpp), dropped with the map's last query.
 #pragma once
+
+#include "service/live_text_indexes.hpp"
 
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/detail/string_map.hpp>
@@ -71,6 +76,11 @@ public:
             it = maps_.try_emplace(std::string(map_name), std::make_unique<MapQueries>(*this, map, map_name)).first;
         }
         MapQueries& m = *it->second;
+        if (auto refused = m.text_indexes.prepare(q)) {
+            query::LiveQueryAdded out;
+            out.initial.error = std::move(*refused);
+            return out;
+        }
         if (indexes != nullptr) {
             m.registry.use_candidates([&map, indexes](const query::Predicate& p, const query::LiveQueryRegistry::RecordVisitor& f) {
                 query::for_each_candidate(map, indexes, p, f);
@@ -117,7 +127,10 @@ private:
             : name(map_name),
               map(&target),
               key_listener(target.subscribe([this](const LWWChange& change) { changed_key = change.key; })),
-              registry(target, [&owner, this](std::span<const query::LiveQueryEvent> events) { owner.collect(*this, events); }) {}
+              text_indexes(target),
+              registry(target, [&owner, this](std::span<const query::LiveQueryEvent> events) { owner.collect(*this, events); }) {
+            registry.use_text_indexes(text_indexes.resolver());
+        }
         ~MapQueries() { map->unsubscribe(key_listener); }
         MapQueries(const MapQueries&) = delete;
         MapQueries& operator=(const MapQueries&) = delete;
@@ -126,6 +139,7 @@ private:
         LWWMap* map;
         ListenerId key_listener;
         std::string_view changed_key;  // valid during the change's notification
+        LiveTextIndexes text_indexes;  // before the registry: it reads them until it is destroyed
         query::LiveQueryRegistry registry;
         std::unordered_map<query::LiveQueryId, QuerySubscriber> subscribers;
     };

@@ -17,9 +17,12 @@
 // is a QUERY_UPDATE. The query is checked up front against an empty map. A
 // shard event marked `echo` (the subscriber's own write of that key) updates
 // the mirror without telling the client about that key (PROTOCOL.md §8.4),
-// while rows it displaces or promotes are still reported.
+// while rows it displaces or promotes are still reported. Full-text leaves are
+// answered over the mirror from its own indexes (service/live_text_indexes.hpp):
+// the leaves served decide per document, so the mirror's statistics do not matter.
 #pragma once
 
+#include "service/live_text_indexes.hpp"
 #include "service/mirror_map.hpp"
 #include "service/shard_queries.hpp"
 
@@ -53,9 +56,12 @@ public:
           send_(std::move(send)),
           query_(query),
           principal_(std::move(principal)),
-          mirror_("query-mirror") {
-        {
+          mirror_("query-mirror"),
+          text_indexes_(mirror_.map()) {
+        error_ = text_indexes_.prepare(query);
+        if (!error_) {
             query::LiveQueryRegistry probe(mirror_.map(), [](std::span<const query::LiveQueryEvent>) {});
+            probe.use_text_indexes(text_indexes_.resolver());
             const query::LiveQueryAdded added = probe.add(query, options());
             if (added.id == 0) error_ = added.initial.error.value_or("invalid query");
         }
@@ -73,7 +79,7 @@ public:
     QuerySubscription(const QuerySubscription&) = delete;  // the registry's sink points at this
     QuerySubscription& operator=(const QuerySubscription&) = delete;
 
-    // Why the query was refused (bad predicate, full-text op, bad aggregation).
+    // Why the query was refused (bad predicate, a full-text leaf not served live, bad aggregation).
     const std::optional<std::string>& refused() const noexcept { return error_; }
     const std::string& query_id() const noexcept { return query_id_; }
 
@@ -92,6 +98,7 @@ public:
         if (--remaining_ != 0) return std::nullopt;
         registry_ = std::make_unique<query::LiveQueryRegistry>(
             mirror_.map(), [this](std::span<const query::LiveQueryEvent> events) { forward(events); });
+        registry_->use_text_indexes(text_indexes_.resolver());
         query::LiveQueryAdded added = registry_->add(query_, options());
         query::QueryResult page = std::move(added.initial);
         protocol::QueryResp resp;
@@ -136,6 +143,7 @@ private:
     protocol::Query query_;
     std::optional<Value> principal_;
     MirrorMap mirror_;
+    LiveTextIndexes text_indexes_;  // over mirror_; the registry reads them until it is destroyed
     std::unique_ptr<query::LiveQueryRegistry> registry_;  // once every shard answered; after mirror_: detaches first
     std::optional<std::string> error_;
     protocol::Query shard_query_;

@@ -270,6 +270,59 @@ TEST_CASE("Live queries: the writer gets no echo of its own keys, but rows it di
     CHECK(updates[0].change_type == ChangeType::Update);
 }
 
+TEST_CASE("Live queries: full-text leaves over records on every shard", "[server][queries]") {
+    InProcessServer server(four_shards());
+    auto subscriber = server.connect();
+    auto other = server.connect();
+    Oracle oracle;
+    Writer own(*subscriber, oracle, "own");
+    Writer theirs(*other, oracle, "theirs");
+    const auto doc = [](std::string body, std::int64_t score) {
+        Value v = Value::map();
+        v.set("body", Value(std::move(body)));
+        v.set("score", Value(score));
+        return v;
+    };
+    for (int i = 0; i < 12; ++i) own.put("docs", "d" + std::to_string(i), doc(i % 3 == 0 ? "red apple" : "green pear", i));
+
+    PredicateNode apple;
+    apple.op = "match";
+    apple.attribute = "body";
+    apple.query = "APPLE";  // analysed (lower-cased) like the indexed text
+    Query q;
+    q.predicate = apple;
+    q.sort = Sort{{SortField{"score", SortDirection::Desc}}, Sort::Form::Array};
+    subscriber->send(QuerySub{"text", "docs", q, {}});
+    const QueryResp snapshot = subscriber->take_one<QueryResp>();
+    CAPTURE(snapshot.error.value_or(""));
+    REQUIRE_FALSE(snapshot.error);
+    std::vector<std::string> keys;
+    for (const auto& row : snapshot.results) keys.push_back(row.key);
+    CHECK(keys == std::vector<std::string>{"d9", "d6", "d3", "d0"});
+
+    theirs.put("docs", "d1", doc("apple pie", 1));
+    auto updates = subscriber->take_all<QueryUpdate>();
+    REQUIRE(updates.size() == 1);
+    CHECK(updates[0].key == "d1");
+    CHECK(updates[0].change_type == ChangeType::Enter);
+    theirs.put("docs", "d3", doc("plain", 3));
+    updates = subscriber->take_all<QueryUpdate>();
+    REQUIRE(updates.size() == 1);
+    CHECK(updates[0].key == "d3");
+    CHECK(updates[0].change_type == ChangeType::Leave);
+
+    // Answers that depend on the whole map's statistics are refused, saying why.
+    PredicateNode scored = apple;
+    scored.match_options = Value(Value::Map{{"minScore", Value(1.5)}});
+    Query refused;
+    refused.predicate = scored;
+    subscriber->send(QuerySub{"scored", "docs", refused, {}});
+    const QueryResp resp = subscriber->take_one<QueryResp>();
+    CHECK(resp.code == std::optional<std::string>("INVALID_QUERY"));
+    REQUIRE(resp.error);
+    CHECK(resp.error->find("SEARCH_SUB") != std::string::npos);
+}
+
 TEST_CASE_METHOD(FourShards, "QUERY_UNSUB and disconnect detach the query from every shard; a repeated queryId replaces it", "[server][queries]") {
     writer.put("items", "a", item(15, "u", 0));
     auto attached = [&] {
