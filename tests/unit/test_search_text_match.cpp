@@ -27,6 +27,7 @@ using query::Predicate;
 using search::MapSearchIndex;
 using topgun::testing::leaf;
 using topgun::testing::obj;
+using topgun::testing::text_leaf;
 
 namespace {
 
@@ -38,18 +39,6 @@ PredicateNode node(std::string op, std::vector<PredicateNode> children) {
     PredicateNode n;
     n.op = std::move(op);
     n.children = std::move(children);
-    return n;
-}
-
-PredicateNode text_node(std::string op, std::string attribute, std::string text) {
-    PredicateNode n;
-    n.op = std::move(op);
-    n.attribute = std::move(attribute);
-    if (n.op == "matchPrefix") {
-        n.prefix = std::move(text);
-    } else {
-        n.query = std::move(text);
-    }
     return n;
 }
 
@@ -120,40 +109,40 @@ TEST_CASE("text match: match, matchPhrase and matchPrefix inside and/or/not tree
     c.map.set("d", obj({{"title", "Applications"}, {"body", "apple pie and application servers"}, {"n", 1}}));
     c.map.set("e", obj({{"n", 1}}));  // no text at all
 
-    CHECK(c.keys(text_node("match", "body", "quick")) == Keys{"a", "c"});
-    CHECK(c.keys(text_node("match", "body", "FOX dog")) == Keys{"a", "b"});  // any word, case-folded
-    CHECK(c.keys(text_node("match", "body", "zebra")).empty());
-    CHECK(c.keys(text_node("match", "title", "dogs")) == Keys{"b"});  // the title index, not the body's
+    CHECK(c.keys(text_leaf("match", "body", "quick")) == Keys{"a", "c"});
+    CHECK(c.keys(text_leaf("match", "body", "FOX dog")) == Keys{"a", "b"});  // any word, case-folded
+    CHECK(c.keys(text_leaf("match", "body", "zebra")).empty());
+    CHECK(c.keys(text_leaf("match", "title", "dogs")) == Keys{"b"});  // the title index, not the body's
 
     // A phrase does not cross the strings of an array: "brown bears" / "quick foxes".
-    CHECK(c.keys(text_node("matchPhrase", "body", "quick brown")) == Keys{"a"});
-    CHECK(c.keys(text_node("matchPhrase", "body", "brown quick")).empty());
-    CHECK(c.keys(text_node("matchPhrase", "body", "bears quick")).empty());
-    auto sloppy = text_node("matchPhrase", "body", "quick fox");
+    CHECK(c.keys(text_leaf("matchPhrase", "body", "quick brown")) == Keys{"a"});
+    CHECK(c.keys(text_leaf("matchPhrase", "body", "brown quick")).empty());
+    CHECK(c.keys(text_leaf("matchPhrase", "body", "bears quick")).empty());
+    auto sloppy = text_leaf("matchPhrase", "body", "quick fox");
     CHECK(c.keys(sloppy).empty());
     sloppy.slop = 1;  // one word (brown) between
     CHECK(c.keys(sloppy) == Keys{"a"});
 
     // The last word is a prefix; earlier words are whole terms.
-    CHECK(c.keys(text_node("matchPrefix", "body", "app")) == Keys{"d"});
-    CHECK(c.keys(text_node("matchPrefix", "body", "sleeps fo")) == Keys{"a", "b", "c"});
-    auto capped = text_node("matchPrefix", "body", "app");
+    CHECK(c.keys(text_leaf("matchPrefix", "body", "app")) == Keys{"d"});
+    CHECK(c.keys(text_leaf("matchPrefix", "body", "sleeps fo")) == Keys{"a", "b", "c"});
+    auto capped = text_leaf("matchPrefix", "body", "app");
     capped.max_expansions = 0;
     CHECK(c.keys(capped).empty());
 
     // Combined with ordinary leaves.
-    CHECK(c.keys(node("and", {text_node("match", "body", "quick"), leaf("eq", "n", Value(1))})) == Keys{"a"});
-    CHECK(c.keys(node("or", {text_node("matchPhrase", "body", "lazy dog"), leaf("eq", "n", Value(3))})) ==
+    CHECK(c.keys(node("and", {text_leaf("match", "body", "quick"), leaf("eq", "n", Value(1))})) == Keys{"a"});
+    CHECK(c.keys(node("or", {text_leaf("matchPhrase", "body", "lazy dog"), leaf("eq", "n", Value(3))})) ==
           Keys{"b", "c"});
-    CHECK(c.keys(node("not", {text_node("match", "body", "quick")})) == Keys{"b", "d", "e"});
-    CHECK(c.keys(node("and", {leaf("eq", "n", Value(1)), node("not", {text_node("matchPrefix", "title", "qu")})})) ==
+    CHECK(c.keys(node("not", {text_leaf("match", "body", "quick")})) == Keys{"b", "d", "e"});
+    CHECK(c.keys(node("and", {leaf("eq", "n", Value(1)), node("not", {text_leaf("matchPrefix", "title", "qu")})})) ==
           Keys{"d", "e"});
-    CHECK(c.keys(node("or", {text_node("match", "title", "foxes"), text_node("match", "body", "apple")})) ==
+    CHECK(c.keys(node("or", {text_leaf("match", "title", "foxes"), text_leaf("match", "body", "apple")})) ==
           Keys{"c", "d"});
 
     // Sorted and limited like any other query.
     Query q;
-    q.predicate = text_node("match", "body", "quick lazy apple");
+    q.predicate = text_leaf("match", "body", "quick lazy apple");
     q.sort = protocol::Sort{{{"n", protocol::SortDirection::Desc}}};
     q.limit = 2;
     query::QueryOptions options;
@@ -170,14 +159,14 @@ TEST_CASE("text match: matchOptions operator, fuzziness, minScore and boost", "[
     c.map.set("c", obj({{"body", "red car"}}));
     c.map.set("d", obj({{"body", "aple"}}));
 
-    auto m = text_node("match", "body", "red apple");
+    auto m = text_leaf("match", "body", "red apple");
     CHECK(c.keys(m) == Keys{"a", "b", "c"});
     m.match_options = obj({{"operator", "and"}});
     CHECK(c.keys(m) == Keys{"a"});
     m.match_options = obj({{"operator", "or"}});
     CHECK(c.keys(m) == Keys{"a", "b", "c"});
 
-    auto typo = text_node("match", "body", "apl");
+    auto typo = text_leaf("match", "body", "apl");
     CHECK(c.keys(typo).empty());
     typo.match_options = obj({{"fuzziness", 2}});  // apl → aple (1 edit), apple (2)
     CHECK(c.keys(typo) == Keys{"a", "b", "d"});
@@ -202,7 +191,7 @@ TEST_CASE("text match: matchOptions operator, fuzziness, minScore and boost", "[
     CHECK(c.keys(m).empty());
 
     // TextMatches reports the boosted score per node and key.
-    const auto p = Predicate::compile(node("or", {text_node("match", "body", "car"), m}));
+    const auto p = Predicate::compile(node("or", {text_leaf("match", "body", "car"), m}));
     REQUIRE(p);
     const auto matches = query::TextMatches::run(*p, c.resolver());
     REQUIRE(matches);
@@ -219,7 +208,7 @@ TEST_CASE("text match: malformed options are compile errors", "[search][text-mat
         CHECK_FALSE(Predicate::compile(n, &error));
         return error;
     };
-    auto m = text_node("match", "body", "x");
+    auto m = text_leaf("match", "body", "x");
     m.match_options = Value("fast");
     CHECK(error_of(m) == "predicate: matchOptions must be a map");
     m.match_options = obj({{"operator", "xor"}});
@@ -238,8 +227,8 @@ TEST_CASE("text match: malformed options are compile errors", "[search][text-mat
 
     // Nodes are numbered in tree order.
     const auto p = Predicate::compile(
-        node("or", {text_node("match", "a", "x"), node("not", {text_node("matchPhrase", "b", "y z")}),
-                    text_node("matchPrefix", "c", "w")}));
+        node("or", {text_leaf("match", "a", "x"), node("not", {text_leaf("matchPhrase", "b", "y z")}),
+                    text_leaf("matchPrefix", "c", "w")}));
     REQUIRE(p);
     CHECK(p->text_node_count() == 3);
     CHECK(p->root().children[1].children[0].text_slot == 1);
@@ -250,12 +239,12 @@ TEST_CASE("text match: a missing index is a clear error", "[search][text-match]"
     Corpus c;
     c.map.set("a", obj({{"body", "hello"}, {"other", "hello"}}));
     Query q;
-    q.predicate = text_node("match", "body", "hello");
+    q.predicate = text_leaf("match", "body", "hello");
     auto r = query::execute(c.map, q);  // no resolver
     CHECK(r.rows.empty());
     CHECK(r.error == "predicate: full-text ops need a search index");
 
-    q.predicate = node("and", {text_node("match", "body", "hello"), text_node("matchPhrase", "other", "hello")});
+    q.predicate = node("and", {text_leaf("match", "body", "hello"), text_leaf("matchPhrase", "other", "hello")});
     query::QueryOptions options;
     options.text_indexes = c.resolver();
     r = query::execute(c.map, q, options);
@@ -264,7 +253,7 @@ TEST_CASE("text match: a missing index is a clear error", "[search][text-match]"
 
     // Without full-text nodes the resolver is not needed, and evaluate() keeps
     // answering false for full-text nodes without a matcher.
-    const auto p = Predicate::compile(text_node("match", "body", "hello"));
+    const auto p = Predicate::compile(text_leaf("match", "body", "hello"));
     REQUIRE(p);
     CHECK_FALSE(p->evaluate(obj({{"body", "hello"}})));
     CHECK_FALSE(p->evaluate(obj({{"body", "hello"}}), "a", nullptr));
@@ -272,7 +261,7 @@ TEST_CASE("text match: a missing index is a clear error", "[search][text-match]"
 
 TEST_CASE("text match: results follow the map as it changes", "[search][text-match]") {
     Corpus c;
-    const auto m = text_node("match", "body", "kiwi");
+    const auto m = text_leaf("match", "body", "kiwi");
     CHECK(c.keys(m).empty());
     c.map.set("a", obj({{"body", "kiwi"}}));
     c.map.set("b", obj({{"body", "mango"}}));
@@ -416,7 +405,7 @@ TEST_CASE("text match: property: random trees of full-text and ordinary leaves e
         if (kind == 3) return leaf("eq", "n", Value(static_cast<int>(pick(3))));
         static const char* ops[] = {"match", "matchPhrase", "matchPrefix"};
         const char* attribute = pick(2) ? "body" : "title";  // drawn apart: argument order is unspecified
-        PredicateNode t = text_node(ops[kind - 4], attribute, words(3));
+        PredicateNode t = text_leaf(ops[kind - 4], attribute, words(3));
         if (t.op == "matchPhrase") {
             if (pick(2)) t.slop = static_cast<std::uint32_t>(pick(3));
         } else {

@@ -126,6 +126,16 @@ struct FourShards {
     Writer writer{*writer_client, oracle};
 };
 
+// A subscriber that writes too (its own writes are not echoed) and another writer.
+struct SubscriberAndOther {
+    InProcessServer server{four_shards()};
+    std::unique_ptr<TestClient> subscriber = server.connect();
+    std::unique_ptr<TestClient> other = server.connect();
+    Oracle oracle;
+    Writer own{*subscriber, oracle, "own"};
+    Writer theirs{*other, oracle, "theirs"};
+};
+
 }  // namespace
 
 TEST_CASE_METHOD(FourShards, "QUERY_SUB: the snapshot merges every shard's rows, sorted, limited and projected; the cursor pages on",
@@ -243,13 +253,8 @@ TEST_CASE("Live queries: after every random write each client's copy equals the 
     CHECK(writer_client->take_all<QueryUpdate>().empty());
 }
 
-TEST_CASE("Live queries: the writer gets no echo of its own keys, but rows it displaces still leave", "[server][queries]") {
-    InProcessServer server(four_shards());
-    auto subscriber = server.connect();
-    auto other = server.connect();
-    Oracle oracle;
-    Writer own(*subscriber, oracle, "own");
-    Writer theirs(*other, oracle, "theirs");
+TEST_CASE_METHOD(SubscriberAndOther, "Live queries: the writer gets no echo of its own keys, but rows it displaces still leave",
+                 "[server][queries]") {
     own.put("items", "a", item(30, "u", 0));
     own.put("items", "b", item(20, "u", 0));
     subscriber->send(QuerySub{"top2", "items", by_score(2), {}});
@@ -270,13 +275,7 @@ TEST_CASE("Live queries: the writer gets no echo of its own keys, but rows it di
     CHECK(updates[0].change_type == ChangeType::Update);
 }
 
-TEST_CASE("Live queries: full-text leaves over records on every shard", "[server][queries]") {
-    InProcessServer server(four_shards());
-    auto subscriber = server.connect();
-    auto other = server.connect();
-    Oracle oracle;
-    Writer own(*subscriber, oracle, "own");
-    Writer theirs(*other, oracle, "theirs");
+TEST_CASE_METHOD(SubscriberAndOther, "Live queries: full-text leaves over records on every shard", "[server][queries]") {
     const auto doc = [](std::string body, std::int64_t score) {
         Value v = Value::map();
         v.set("body", Value(std::move(body)));
