@@ -71,7 +71,7 @@ public:
     // the index as it is then (Bm25Index::score_document), which is what a
     // per-document query (per_document) needs after every write.
     static std::optional<TextMatches> run(const Predicate& predicate, const TextIndexResolver& resolve,
-                                          std::string* error = nullptr, bool score_documents = false) {
+                                          std::string* error = nullptr, [[maybe_unused]] bool score_documents = false) {
         TextMatches out;
         out.nodes_.resize(predicate.text_node_count());
         if (predicate.text_node_count() == 0) return out;
