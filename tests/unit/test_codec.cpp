@@ -44,6 +44,42 @@ TEST_CASE("The discriminator may appear anywhere in the map", "[codec]") {
     CHECK(std::get<Ping>(decoded.message()).timestamp == 5u);
 }
 
+TEST_CASE("decode_message_of decodes its kinds itself and hands every other frame on", "[codec]") {
+    int handed_on = 0;
+    static int* counter = nullptr;
+    counter = &handed_on;
+    const auto other = [](std::span<const std::uint8_t> bytes) {
+        ++*counter;
+        return decode_message(bytes);
+    };
+    ServerBatchEvent batch;
+    batch.events.push_back({"todos", ServerEventType::Put, "t1", LWWRecordData{Value("milk"), Timestamp{5, 0, "n"}, {}}, {}, {}});
+    const Bytes batch_bytes = encode_message(batch);
+    auto fast = decode_message_of<ServerBatchEvent, SyncRespLeaf>(batch_bytes, other);
+    REQUIRE(fast);
+    CHECK(std::get<ServerBatchEvent>(fast.message()) == batch);
+    CHECK(handed_on == 0);
+
+    auto ping = decode_message_of<ServerBatchEvent, SyncRespLeaf>(frame_of(map_of({{"type", Value("PING")}, {"timestamp", Value(3)}})), other);
+    REQUIRE(ping);
+    CHECK(std::get<Ping>(ping.message()).timestamp == 3u);
+    CHECK(handed_on == 1);
+
+    // Malformed frames of either path give the general decoder's errors.
+    Bytes truncated = batch_bytes;
+    truncated.pop_back();
+    auto cut = decode_message_of<ServerBatchEvent, SyncRespLeaf>(truncated, other);
+    CHECK_FALSE(cut);
+    CHECK(cut.error().code == decode_message(truncated).error().code);
+    auto unknown = decode_message_of<ServerBatchEvent, SyncRespLeaf>(frame_of(map_of({{"type", Value("NOPE")}})), other);
+    CHECK(unknown.error().code == msgpack::Errc::UnknownType);
+    auto untyped = decode_message_of<ServerBatchEvent, SyncRespLeaf>(frame_of(map_of({{"timestamp", Value(1)}})), other);
+    CHECK(untyped.error().code == msgpack::Errc::MissingField);
+    Bytes trailing = batch_bytes;
+    trailing.push_back(0xc0);
+    CHECK(decode_message_of<ServerBatchEvent, SyncRespLeaf>(trailing, other).error().code == msgpack::Errc::TrailingBytes);
+}
+
 TEST_CASE("Malformed frames give typed errors with the field path", "[codec]") {
     SECTION("not a map") {
         auto r = decode_message(frame_of(Value(1)));

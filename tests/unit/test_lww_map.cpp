@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <vector>
 
 using namespace topgun;
 using topgun::testing::FakeClock;
@@ -30,6 +31,27 @@ TEST_CASE("LWWMap set, get, remove", "[lww]") {
     CHECK(map.get_record("k")->is_tombstone());
     CHECK(map.size() == 1);
     CHECK(map.get("missing") == nullptr);
+}
+
+TEST_CASE("LWWMap write returns the stored record in place; a nil value removes", "[lww]") {
+    FakeClock clock;
+    HLC hlc("a", {.clock = clock.source()});
+    LWWMap map(hlc);
+    const LWWMap::RecordView put = map.write("k", Value("v1"), 0);  // a TTL of 0 is none
+    CHECK(&put.value == map.get("k"));  // the map's own value, not a copy
+    CHECK(put.node_id == "a");
+    CHECK_FALSE(put.ttl_ms);
+    const Timestamp first = put.timestamp();
+    const LWWMap::RecordView removed = map.write("k", Value());
+    CHECK(removed.is_tombstone());
+    CHECK(first < removed.timestamp());
+    CHECK(map.get("k") == nullptr);
+    std::vector<LWWChange::Kind> kinds;
+    map.subscribe([&](const LWWChange& c) { kinds.push_back(c.kind); });
+    map.write("k", Value(1), 500);
+    map.write("k", Value());
+    CHECK(kinds == std::vector{LWWChange::Kind::Set, LWWChange::Kind::Remove});
+    CHECK(map.get_record("k")->is_tombstone());
 }
 
 TEST_CASE("LWWMap merge keeps the strictly newer record and is idempotent", "[lww]") {

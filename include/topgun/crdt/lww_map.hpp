@@ -92,35 +92,32 @@ public:
     LWWMap(LWWMap&&) noexcept = default;
     LWWMap& operator=(LWWMap&&) noexcept = default;
 
-    // Writes a value with a fresh local timestamp. A TTL, when given, must be
-    // positive (it is ignored otherwise, like an absent one).
+    // Writes a value with a fresh local timestamp and returns the record (a
+    // copy, to send to peers). A TTL, when given, must be positive (it is
+    // ignored otherwise, like an absent one).
     LWWRecord set(std::string_view key, Value value, std::optional<std::uint64_t> ttl_ms = std::nullopt) {
-        if (ttl_ms && *ttl_ms == 0) ttl_ms.reset();
-        LWWRecord record{std::move(value), hlc_->now(), ttl_ms};
-        store(entries_.find(key), key, record, LWWChange::Kind::Set);
-        return record;
+        return write(key, std::move(value), ttl_ms).to_record();
     }
 
     // Deletes by writing a tombstone with a fresh local timestamp.
-    LWWRecord remove(std::string_view key) {
-        LWWRecord tombstone{Value(), hlc_->now(), std::nullopt};
-        store(entries_.find(key), key, tombstone, LWWChange::Kind::Remove);
-        return tombstone;
+    LWWRecord remove(std::string_view key) { return write(key, Value()).to_record(); }
+
+    // set() or, for a nil value, remove(), returning the stored record in
+    // place instead of a copy (for writers that send the value they already
+    // hold): valid until the map next changes.
+    RecordView write(std::string_view key, Value value, std::optional<std::uint64_t> ttl_ms = std::nullopt) {
+        if (ttl_ms && *ttl_ms == 0) ttl_ms.reset();
+        const LWWChange::Kind kind = value.is_nil() ? LWWChange::Kind::Remove : LWWChange::Kind::Set;
+        return view(*store(entries_.find(key), key, std::move(value), hlc_->now(), ttl_ms, kind));
     }
 
     // Merges a remote record: it wins iff its timestamp is strictly greater
     // (equal timestamps keep the local record, so merging is idempotent). The
     // clock always advances past the remote timestamp; with a strict HLC a
     // timestamp beyond the drift bound is refused and changes nothing.
-    MergeResult merge(std::string_view key, const LWWRecord& remote) {
-        if (hlc_->update(remote.timestamp) == HLC::UpdateResult::DriftExceeded && hlc_->options().strict) {
-            return MergeResult::DriftRejected;
-        }
-        Node* n = entries_.find(key);
-        if (n != nullptr && !newer(remote.timestamp, n->value)) return MergeResult::Ignored;
-        store(n, key, remote, LWWChange::Kind::Merge);
-        return MergeResult::Applied;
-    }
+    MergeResult merge(std::string_view key, const LWWRecord& remote) { return merge_value(key, remote.value, remote); }
+    // The same, moving the value into the map when it wins.
+    MergeResult merge(std::string_view key, LWWRecord&& remote) { return merge_value(key, std::move(remote.value), remote); }
 
     // The live value: nullptr when absent, tombstoned or expired.
     const Value* get(std::string_view key) const { return get(key, hlc_->wall_clock()); }
@@ -293,10 +290,22 @@ private:
         return node_ids_.name(slot.node) < std::string_view(ts.node_id);
     }
 
-    // Writes `record` at node `n` (nullptr: a new key).
-    void store(Node* n, std::string_view key, const LWWRecord& record, LWWChange::Kind kind) {
+    template <class V>
+    MergeResult merge_value(std::string_view key, V&& value, const LWWRecord& remote) {
+        if (hlc_->update(remote.timestamp) == HLC::UpdateResult::DriftExceeded && hlc_->options().strict) {
+            return MergeResult::DriftRejected;
+        }
+        Node* n = entries_.find(key);
+        if (n != nullptr && !newer(remote.timestamp, n->value)) return MergeResult::Ignored;
+        store(n, key, Value(std::forward<V>(value)), remote.timestamp, remote.ttl_ms, LWWChange::Kind::Merge);
+        return MergeResult::Applied;
+    }
+
+    // Writes a record at node `n` (nullptr: a new key) and returns its node.
+    Node* store(Node* n, std::string_view key, Value value, const Timestamp& timestamp, std::optional<std::uint64_t> ttl_ms,
+                LWWChange::Kind kind) {
         const bool inserted = n == nullptr;
-        if (inserted) n = entries_.try_emplace(key).first;
+        if (inserted) n = &entries_.emplace_absent(key);
         Slot& slot = n->value;
 
         // The old live value is only kept (and the clock only read) for listeners.
@@ -307,16 +316,17 @@ private:
         if (had_live) old_value = std::move(slot.value);
         const std::optional<std::uint32_t> old_item = inserted ? std::nullopt : std::optional(slot.item_hash);
 
-        slot.value = record.value;
-        slot.millis = record.timestamp.millis;
-        slot.counter = record.timestamp.counter;
-        slot.node = node_ids_.intern(record.timestamp.node_id);
-        slot.ttl_ms = record.ttl_ms.value_or(kNoTtl);
-        slot.item_hash = merkle::lww_item_hash(n->key, record.timestamp);
+        slot.value = std::move(value);
+        slot.millis = timestamp.millis;
+        slot.counter = timestamp.counter;
+        slot.node = node_ids_.intern(timestamp.node_id);
+        slot.ttl_ms = ttl_ms.value_or(kNoTtl);
+        slot.item_hash = merkle::lww_item_hash(n->key, timestamp);
         if (inserted) slot.route = fnv1a(n->key);
         trie_.upsert(&n->key, slot.route, old_item, slot.item_hash);
 
         if (notify) listeners_.emit(LWWChange{kind, n->key, had_live ? &old_value : nullptr, live_value(slot, now), ref(*n)});
+        return n;
     }
 
     template <class Pred>

@@ -61,6 +61,11 @@ public:
     // The node of `key`, inserted with a default value when absent.
     std::pair<Node*, bool> try_emplace(std::string_view key) {
         if (Node* existing = find(key)) return {existing, false};
+        return {&emplace_absent(key), true};
+    }
+
+    // Inserts `key`, which the caller has just found absent, with a default value.
+    Node& emplace_absent(std::string_view key) {
         if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor <= 3/4
         std::uint32_t index;
         if (!free_.empty()) {
@@ -75,7 +80,7 @@ public:
         used_[index] = true;
         insert_slot(hash(key), index);
         ++size_;
-        return {&n, true};
+        return n;
     }
 
     // Removes a node of this map; its memory is reused by a later insert.
@@ -168,7 +173,10 @@ private:
     static constexpr std::uint32_t kMaxChunk = 4096;
 
     static std::uint64_t hash(std::string_view key) noexcept {
-        const std::uint64_t h = std::hash<std::string_view>{}(key);
+        std::uint64_t h = std::hash<std::string_view>{}(key);
+        // A 32-bit size_t (WASM) leaves the high half, which the slots keep
+        // as a fragment to skip key compares, empty: fill it from the low half.
+        if constexpr (sizeof(std::size_t) < sizeof(std::uint64_t)) h *= 0x9E3779B97F4A7C15ULL;
         return h ^ (h >> 29) * 0x9E3779B97F4A7C15ULL;  // spread weak low bits into the slot index
     }
 

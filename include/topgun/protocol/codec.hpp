@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -58,6 +59,10 @@ inline std::string_view type_name(const Message& m) {
 
 class DecodeResult;
 inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits = {});
+namespace detail {
+template <class Pick>
+DecodeResult decode_frame_with(std::span<const std::uint8_t> frame, msgpack::Limits limits, Pick&& pick);
+}  // namespace detail
 
 class DecodeResult {
 public:
@@ -70,7 +75,8 @@ public:
     const msgpack::Error& error() const noexcept { return error_; }
 
 private:
-    friend DecodeResult decode_message(std::span<const std::uint8_t>, msgpack::Limits);
+    template <class Pick>
+    friend DecodeResult detail::decode_frame_with(std::span<const std::uint8_t>, msgpack::Limits, Pick&&);
     std::optional<Message> message_;
     msgpack::Error error_;
 };
@@ -137,32 +143,34 @@ constexpr const TypeEntry* find_type(std::string_view name) {
     return nullptr;
 }
 
-// Finds the discriminator among `count` members; msgpackr writes it first, but
-// it may be anywhere. Fails the reader when it is absent or unknown.
-inline const TypeEntry* find_message_type(msgpack::Reader& r, std::uint32_t count) {
+// Reads the discriminator among `count` members; msgpackr writes it first, but
+// it may be anywhere. Fails the reader when it is absent.
+inline bool read_message_type(msgpack::Reader& r, std::uint32_t count, std::string_view& type) {
     for (std::uint32_t i = 0; i < count; ++i) {
         std::string_view key;
-        if (!read_member_key(r, key)) return nullptr;
+        if (!read_member_key(r, key)) return false;
         if (!same_name(key, "type")) {
-            if (!r.skip()) return nullptr;
+            if (!r.skip()) return false;
             continue;
         }
-        std::string_view type;
         if (!r.read_string(type)) {
             r.error().path = "type";
-            return nullptr;
+            return false;
         }
-        const TypeEntry* entry = find_type(type);
-        if (entry == nullptr) {
-            r.fail(msgpack::Errc::UnknownType, "\"" + std::string(type) + "\"");
-            r.error().path = "type";
-        }
-        return entry;
+        return true;
     }
     if (r.ok()) {
         r.fail(msgpack::Errc::MissingField);
         r.error().path = "type";
     }
+    return false;
+}
+
+// The member decoder of a message kind; fails the reader for an unknown one.
+inline MemberDecoder decoder_named(msgpack::Reader& r, std::string_view type) {
+    if (const TypeEntry* entry = find_type(type)) return entry->decode;
+    r.fail(msgpack::Errc::UnknownType, "\"" + std::string(type) + "\"");
+    r.error().path = "type";
     return nullptr;
 }
 
@@ -179,21 +187,25 @@ inline std::vector<std::string_view> message_type_names() {
 // True when `name` is one of the protocol's message kinds.
 constexpr bool is_message_type(std::string_view name) { return detail::find_type(name) != nullptr; }
 
-// Decodes one frame: exactly one MsgPack map with a known "type" (anywhere in
-// the map). Unknown keys are ignored; limits: nesting depth and frame size.
-inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits) {
+namespace detail {
+
+// Decodes one frame with the member decoder `pick(reader, type)` chooses for
+// its kind (nullptr: not decoded; pick fails the reader for an error). See
+// decode_message.
+template <class Pick>
+DecodeResult decode_frame_with(std::span<const std::uint8_t> frame, msgpack::Limits limits, Pick&& pick) {
     // One result object for every path, so it is constructed in place (a Message
     // is large; moving it would cost more than decoding a small frame).
     DecodeResult result;
     msgpack::Reader r(frame, limits);
-    const detail::TypeEntry* entry = nullptr;
+    MemberDecoder decode = nullptr;
     std::uint32_t count = 0;
     if (r.ok() && r.read_map_header(count) && r.enter()) {
         const std::size_t members = r.offset();
-        entry = detail::find_message_type(r, count);
+        if (std::string_view type; read_message_type(r, count, type)) decode = pick(r, type);
         r.rewind(members);
     }
-    if (entry != nullptr && entry->decode(r, count, result.message_.emplace())) {
+    if (decode != nullptr && decode(r, count, result.message_.emplace())) {
         r.leave();
         if (!r.at_end()) r.fail(msgpack::Errc::TrailingBytes);
     }
@@ -202,6 +214,44 @@ inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack:
         result.error_ = r.error();
     }
     return result;
+}
+
+// The member decoder of message kind M.
+template <class M, std::size_t I = 0>
+constexpr MemberDecoder decoder_of() {
+    if constexpr (std::is_same_v<std::variant_alternative_t<I, Message>, M>) {
+        return &decode_alternative<I>;
+    } else {
+        return decoder_of<M, I + 1>();
+    }
+}
+
+}  // namespace detail
+
+// Decodes one frame: exactly one MsgPack map with a known "type" (anywhere in
+// the map). Unknown keys are ignored; limits: nesting depth and frame size.
+inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack::Limits limits) {
+    return detail::decode_frame_with(frame, limits, detail::decoder_named);
+}
+
+// decode_message for a caller that compiles a few kinds apart (the WASM client
+// builds the record-carrying kinds for speed and the rest for size): a frame of
+// one of the kinds Fast... is decoded by this instantiation, any other by
+// `decode_other` (decode_message, compiled elsewhere).
+template <class... Fast>
+DecodeResult decode_message_of(std::span<const std::uint8_t> frame, DecodeResult (*decode_other)(std::span<const std::uint8_t>)) {
+    bool other = false;
+    // The kinds are told apart by name alone: the table of every kind's decoder
+    // would bring all of them into this instantiation.
+    DecodeResult result = detail::decode_frame_with(frame, {}, [&](msgpack::Reader&, std::string_view type) -> detail::MemberDecoder {
+        detail::MemberDecoder decode = nullptr;
+        for (const auto& [name, decoder] : {std::pair{Fast::kType, detail::decoder_of<Fast>()}...}) {
+            if (type == name) decode = decoder;
+        }
+        other = decode == nullptr;
+        return decode;
+    });
+    return other ? decode_other(frame) : result;
 }
 
 // Decodes a body that is not a Message (the HTTP sync request and response).

@@ -52,11 +52,10 @@ struct LWWRecordData {
         v("ttlMs", s.ttl_ms);
     }
 
-    LWWRecord to_record() const {
-        return LWWRecord{value, timestamp, ttl_ms.present() ? std::optional(ttl_ms.value) : std::nullopt};
-    }
-    static LWWRecordData from(const LWWRecord& r) {
-        LWWRecordData d{r.value, r.timestamp, {}};
+    LWWRecord to_record() const& { return LWWRecord{value, timestamp, ttl_ms.to_optional()}; }
+    LWWRecord to_record() && { return LWWRecord{std::move(value), std::move(timestamp), ttl_ms.to_optional()}; }
+    static LWWRecordData from(LWWRecord r) {
+        LWWRecordData d{std::move(r.value), std::move(r.timestamp), {}};
         if (r.ttl_ms) d.ttl_ms = *r.ttl_ms;
         return d;
     }
@@ -78,7 +77,7 @@ struct ORMapRecordData {
     }
 
     ORRecord to_record() const {
-        return ORRecord{value, timestamp, tag, ttl_ms.present() ? std::optional(ttl_ms.value) : std::nullopt};
+        return ORRecord{value, timestamp, tag, ttl_ms.to_optional()};
     }
     static ORMapRecordData from(const ORRecord& r) {
         ORMapRecordData d{r.value, r.timestamp, r.tag, {}};

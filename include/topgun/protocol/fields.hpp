@@ -54,6 +54,7 @@ struct Nullable {
     bool is_nil() const noexcept { return state == State::Nil; }
     bool present() const noexcept { return state == State::Present; }
     const T* get() const noexcept { return present() ? &value : nullptr; }
+    std::optional<T> to_optional() const { return present() ? std::optional<T>(value) : std::nullopt; }
     friend bool operator==(const Nullable&, const Nullable&) = default;
 };
 

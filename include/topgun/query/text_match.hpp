@@ -120,7 +120,10 @@ public:
 
     // The node's boosted score for the key, or nullopt when the node does not
     // match it (not found, or below minScore).
-    std::optional<double> score(std::size_t text_slot, std::string_view key) const {
+    std::optional<double> score([[maybe_unused]] std::size_t text_slot, [[maybe_unused]] std::string_view key) const {
+#if !TOPGUN_FULL_TEXT
+        return std::nullopt;  // run() never fills a node in this build
+#else
         if (text_slot >= nodes_.size()) return std::nullopt;
         const Node& node = nodes_[text_slot];
         const std::optional<double> raw = node.scorer ? document_score(node, key) : node.matches.score(key);
@@ -128,6 +131,7 @@ public:
         const double boosted = *raw * node.boost;
         if (boosted < node.min_score) return std::nullopt;
         return boosted;
+#endif
     }
 
     bool matches(std::size_t text_slot, std::string_view key) const override {

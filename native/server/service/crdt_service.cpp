@@ -167,7 +167,7 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                     auto& data = op.record.value;  // the op is consumed: move its parts
                     LWWRecord record{kind == OpKind::LwwRemove ? Value() : std::move(data.value),  // a delete carries its tombstone
                                      std::move(data.timestamp),
-                                     data.ttl_ms.present() ? std::optional(data.ttl_ms.value) : std::nullopt};
+                                     data.ttl_ms.to_optional()};
                     if (map.merge(op.key, record) == LWWMap::MergeResult::Applied) applied = std::move(record);
                 } else {
                     // A delete without a record (raw clients): stamp the tombstone here.
