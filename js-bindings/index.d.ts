@@ -39,15 +39,37 @@ export function loadCore(options?: { wasmUrl?: string }): Promise<unknown>;
 /** Checks a server frame with the core's codec; throws an Error naming what is malformed. */
 export function decodeFrame(bytes: Uint8Array): { type: string; message: Record<string, unknown> };
 
+/**
+ * A server frame decoded once by the core; its LWW records merge straight into
+ * replicas (LwwReplica.mergeFrame). Call dispose() when done.
+ * @throws Error for a malformed frame
+ */
+export class ServerFrame {
+  constructor(bytes: Uint8Array);
+  /** The message kind, e.g. 'SERVER_BATCH_EVENT'. */
+  readonly type: string;
+  /** Maps the frame has LWW records for (a SYNC_RESP_LEAF: its map, even with no records). */
+  readonly lwwMaps: string[];
+  /** How many OR_ADD / OR_REMOVE events it carries. */
+  readonly orEvents: number;
+  /** The whole message, decoded on first use. */
+  readonly message: Record<string, unknown>;
+  readonly payload: Record<string, unknown>;
+  dispose(): void;
+}
+
 /** A last-writer-wins map replica with its own hybrid logical clock, in WASM memory. */
 export class LwwReplica<V = unknown> {
   /** @throws Error for an empty node id or one containing ':' */
   constructor(nodeId: string);
-  /** Applies local writes at once; returns the records, ready for a CLIENT_OP / OP_BATCH. */
+  readonly nodeId: string;
+  /** Applies local writes at once; returns the records, ready for a CLIENT_OP / OP_BATCH (holding the values given, not copies). */
   applyLocal(writes: LocalWrite<V>[]): KeyedRecord<V>[];
   set(key: string, value: V, ttlMs?: number): LwwRecord<V>;
   remove(key: string): LwwRecord<V>;
   merge(records: KeyedRecord<V>[]): MergeOutcome;
+  /** Merges the LWW records a server frame carries for one map. */
+  mergeFrame(frame: ServerFrame, mapName: string): MergeOutcome;
   get(key: string): V | undefined;
   entries(): [string, V][];
   /** Every record, tombstones included, as bytes; restore() takes them back. */
@@ -125,6 +147,7 @@ export interface OrEntry<V = unknown> {
 /** An observed-remove map replica (add-wins; a remove tombstones the tags it has seen). */
 export class OrReplica<V = unknown> {
   constructor(nodeId: string);
+  readonly nodeId: string;
   addLocal(writes: LocalWrite<V>[]): { key: string; record: OrRecord<V> }[];
   /** Returns the tombstoned tags (one OR_REMOVE op each). */
   removeLocal(key: string, value: V): string[];
@@ -149,6 +172,7 @@ export class OrReplica<V = unknown> {
 /** A positive-negative counter (per-node totals; merge takes per-node maxima). */
 export class PnCounter {
   constructor(nodeId: string);
+  readonly nodeId: string;
   /** Adds delta (negative subtracts; 0 or non-finite changes nothing); returns the new value. */
   add(delta: number): number;
   readonly value: number;

@@ -24,7 +24,7 @@
 // jitter, heartbeat, persistence, and server-side full-text search (`search`,
 // `searchSubscribe`). Local search on the replica is next (issue 6).
 import { Packr } from 'msgpackr';
-import { loadCore, LwwReplica, OrReplica, PnCounter, decodeFrame, wireQuery } from './core.js';
+import { loadCore, LwwReplica, OrReplica, PnCounter, ServerFrame, wireQuery } from './core.js';
 import { MemoryStorage } from './storage.js';
 
 const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
@@ -1079,12 +1079,20 @@ export class TopGunClient {
   #receive(bytes) {
     let frame;
     try {
-      frame = decodeFrame(bytes);
+      frame = new ServerFrame(bytes);
     } catch {
       return; // a malformed frame from the server changes nothing here
     }
-    const { message } = frame;
-    const payload = message.payload ?? message;
+    try {
+      this.#dispatch(frame);
+    } finally {
+      frame.dispose();
+    }
+  }
+
+  // LWW records go from the frame into the replicas without becoming JS
+  // objects; everything else reads frame.payload (decoded on first use).
+  #dispatch(frame) {
     switch (frame.type) {
       case 'AUTH_REQUIRED':
         this.#authRequired = true;
@@ -1099,69 +1107,70 @@ export class TopGunClient {
         this.#socket?.close();
         break;
       case 'OP_REJECTED':
-        this.#rejectedOps.add(payload.opId);
+        this.#rejectedOps.add(frame.payload.opId);
         break;
       case 'OP_ACK':
-        this.#acked(payload.lastId);
+        this.#acked(frame.payload.lastId);
         break;
       case 'SERVER_EVENT':
-        this.#serverEvents([payload]);
-        break;
       case 'SERVER_BATCH_EVENT':
-        this.#serverEvents(payload.events ?? []);
+        for (const mapName of frame.lwwMaps) this.#mergeFrame(frame, mapName);
+        if (frame.orEvents > 0) this.#orEvents(frame.type === 'SERVER_EVENT' ? [frame.payload] : frame.payload.events);
         break;
       case 'SYNC_RESP_ROOT':
-        this.#syncStep(payload.mapName, this.#compareBuckets(payload.mapName, '', payload.rootHash));
+        this.#syncStep(frame.payload.mapName, this.#compareBuckets(frame.payload.mapName, '', frame.payload.rootHash));
         break;
       case 'SYNC_RESP_BUCKETS':
-        this.#syncStep(payload.mapName, this.#compareChildren(payload.mapName, payload.path, payload.buckets ?? {}));
+        this.#syncStep(frame.payload.mapName, this.#compareChildren(frame.payload.mapName, frame.payload.path, frame.payload.buckets ?? {}));
         break;
-      case 'SYNC_RESP_LEAF':
-        this.#mergeInto(payload.mapName, payload.records ?? []);
-        this.#syncStep(payload.mapName, 0);
+      case 'SYNC_RESP_LEAF': {
+        const [mapName] = frame.lwwMaps;
+        this.#mergeFrame(frame, mapName);
+        this.#syncStep(mapName, 0);
         break;
+      }
       case 'SEARCH_RESP': {
-        const search = this.#searches.get(payload.requestId);
-        if (search) search._answer(payload.results ?? []);
-        else this.#answers.get(payload.requestId)?.settle(payload);
+        const search = this.#searches.get(frame.payload.requestId);
+        if (search) search._answer(frame.payload.results ?? []);
+        else this.#answers.get(frame.payload.requestId)?.settle(frame.payload);
         break;
       }
       case 'SEARCH_UPDATE':
-        this.#searches.get(payload.subscriptionId)?._update(payload);
+        this.#searches.get(frame.payload.subscriptionId)?._update(frame.payload);
         break;
       case 'QUERY_RESP': {
-        const handle = this.#queries.get(payload.queryId);
+        const handle = this.#queries.get(frame.payload.queryId);
         if (handle) this.#settleQueries(handle.mapName, true, handle.serverId);
         break;
       }
       case 'ORMAP_SYNC_RESP_ROOT': {
-        const map = this.#orMaps.get(payload.mapName);
-        if (map && payload.rootHash !== map.replica.rootHash()) this.#send({ type: 'ORMAP_MERKLE_REQ_BUCKET', payload: { mapName: map.name, path: '' } });
+        const map = this.#orMaps.get(frame.payload.mapName);
+        if (map && frame.payload.rootHash !== map.replica.rootHash()) this.#send({ type: 'ORMAP_MERKLE_REQ_BUCKET', payload: { mapName: map.name, path: '' } });
         break;
       }
       case 'ORMAP_SYNC_RESP_BUCKETS':
-        this.#orCompareChildren(payload.mapName, payload.path, payload.buckets ?? {});
+        this.#orCompareChildren(frame.payload.mapName, frame.payload.path, frame.payload.buckets ?? {});
         break;
       case 'ORMAP_SYNC_RESP_LEAF':
-        this.#orMergeLeaf(payload.mapName, payload.path, payload.entries ?? []);
+        this.#orMergeLeaf(frame.payload.mapName, frame.payload.path, frame.payload.entries ?? []);
         break;
       case 'LOCK_GRANTED':
       case 'LOCK_RELEASED':
-        this.#answers.get(payload.requestId)?.settle(message);
+        this.#answers.get(frame.payload.requestId)?.settle(frame.message);
         break;
       case 'JOURNAL_READ_RESPONSE':
-        this.#answers.get(payload.requestId)?.settle(payload);
+        this.#answers.get(frame.payload.requestId)?.settle(frame.payload);
         break;
       case 'JOURNAL_EVENT':
-        this.#journal?._event(message.event);
+        this.#journal?._event(frame.message.event);
         break;
       case 'TOPIC_MESSAGE':
-        this.#topics.get(payload.topic)?.handle.emit(payload.data, { publisherId: payload.publisherId, timestamp: payload.timestamp });
+        this.#topics.get(frame.payload.topic)?.handle.emit(frame.payload.data, { publisherId: frame.payload.publisherId, timestamp: frame.payload.timestamp });
         break;
       case 'COUNTER_RESPONSE':
       case 'COUNTER_UPDATE': {
-        const counter = this.#counters.get(payload.name);
-        if (counter && payload.state && counter.counter.merge(payload.state)) {
+        const counter = this.#counters.get(frame.payload.name);
+        if (counter && frame.payload.state && counter.counter.merge(frame.payload.state)) {
           this._counterChanged(counter.name, false);
           counter.notify();
         }
@@ -1191,21 +1200,14 @@ export class TopGunClient {
     });
   }
 
-  // LWW records are merged per map in one call; OR events apply one by one.
-  #serverEvents(events) {
-    const records = new Map(); // map name -> [{key, record}]
+  // OR events apply one by one (the frame's LWW records merge per map, from the frame).
+  #orEvents(events) {
     for (const event of events) {
-      if (event.eventType === 'OR_ADD' || event.eventType === 'OR_REMOVE') {
-        const map = this.#orMaps.get(event.mapName);
-        if (!map) continue;
-        if (event.eventType === 'OR_ADD' && event.orRecord) map.notify(map.replica.apply([{ key: event.key, record: event.orRecord }]));
-        if (event.eventType === 'OR_REMOVE' && event.orTag && map.replica.applyTombstones([event.orTag]) > 0) map.notify([event.key]);
-      } else if (event.record) {
-        if (!records.has(event.mapName)) records.set(event.mapName, []);
-        records.get(event.mapName).push({ key: event.key, record: event.record });
-      }
+      const map = this.#orMaps.get(event.mapName);
+      if (!map) continue;
+      if (event.eventType === 'OR_ADD' && event.orRecord) map.notify(map.replica.apply([{ key: event.key, record: event.orRecord }]));
+      if (event.eventType === 'OR_REMOVE' && event.orTag && map.replica.applyTombstones([event.orTag]) > 0) map.notify([event.key]);
     }
-    for (const [mapName, batch] of records) this.#mergeInto(mapName, batch);
   }
 
   // --- OR-map sync (PROTOCOL.md §6.6) ---------------------------------------------------------------
@@ -1244,10 +1246,9 @@ export class TopGunClient {
     if (ours.length > 0) this.#send({ type: 'ORMAP_PUSH_DIFF', payload: { mapName, entries: ours } });
   }
 
-  #mergeInto(mapName, records) {
+  #mergeFrame(frame, mapName) {
     const map = this.#maps.get(mapName);
-    if (!map || records.length === 0) return;
-    map.notify(map.replica.merge(records).changed);
+    if (map) map.notify(map.replica.mergeFrame(frame, mapName).changed);
   }
 
   // Returns how many requests went out (0 or 1).

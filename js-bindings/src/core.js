@@ -57,6 +57,7 @@ class NativeObject {
       throw new Error(`invalid node id ${JSON.stringify(nodeId)}: it must be non-empty and contain no ':'`);
     }
     this.#native = new (loaded()[className])(nodeId);
+    this.nodeId = nodeId;
   }
 
   _native() {
@@ -101,14 +102,67 @@ class MerkleReplica extends NativeObject {
 }
 
 /**
+ * A frame received from a server, decoded once by the core's codec. The LWW
+ * records it carries (SERVER_EVENT, SERVER_BATCH_EVENT, SYNC_RESP_LEAF) merge
+ * from it straight into replicas (LwwReplica.mergeFrame); the rest is read with
+ * msgpackr on first use of `message`. dispose() frees it.
+ */
+export class ServerFrame {
+  #native;
+  #bytes;
+  #message;
+
+  /** @throws Error naming what is wrong (truncated, garbage, unknown kind, wrong types, too deep, over 2 MiB) */
+  constructor(bytes) {
+    this.#native = new (loaded().ServerFrame)(bytes);
+    const summary = this.#native.summary();
+    if (summary.error !== undefined) {
+      this.dispose();
+      throw new Error(`malformed frame: ${summary.error}`);
+    }
+    this.#bytes = bytes;
+    /** The message kind, e.g. 'SERVER_EVENT'. */
+    this.type = summary.type;
+    /** Maps the frame has LWW records for (a SYNC_RESP_LEAF: its map, even with no records). */
+    this.lwwMaps = summary.lwwMaps ?? [];
+    /** How many OR_ADD / OR_REMOVE events it carries. */
+    this.orEvents = summary.orEvents ?? 0;
+  }
+
+  /** The whole message as a JS object. */
+  get message() {
+    this.#message ??= unpack(this.#bytes);
+    return this.#message;
+  }
+
+  /** The message's payload (or the message itself for kinds without one). */
+  get payload() {
+    return this.message.payload ?? this.message;
+  }
+
+  _native() {
+    if (!this.#native) throw new Error('ServerFrame used after dispose()');
+    return this.#native;
+  }
+
+  dispose() {
+    this.#native?.delete();
+    this.#native = undefined;
+  }
+}
+
+/**
  * Checks a frame received from a server with the core's codec.
  * @returns {{type: string, message: object}} the kind and the decoded message
  * @throws Error naming what is wrong (truncated, garbage, unknown kind, wrong types, too deep)
  */
 export function decodeFrame(bytes) {
-  const checked = loaded().decodeFrame(bytes);
-  if (checked.error !== undefined) throw new Error(`malformed frame: ${checked.error}`);
-  return { type: checked.type, message: unpack(bytes) };
+  const frame = new ServerFrame(bytes);
+  try {
+    return { type: frame.type, message: frame.message };
+  } finally {
+    frame.dispose();
+  }
 }
 
 /** A last-writer-wins map replica with its own hybrid logical clock. */
@@ -121,10 +175,19 @@ export class LwwReplica extends MerkleReplica {
    * Applies local writes at once; `value` null or undefined removes the key.
    * @param {{key: string, value?: any, ttlMs?: number}[]} writes
    * @returns {{key: string, record: {value: any, timestamp: {millis: number, counter: number, nodeId: string}, ttlMs?: number}}[]}
-   *   the records produced, in the wire form a CLIENT_OP / OP_BATCH carries
+   *   the records produced, in the wire form a CLIENT_OP / OP_BATCH carries;
+   *   they hold the values given (not copies), as the replica stored them
    */
   applyLocal(writes) {
-    return unpack(bytesOrThrow(this._native().applyLocal(pack(writesBody(writes))))).records;
+    // The core answers with the stamps alone, [millis, counter, ttlMs or 0]
+    // per write: building the records here from the caller's keys and values
+    // costs a tenth of decoding them back.
+    const stamps = resultOrThrow(this._native().applyLocal(pack(writesBody(writes))), Float64Array);
+    return writes.map(({ key, value }, i) => {
+      const record = { value: value ?? null, timestamp: { millis: stamps[3 * i], counter: stamps[3 * i + 1], nodeId: this.nodeId } };
+      if (stamps[3 * i + 2] > 0) record.ttlMs = stamps[3 * i + 2];
+      return { key, record };
+    });
   }
 
   set(key, value, ttlMs) {
@@ -141,6 +204,16 @@ export class LwwReplica extends MerkleReplica {
    */
   merge(records) {
     return unpack(bytesOrThrow(this._native().merge(pack({ records }))));
+  }
+
+  /**
+   * Merges the records a server frame carries for one map, without building JS objects for them.
+   * @param {ServerFrame} frame
+   * @param {string} mapName
+   * @returns {{changed: string[], driftRejected: string[]}}
+   */
+  mergeFrame(frame, mapName) {
+    return unpack(bytesOrThrow(this._native().mergeFrame(frame._native(), mapName)));
   }
 
   get(key) {

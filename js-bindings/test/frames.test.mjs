@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
-import { loadCore, decodeFrame } from '../src/core.js';
+import { loadCore, decodeFrame, LwwReplica, ServerFrame } from '../src/core.js';
 
 await loadCore();
 const golden = fileURLToPath(new URL('../../golden/', import.meta.url));
@@ -45,4 +45,51 @@ test('malformed frames are refused with the reason', () => {
     () => decodeFrame(pack({ type: 'CLIENT_OP', payload: { mapName: 'm', key: 'k', record: { value: deep, timestamp: { millis: 1, counter: 0, nodeId: 'n' } } } })),
     /malformed frame/,
   );
+});
+
+test('a server frame hands its LWW records to the replica of each map, and only once', () => {
+  const writer = new LwwReplica('server');
+  const [todo1, todo2] = writer.applyLocal([{ key: 't1', value: { title: 'one' } }, { key: 't2', value: { title: 'two' } }]);
+  const [note] = writer.applyLocal([{ key: 'n1', value: 'note' }]);
+  const orAdd = { mapName: 'tags', eventType: 'OR_ADD', key: 'k', orRecord: { value: 1, timestamp: { millis: 1, counter: 0, nodeId: 'x' }, tag: '1:0:x' } };
+  const event = (mapName, { key, record }) => ({ mapName, eventType: 'PUT', key, record });
+  const batch = pack({ type: 'SERVER_BATCH_EVENT', payload: { events: [event('todos', todo1), orAdd, event('notes', note), event('todos', todo2)] } });
+
+  const frame = new ServerFrame(batch);
+  assert.equal(frame.type, 'SERVER_BATCH_EVENT');
+  assert.deepEqual(frame.lwwMaps, ['todos', 'notes']);
+  assert.equal(frame.orEvents, 1);
+  const todos = new LwwReplica('client');
+  const notes = new LwwReplica('client');
+  assert.deepEqual(todos.mergeFrame(frame, 'todos'), { changed: ['t1', 't2'], driftRejected: [] });
+  assert.deepEqual(todos.mergeFrame(frame, 'todos').changed, []); // taken already
+  assert.deepEqual(notes.mergeFrame(frame, 'notes').changed, ['n1']);
+  assert.deepEqual(frame.payload.events[1], orAdd); // the rest reads as before
+  frame.dispose();
+  assert.throws(() => todos.mergeFrame(frame, 'todos'), /after dispose/);
+  const byMerge = new LwwReplica('client');
+  byMerge.merge([todo1, todo2]);
+  assert.equal(todos.rootHash(), byMerge.rootHash());
+  assert.deepEqual(todos.get('t2'), { title: 'two' });
+
+  // One event, and a leaf (which names its map even when empty).
+  const single = new ServerFrame(pack({ type: 'SERVER_EVENT', payload: event('notes', writer.applyLocal([{ key: 'n1', value: 'newer' }])[0]) }));
+  assert.deepEqual(single.lwwMaps, ['notes']);
+  assert.deepEqual(notes.mergeFrame(single, 'notes').changed, ['n1']);
+  assert.deepEqual(notes.mergeFrame(single, 'todos').changed, []);
+  single.dispose();
+  const leaf = new ServerFrame(pack({ type: 'SYNC_RESP_LEAF', payload: { mapName: 'todos', path: '12', records: [] } }));
+  assert.deepEqual(leaf.lwwMaps, ['todos']);
+  assert.deepEqual(todos.mergeFrame(leaf, 'todos').changed, []);
+  leaf.dispose();
+  const ping = new ServerFrame(pack({ type: 'PING', timestamp: 1 }));
+  assert.deepEqual([ping.lwwMaps, ping.orEvents, ping.message.timestamp], [[], 0, 1]);
+  ping.dispose();
+
+  // Malformed: refused whole, nothing merged; over 2 MiB refused.
+  const bad = pack({ type: 'SERVER_BATCH_EVENT', payload: { events: [event('todos', todo1), { ...event('todos', todo2), key: 7 }] } });
+  assert.throws(() => new ServerFrame(bad), /malformed frame: .*key/);
+  const huge = pack({ type: 'SERVER_EVENT', payload: event('notes', { key: 'big', record: { ...note.record, value: 'x'.repeat(2 * 1024 * 1024) } }) });
+  assert.throws(() => new ServerFrame(huge), /malformed frame/);
+  for (const r of [writer, todos, notes, byMerge]) r.dispose();
 });

@@ -110,6 +110,23 @@ test('local writes return wire records; TTL and removes are tombstones or expiri
   r.dispose();
 });
 
+test('local writes return exactly the records the replica stored, stamped in order', async () => {
+  const { Packr } = await import('msgpackr');
+  const r = new LwwReplica('s');
+  const written = r.applyLocal([
+    { key: 'a', value: 1 },
+    { key: 'b', value: { x: [1, 'two'] }, ttlMs: 5000 },
+    { key: 'c', value: 2, ttlMs: 0 },
+    { key: 'a', value: undefined },
+  ]);
+  const stored = new Map(new Packr({ useRecords: false }).unpack(r.snapshot()).records.map(({ key, record }) => [key, record]));
+  assert.deepEqual(written.slice(1).map(({ record }) => record), ['b', 'c', 'a'].map((key) => stored.get(key)));
+  assert.equal('ttlMs' in written[2].record, false); // a TTL of 0 is none
+  const stamps = written.map(({ record: { timestamp } }) => [timestamp.millis, timestamp.counter]);
+  for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i][0] > stamps[i - 1][0] || (stamps[i][0] === stamps[i - 1][0] && stamps[i][1] > stamps[i - 1][1]), `${stamps}`);
+  r.dispose();
+});
+
 test('snapshot and restore round-trip every record, tombstones included', () => {
   const a = new LwwReplica('a');
   a.applyLocal(Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: { i, s: 'é'.repeat(i % 4) } })));

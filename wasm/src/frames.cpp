@@ -1,7 +1,7 @@
-// Module-level functions: checking a server frame with the core's codec (the
-// message kind, or why it is malformed) and validating a node id before an
-// HLC is built from it.
-#include "js_bytes.hpp"
+// Module-level functions, built for size: the general frame decoder (every
+// message kind; ServerFrame decodes the record-carrying ones itself, for speed)
+// and validating a node id before an HLC is built from it.
+#include "server_frame.hpp"
 
 #include <topgun/hlc.hpp>
 #include <topgun/protocol/codec.hpp>
@@ -11,27 +11,16 @@
 #include <string>
 
 namespace topgun::wasm {
+
+protocol::DecodeResult decode_any_frame(std::span<const std::uint8_t> bytes) { return protocol::decode_message(bytes); }
+
 namespace {
-
-using emscripten::val;
-
-// `{type}` for a frame the codec decodes (the JS layer then reads it with
-// msgpackr), `{error}` otherwise: truncated or garbage bytes, unknown kinds,
-// wrong field types, nesting over 256.
-val decode_frame(const std::string& frame) {
-    const protocol::DecodeResult decoded = protocol::decode_message(as_bytes(frame));
-    if (!decoded) return error_value(decoded.error().message());
-    val out = val::object();
-    out.set("type", std::string(protocol::type_name(decoded.message())));
-    return out;
-}
 
 bool valid_node_id_js(const std::string& node_id) { return valid_node_id(node_id); }
 
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(topgun_frames) {
-    emscripten::function("decodeFrame", &decode_frame);
     emscripten::function("validNodeId", &valid_node_id_js);
 }
 

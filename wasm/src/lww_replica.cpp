@@ -9,49 +9,55 @@
 #include <emscripten/bind.h>
 
 #include <string>
+#include <vector>
 
 namespace topgun::wasm {
 namespace {
 
-protocol::SyncLeafRecord keyed(std::string_view key, const LWWRecord& record) {
-    return {std::string(key), protocol::LWWRecordData::from(record)};
-}
-
-protocol::SyncLeafRecord keyed(const LWWMap::RecordView& r) { return keyed(r.key, LWWRecord{r.value, r.timestamp(), r.ttl_ms}); }
+protocol::SyncLeafRecord keyed(const LWWMap::RecordView& r) { return {std::string(r.key), protocol::LWWRecordData::from(r.to_record())}; }
 
 }  // namespace
 
 using emscripten::val;
 
-val LwwReplica::apply_local(const std::string& input) {
+val LwwReplica::apply_local(const val& input) {
+    const BatchClock::Batch batch(clock_);
     return with_input<LocalWrites>(input, "applyLocal", [&](LocalWrites& writes) {
-        KeyedRecords out;
-        out.records.reserve(writes.writes.size());
+        std::vector<double> stamps;
+        stamps.reserve(writes.writes.size() * 3);
         for (LocalWrite& w : writes.writes) {
-            const LWWRecord record = w.value.is_nil() ? map_.remove(w.key) : map_.set(w.key, std::move(w.value), w.ttl());
-            out.records.push_back(keyed(w.key, record));
+            const LWWMap::RecordView r = map_.write(w.key, std::move(w.value), w.ttl_ms.to_optional());
+            stamps.insert(stamps.end(), {static_cast<double>(r.millis), static_cast<double>(r.counter), static_cast<double>(r.ttl_ms.value_or(0))});
         }
-        return encoded(out);
+        return to_float64array(stamps);
     });
 }
 
-val LwwReplica::merge(const std::string& input) {
-    return with_input<KeyedRecords>(input, "merge", [&](const KeyedRecords& in) {
-        MergeOutcome out;
-        for (const protocol::SyncLeafRecord& r : in.records) {
-            switch (map_.merge(r.key, r.record.to_record())) {
-                case LWWMap::MergeResult::Applied:
-                    out.changed.push_back(r.key);
-                    break;
-                case LWWMap::MergeResult::DriftRejected:
-                    out.drift_rejected.push_back(r.key);
-                    break;
-                case LWWMap::MergeResult::Ignored:
-                    break;
-            }
+val LwwReplica::merge(const val& input) {
+    return with_input<KeyedRecords>(input, "merge", [&](KeyedRecords& in) { return merge_records(in.records); });
+}
+
+val LwwReplica::merge_frame(ServerFrame& frame, const std::string& map_name) {
+    std::vector<protocol::SyncLeafRecord> records = frame.take_lww_records(map_name);
+    return merge_records(records);
+}
+
+val LwwReplica::merge_records(std::vector<protocol::SyncLeafRecord>& records) {
+    const BatchClock::Batch batch(clock_);
+    MergeOutcome out;
+    for (protocol::SyncLeafRecord& r : records) {
+        switch (map_.merge(r.key, std::move(r.record).to_record())) {
+            case LWWMap::MergeResult::Applied:
+                out.changed.push_back(std::move(r.key));
+                break;
+            case LWWMap::MergeResult::DriftRejected:
+                out.drift_rejected.push_back(std::move(r.key));
+                break;
+            case LWWMap::MergeResult::Ignored:
+                break;
         }
-        return encoded(out);
-    });
+    }
+    return encoded(out);
 }
 
 val LwwReplica::get(const std::string& key) const {
@@ -89,6 +95,7 @@ EMSCRIPTEN_BINDINGS(topgun_lww_replica) {
         .constructor<const std::string&>()
         .function("applyLocal", &LwwReplica::apply_local)
         .function("merge", &LwwReplica::merge)
+        .function("mergeFrame", &LwwReplica::merge_frame)
         .function("get", &LwwReplica::get)
         .function("entries", &LwwReplica::entries)
         .function("snapshot", &LwwReplica::snapshot)

@@ -11,6 +11,9 @@
 // most of the module, the CRDT paths in lww_replica.cpp are the hot ones.
 #pragma once
 
+#include "batch_clock.hpp"
+#include "server_frame.hpp"
+
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/query/live_query.hpp>
@@ -27,15 +30,19 @@ class LwwReplica {
 public:
     // The node id must be valid (validNodeId); the JS layer checks it first,
     // since the HLC constructor's exception cannot be caught in this build.
-    explicit LwwReplica(const std::string& node_id) : hlc_(node_id), map_(hlc_) {}
+    explicit LwwReplica(const std::string& node_id) : hlc_(node_id, {.clock = clock_.source()}), map_(hlc_) {}
     ~LwwReplica();
     LwwReplica(const LwwReplica&) = delete;  // live queries point at map_
     LwwReplica& operator=(const LwwReplica&) = delete;
 
-    // LocalWrites in; KeyedRecords out: the records the writes produced, for the op log.
-    emscripten::val apply_local(const std::string& input);
-    // KeyedRecords in (a server frame's records, or a snapshot); MergeOutcome out.
-    emscripten::val merge(const std::string& input);
+    // LocalWrites in; out a Float64Array of [millis, counter, ttlMs or 0] per
+    // write: the stamps of the records the writes produced (the caller has
+    // their keys and values, and this replica's node id).
+    emscripten::val apply_local(const emscripten::val& input);
+    // KeyedRecords in (records from elsewhere, or a snapshot); MergeOutcome out.
+    emscripten::val merge(const emscripten::val& input);
+    // The same for the records a server frame carries for map_name.
+    emscripten::val merge_frame(ServerFrame& frame, const std::string& map_name);
     // The live value's MsgPack, or undefined.
     emscripten::val get(const std::string& key) const;
     emscripten::val entries() const;
@@ -47,9 +54,9 @@ public:
     double size() const { return static_cast<double>(map_.size()); }
 
     // A Query in; its page (a QUERY_RESP body) out.
-    emscripten::val query(const std::string& input) const;
+    emscripten::val query(const emscripten::val& input) const;
     // A Query in; its first page out, queryId naming the live query (0 when refused, with error).
-    emscripten::val add_query(const std::string& input);
+    emscripten::val add_query(const emscripten::val& input);
     bool remove_query(double id);
     // The current page of a live query, or undefined for an unknown id.
     emscripten::val query_page(double id) const;
@@ -57,6 +64,9 @@ public:
     emscripten::val take_query_events();
 
 private:
+    emscripten::val merge_records(std::vector<protocol::SyncLeafRecord>& records);
+
+    BatchClock clock_;
     HLC hlc_;
     LWWMap map_;
     std::unique_ptr<query::LiveQueryRegistry> live_;  // after map_: detaches from it first

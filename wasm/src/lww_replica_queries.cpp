@@ -33,11 +33,11 @@ using emscripten::val;
 
 LwwReplica::~LwwReplica() = default;
 
-val LwwReplica::query(const std::string& input) const {
+val LwwReplica::query(const emscripten::val& input) const {
     return with_input<protocol::Query>(input, "query", [&](const protocol::Query& q) { return encoded(page_body(0, query::execute(map_, q))); });
 }
 
-val LwwReplica::add_query(const std::string& input) {
+val LwwReplica::add_query(const emscripten::val& input) {
     return with_input<protocol::Query>(input, "addQuery", [&](const protocol::Query& q) {
         if (!live_) {
             live_ = std::make_unique<query::LiveQueryRegistry>(map_, [this](std::span<const query::LiveQueryEvent> events) {

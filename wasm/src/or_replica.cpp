@@ -34,24 +34,24 @@ public:
     explicit OrReplica(const std::string& node_id) : hlc_(node_id), map_(hlc_) {}
 
     // LocalWrites in; the added records with their new tags (KeyedOrRecords), for OR_ADD ops.
-    val add_local(const std::string& input) {
+    val add_local(const emscripten::val& input) {
         return with_input<LocalWrites>(input, "addLocal", [&](LocalWrites& writes) {
             KeyedOrRecords out;
             for (LocalWrite& w : writes.writes) {
-                out.records.push_back({w.key, protocol::ORMapRecordData::from(map_.add(w.key, std::move(w.value), w.ttl()))});
+                out.records.push_back({w.key, protocol::ORMapRecordData::from(map_.add(w.key, std::move(w.value), w.ttl_ms.to_optional()))});
             }
             return encoded(out);
         });
     }
 
     // OrRemove in; the tags it tombstoned (one OR_REMOVE op each).
-    val remove_local(const std::string& input) {
+    val remove_local(const emscripten::val& input) {
         return with_input<OrRemove>(input, "removeLocal",
                                     [&](const OrRemove& remove) { return encoded(Tags{map_.remove(remove.key, remove.value)}); });
     }
 
     // Remote adds (SERVER_EVENT OR_ADD): KeyedOrRecords in, ChangedKeys out.
-    val apply(const std::string& input) {
+    val apply(const emscripten::val& input) {
         return with_input<KeyedOrRecords>(input, "apply", [&](const KeyedOrRecords& in) {
             ChangedKeys out;
             for (const KeyedOrRecord& r : in.records) {
@@ -62,7 +62,7 @@ public:
     }
 
     // Remote removes (SERVER_EVENT OR_REMOVE): Tags in; how many records they dropped.
-    val apply_tombstones(const std::string& input) {
+    val apply_tombstones(const emscripten::val& input) {
         return with_input<Tags>(input, "applyTombstones", [&](const Tags& in) {
             double dropped = 0;
             for (const std::string& tag : in.tags) dropped += map_.apply_tombstone(tag) ? 1 : 0;
@@ -71,7 +71,7 @@ public:
     }
 
     // OrEntries in (a sync leaf, or a snapshot with its tombstones); ChangedKeys out.
-    val merge_entries(const std::string& input) {
+    val merge_entries(const emscripten::val& input) {
         return with_input<OrEntries>(input, "mergeEntries", [&](const OrEntries& in) {
             ChangedKeys out;
             if (in.tombstones) {

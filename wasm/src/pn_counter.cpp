@@ -25,7 +25,7 @@ public:
     }
 
     // A state in the wire form in; true when it changed the value, or `{error}`.
-    emscripten::val merge(const std::string& state) {
+    emscripten::val merge(const emscripten::val& state) {
         return with_input<protocol::PNCounterStateData>(state, "merge", [&](const protocol::PNCounterStateData& remote) {
             return emscripten::val(counter_.merge(remote.to_state()));
         });

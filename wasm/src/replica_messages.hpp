@@ -29,7 +29,6 @@ struct LocalWrite {
         v("value", s.value);
         v("ttlMs", s.ttl_ms);
     }
-    std::optional<std::uint64_t> ttl() const { return ttl_ms.present() ? std::optional(ttl_ms.value) : std::nullopt; }
 };
 
 struct LocalWrites {
