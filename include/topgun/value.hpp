@@ -3,13 +3,13 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/short_string.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -125,11 +125,7 @@ public:
     const Value* find(std::string_view key) const noexcept {
         if (type_ != Type::Map) return nullptr;
         for (const auto& [k, v] : *data_.map) {
-            // Member names are short and mostly differ in length or first byte:
-            // checking those first skips most memcmp calls (the hot spot of scans).
-            if (k.size() == key.size() && (key.empty() || (k[0] == key[0] && std::memcmp(k.data(), key.data(), key.size()) == 0))) {
-                return &v;
-            }
+            if (detail::same_short_string(k, key)) return &v;
         }
         return nullptr;
     }

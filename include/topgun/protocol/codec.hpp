@@ -98,7 +98,7 @@ bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
         for (std::uint32_t i = 0; i < count; ++i) {
             std::string_view key;
             if (!read_member_key(r, key)) return false;
-            if (!found && detail::same_name(key, "payload")) {
+            if (!found && detail::same_short_string(key, "payload")) {
                 found = true;
                 if (!decode_struct(r, m)) {
                     prefix_path(r, "payload");
@@ -138,7 +138,7 @@ constexpr const TypeEntry* find_type(std::string_view name) {
     auto it = std::lower_bound(kTypeTable.begin(), kTypeTable.end(), h,
                                [](const TypeEntry& e, std::uint32_t v) { return e.hash < v; });
     for (; it != kTypeTable.end() && it->hash == h; ++it) {
-        if (same_name(it->name, name)) return &*it;
+        if (same_short_string(it->name, name)) return &*it;
     }
     return nullptr;
 }
@@ -149,7 +149,7 @@ inline bool read_message_type(msgpack::Reader& r, std::uint32_t count, std::stri
     for (std::uint32_t i = 0; i < count; ++i) {
         std::string_view key;
         if (!read_member_key(r, key)) return false;
-        if (!same_name(key, "type")) {
+        if (!same_short_string(key, "type")) {
             if (!r.skip()) return false;
             continue;
         }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <topgun/config.hpp>
+#include <topgun/detail/short_string.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/msgpack/reader.hpp>
 #include <topgun/msgpack/writer.hpp>
@@ -126,15 +127,7 @@ bool present(const T& field) {
     }
 }
 
-// Field-name comparison on the decode hot path: names are short, so an inline
-// loop beats a call to memcmp, and most candidates differ in length or first char.
-inline bool same_name(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (a[i] != b[i]) return false;
-    }
-    return true;
-}
+using topgun::detail::same_short_string;  // field names against member keys
 
 // Reads a member key. A key that is not a string never names a field: it is
 // skipped and reads as "" (which matches no field), so the caller skips its value.
@@ -195,7 +188,7 @@ bool decode_members(msgpack::Reader& r, T& out, std::uint32_t count) {
         bool ok = true;
         std::size_t index = 0;
         T::fields(out, [&](std::string_view name, auto& field) {
-            if (!matched && detail::same_name(name, key)) {
+            if (!matched && detail::same_short_string(name, key)) {
                 matched = true;
                 seen |= std::uint64_t{1} << index;
                 ok = decode_field(r, field);
