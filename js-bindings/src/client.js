@@ -80,6 +80,15 @@ class SyncedMap extends Observable {
   }
 }
 
+// `sort` as the record {field: 'asc'|'desc'} (fields in order) for QUERY_SUB:
+// the reference server 2.2.0 decodes only that form and silently drops a
+// QUERY_SUB whose sort is the array [{field, direction}] (checked by hand
+// against @topgunbuild/server-linux-x64@2.2.0); ours reads both.
+function recordSort(query) {
+  if (!Array.isArray(query.sort)) return query;
+  return { ...query, sort: Object.fromEntries(query.sort.map(({ field, direction }) => [field, direction])) };
+}
+
 /**
  * A live query over a map's local replica. Results follow every local write
  * and every merged remote change at once (also offline): the core computes
@@ -773,7 +782,7 @@ export class TopGunClient {
   }
 
   #querySub(handle) {
-    this.#send({ type: 'QUERY_SUB', payload: { queryId: handle.serverId, mapName: handle.mapName, query: handle.filter } });
+    this.#send({ type: 'QUERY_SUB', payload: { queryId: handle.serverId, mapName: handle.mapName, query: recordSort(handle.filter) } });
   }
 
   #syncInit(name) {

@@ -191,6 +191,31 @@ test('live queries: local writes show at once, remote ones as they merge; settle
   }
 });
 
+test('QUERY_SUB carries sort in the record form, fields in order, which the reference server 2.2.0 decodes', async () => {
+  const { Packr } = await import('msgpackr');
+  const sent = [];
+  // The client's socket, recording what it sends.
+  class RecordingSocket extends WebSocket {
+    send(bytes) {
+      sent.push(new Packr({ useRecords: false }).unpack(bytes));
+      super.send(bytes);
+    }
+  }
+  const server = await startServer();
+  const c = client(server.port, 'rita', { WebSocket: RecordingSocket });
+  try {
+    await connect(c);
+    const q = c.query('notes', { sort: [{ field: 'prio', direction: 'desc' }, { field: 'title', direction: 'asc' }], limit: 5 });
+    await until(() => q.settled, 'the query settled');
+    const sub = sent.find((m) => m.type === 'QUERY_SUB');
+    assert.deepEqual(Object.entries(sub.payload.query.sort), [['prio', 'desc'], ['title', 'asc']]);
+    assert.equal(sub.payload.query.limit, 5);
+  } finally {
+    await c.close();
+    await stopServer(server.child);
+  }
+});
+
 test('search: ranked hits with values from the server; a standing search follows changes; offline is an error', async () => {
   const server = await startServer();
   const writer = client(server.port, 'ivy');
