@@ -36,8 +36,11 @@ export interface MergeOutcome {
  */
 export function loadCore(options?: { wasmUrl?: string }): Promise<unknown>;
 
-/** Checks a server frame with the core's codec; throws an Error naming what is malformed. */
-export function decodeFrame(bytes: Uint8Array): { type: string; message: Record<string, unknown> };
+/**
+ * Checks a server frame with the core's codec; throws an Error naming what is malformed.
+ * `checked`: every field was checked (the kinds the client acts on), or only the MsgPack (other kinds).
+ */
+export function decodeFrame(bytes: Uint8Array): { type: string; message: Record<string, unknown>; checked: boolean };
 
 /**
  * A server frame decoded once by the core; its LWW records merge straight into
@@ -48,6 +51,8 @@ export class ServerFrame {
   constructor(bytes: Uint8Array);
   /** The message kind, e.g. 'SERVER_BATCH_EVENT'. */
   readonly type: string;
+  /** Whether every field was checked (the kinds the client acts on) or only the MsgPack (other kinds). */
+  readonly checked: boolean;
   /** Maps the frame has LWW records for (a SYNC_RESP_LEAF: its map, even with no records). */
   readonly lwwMaps: string[];
   /** How many OR_ADD / OR_REMOVE events it carries. */
@@ -72,6 +77,11 @@ export class LwwReplica<V = unknown> {
   mergeFrame(frame: ServerFrame, mapName: string): MergeOutcome;
   get(key: string): V | undefined;
   entries(): [string, V][];
+  /**
+   * Keys whose TTL ran out since the last call: live queries see them LEAVE and local search drops
+   * them; the replica keeps the records (Merkle sync unchanged).
+   */
+  reportExpired(): string[];
   /** Every record, tombstones included, as bytes; restore() takes them back. */
   snapshot(): Uint8Array;
   restore(snapshot: Uint8Array): MergeOutcome;
@@ -91,6 +101,10 @@ export class LwwReplica<V = unknown> {
   queryPage(id: number): (QueryPage<V> & { id: number }) | undefined;
   /** Changes of the live queries since the last call, in order (value null on LEAVE). */
   takeQueryEvents(): { queryId: number; key: string; value: V | null; changeType: ChangeType }[];
+  /** Chooses what search() reads and how, and rebuilds the index (see SearchSetup). */
+  enableSearch(setup?: SearchSetup): void;
+  /** Full-text search of the replica (BM25, ranked as the server ranks); best first, limit 10 by default. */
+  search(query: string, options?: SearchOptions): SearchHit<V>[];
   /** Frees the WASM memory; the replica cannot be used afterwards. */
   dispose(): void;
 }
@@ -232,6 +246,8 @@ export interface TopGunClientOptions {
   /** A WebSocket class; Node 20 has none built in (pass the `ws` package). */
   WebSocket?: unknown;
   pingIntervalMs?: number;
+  /** How often records whose TTL ran out leave live queries, local search and subscribers' view (ms, default 1000). */
+  expirySweepMs?: number;
   /** Memory when absent. */
   storage?: StorageAdapter;
   onStorageError?: (error: unknown) => void;
@@ -247,6 +263,13 @@ export interface ClientMap<V = unknown> {
   set(key: string, value: V, ttlMs?: number): V;
   remove(key: string): void;
   setMany(writes: LocalWrite<V>[]): void;
+  /**
+   * Full-text search of the local replica: at once, offline too, local writes included
+   * (TopGunClient.search asks the server). The first call builds the index.
+   */
+  search(query: string, options?: SearchOptions): SearchHit<V>[];
+  /** What local search reads and how (see SearchSetup); rebuilds the index. */
+  enableSearch(setup?: SearchSetup): void;
   /** Called with the changed keys after local writes and merged remote changes. */
   subscribe(cb: (changedKeys: string[]) => void): () => void;
 }
@@ -316,6 +339,23 @@ export interface SearchHit<V = unknown> {
   value: V;
   score: number;
   matchedTerms: string[];
+}
+
+/** A field local search reads: the strings under a dot path, weighted by boost (default 1). */
+export interface SearchField {
+  path: string;
+  boost?: number;
+}
+
+/**
+ * What local search indexes. Default: every string of a record, split on non-alphanumerics and
+ * lower-cased, as the server's search (so hits rank alike online and offline).
+ */
+export interface SearchSetup {
+  /** The strings under each dot path (arrays and maps under it included), each a field with its boost. */
+  fields?: (string | SearchField)[];
+  /** 'english': stop words, Porter stemming, terms of 2 to 40 letters (the reference TS client's local search). */
+  analyzer?: 'plain' | 'english';
 }
 
 export interface SearchOptions {

@@ -46,6 +46,7 @@
 #include <topgun/search/porter_stemmer.hpp>
 #include <topgun/search/stop_words.hpp>
 #include <topgun/search/tokenizer.hpp>
+#include <topgun/search/wire_search.hpp>
 
 #include <topgun/protocol/codec.hpp>
 #include <topgun/protocol/http_sync.hpp>

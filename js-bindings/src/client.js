@@ -21,8 +21,8 @@
 // Built so far: LWW maps (`getMap`), OR maps (`getORMap`), live and one-shot
 // queries (`query`, `queryOnce`), PN counters (`getPNCounter`), topics
 // (`topic`), locks (`getLock`), connection states, token auth, backoff with
-// jitter, heartbeat, persistence, and server-side full-text search (`search`,
-// `searchSubscribe`). Local search on the replica is next (issue 6).
+// jitter, heartbeat, persistence, server-side full-text search (`search`,
+// `searchSubscribe`) and local search on a map's replica (`getMap(name).search`).
 import { Packr } from 'msgpackr';
 import { loadCore, LwwReplica, OrReplica, PnCounter, ServerFrame, wireQuery } from './core.js';
 import { MemoryStorage } from './storage.js';
@@ -267,9 +267,23 @@ class ClientMap extends SyncedMap {
     super(client, name, replica, `map:${name}`);
   }
 
-  // The replica's query changes go to their handles once per write batch or merge.
   notify(keys) {
     super.notify(keys);
+    this.#deliverQueryEvents(keys);
+  }
+
+  // Records whose TTL ran out: subscribers and live queries hear of them. The
+  // replica keeps them (nothing to save or sync), so this is not a change of
+  // the map's state.
+  sweepExpired() {
+    const keys = this.replica.reportExpired();
+    if (keys.length === 0) return;
+    this.emit(keys);
+    this.#deliverQueryEvents(keys);
+  }
+
+  // The replica's query changes go to their handles once per write batch, merge or sweep.
+  #deliverQueryEvents(keys) {
     if (this.queries.size === 0 || keys.length === 0) return;
     const byQuery = new Map();
     for (const update of this.replica.takeQueryEvents()) {
@@ -305,6 +319,20 @@ class ClientMap extends SyncedMap {
   /** Several writes in one call into the core (and one op-log batch). */
   setMany(writes) {
     this.#write(writes);
+  }
+
+  /**
+   * Full-text search of the local replica (BM25 in the core, ranked as the
+   * server ranks): answers at once, offline too, and sees local writes before
+   * the server does. client.search() asks the server instead.
+   */
+  search(query, options) {
+    return this.replica.search(query, options);
+  }
+
+  /** What local search reads and how (default: every string, as the server); see LwwReplica.enableSearch. */
+  enableSearch(options) {
+    this.replica.enableSearch(options);
   }
 
   #write(writes) {
@@ -572,6 +600,7 @@ export class TopGunClient {
   #syncPending = new Map(); // map name -> Merkle requests unanswered this connection (0: in sync)
   #searches = new Map(); // subscription id -> SearchHandle
   #journal; // EventJournal, made on first use
+  #expiryTimer;
 
   /**
    * @param {object} options
@@ -582,6 +611,8 @@ export class TopGunClient {
    * @param {{initialDelayMs?: number, maxDelayMs?: number, multiplier?: number, jitter?: number}} [options.backoff]
    * @param {typeof WebSocket} [options.WebSocket] a WebSocket class (Node 20 has none built in: pass `ws`)
    * @param {number} [options.pingIntervalMs]
+   * @param {number} [options.expirySweepMs] how often records whose TTL ran out leave live queries,
+   *   local search and map subscribers' view (default 1000)
    * @param {object} [options.storage] a storage adapter (storage.js); memory when absent
    * @param {string} [options.wasmUrl] where a browser fetches topgun_core.wasm (see loadCore)
    */
@@ -590,6 +621,7 @@ export class TopGunClient {
     this.#options = {
       nodeId: randomNodeId(),
       pingIntervalMs: 5000,
+      expirySweepMs: 1000,
       ...options,
       backoff: { initialDelayMs: 1000, maxDelayMs: 30000, multiplier: 2, jitter: 0.3, ...options.backoff },
     };
@@ -605,6 +637,10 @@ export class TopGunClient {
     await loadCore({ wasmUrl: this.#options.wasmUrl });
     await this.#restore();
     this.#closed = false;
+    this.#expiryTimer = setInterval(() => {
+      for (const map of this.#maps.values()) map.sweepExpired();
+    }, this.#options.expirySweepMs);
+    this.#expiryTimer.unref?.(); // in Node, an open client alone does not keep the process alive for this
     this.#watchNetwork();
     this.#connect();
   }
@@ -634,6 +670,7 @@ export class TopGunClient {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#graceTimer);
     clearInterval(this.#pingTimer);
+    clearInterval(this.#expiryTimer);
     this.#socket?.close();
     this.#setState(ConnectionState.DISCONNECTED);
     for (const [map, timer] of this.#snapshotTimers) {

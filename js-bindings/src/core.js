@@ -105,7 +105,9 @@ class MerkleReplica extends NativeObject {
  * A frame received from a server, decoded once by the core's codec. The LWW
  * records it carries (SERVER_EVENT, SERVER_BATCH_EVENT, SYNC_RESP_LEAF) merge
  * from it straight into replicas (LwwReplica.mergeFrame); the rest is read with
- * msgpackr on first use of `message`. dispose() frees it.
+ * msgpackr on first use of `message`. The kinds the client acts on are checked
+ * field by field (`checked`); any other kind only as well-formed MsgPack of a
+ * known kind. dispose() frees it.
  */
 export class ServerFrame {
   #native;
@@ -123,6 +125,8 @@ export class ServerFrame {
     this.#bytes = bytes;
     /** The message kind, e.g. 'SERVER_EVENT'. */
     this.type = summary.type;
+    /** Whether every field was checked against the protocol (true for the kinds the client acts on). */
+    this.checked = summary.checked;
     /** Maps the frame has LWW records for (a SYNC_RESP_LEAF: its map, even with no records). */
     this.lwwMaps = summary.lwwMaps ?? [];
     /** How many OR_ADD / OR_REMOVE events it carries. */
@@ -152,14 +156,15 @@ export class ServerFrame {
 }
 
 /**
- * Checks a frame received from a server with the core's codec.
- * @returns {{type: string, message: object}} the kind and the decoded message
- * @throws Error naming what is wrong (truncated, garbage, unknown kind, wrong types, too deep)
+ * Checks a frame received from a server with the core's codec (as ServerFrame).
+ * @returns {{type: string, message: object, checked: boolean}} the kind, the decoded message, and
+ *   whether its fields were checked (the kinds the client acts on) or only its MsgPack (the rest)
+ * @throws Error naming what is wrong (truncated, garbage, unknown kind, too deep; wrong types where checked)
  */
 export function decodeFrame(bytes) {
   const frame = new ServerFrame(bytes);
   try {
-    return { type: frame.type, message: frame.message };
+    return { type: frame.type, message: frame.message, checked: frame.checked };
   } finally {
     frame.dispose();
   }
@@ -221,6 +226,17 @@ export class LwwReplica extends MerkleReplica {
     return bytes === undefined ? undefined : unpack(bytes);
   }
 
+  /**
+   * Records whose TTL ran out since the last call: live queries see them
+   * LEAVE (takeQueryEvents) and local search drops them, while the replica
+   * keeps them (expired records stay until overwritten, so Merkle sync is
+   * unchanged). Call it periodically; it costs nothing until a record has a TTL.
+   * @returns {string[]} their keys
+   */
+  reportExpired() {
+    return this._native().reportExpired();
+  }
+
   restore(snapshotBytes) {
     return unpack(bytesOrThrow(this._native().merge(snapshotBytes)));
   }
@@ -228,6 +244,33 @@ export class LwwReplica extends MerkleReplica {
   /** The records of one Merkle leaf, for a SYNC_RESP_LEAF. */
   leaf(path) {
     return unpack(bytesOrThrow(this._native().leaf(path))).records;
+  }
+
+  /**
+   * Chooses what local search reads and how (the index is rebuilt). Without a
+   * call, the first search() indexes as the server does: every string of a
+   * record, split and lower-cased. Either way the index follows every later
+   * write and merge.
+   * @param {{fields?: (string | {path: string, boost?: number})[], analyzer?: 'plain' | 'english'}} [options]
+   *   fields: the strings under each dot path, with its boost (default: every string);
+   *   analyzer 'english': stop words, Porter stemming, terms of 2 to 40 letters (the reference TS client's local search)
+   */
+  enableSearch({ fields, analyzer } = {}) {
+    const setup = {};
+    if (fields !== undefined) setup.fields = fields.map((f) => (typeof f === 'string' ? { path: f } : f));
+    if (analyzer !== undefined) setup.analyzer = analyzer;
+    resultOrThrow(this._native().enableSearch(pack(setup)), 'undefined');
+  }
+
+  /**
+   * Full-text search over the replica (BM25, ranked as the server ranks), offline too.
+   * @param {string} query
+   * @param {{limit?: number, minScore?: number, boost?: Record<string, number>}} [options] limit 10 by default
+   * @returns {{key: string, value: any, score: number, matchedTerms: string[]}[]} best first
+   */
+  search(query, options) {
+    const request = options === undefined ? { query } : { query, options };
+    return unpack(bytesOrThrow(this._native().search(pack(request)))).results ?? [];
   }
 
   /**

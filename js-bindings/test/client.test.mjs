@@ -191,6 +191,37 @@ test('live queries: local writes show at once, remote ones as they merge; settle
   }
 });
 
+test("a record whose TTL runs out leaves live queries, local search and subscribers' view; the replica keeps it", async () => {
+  const offline = client(1, 'kim', { expirySweepMs: 20 }); // nothing listens on port 1: offline throughout
+  await offline.start();
+  try {
+    const notes = offline.getMap('notes');
+    notes.set('keep', { text: 'lasting note', prio: 1 });
+    notes.set('brief', { text: 'brief note', prio: 2 }, 300);
+    const top = offline.query('notes', { sort: { prio: 'desc' } });
+    assert.deepEqual(top.getResults().map((r) => r.key), ['brief', 'keep']);
+    assert.deepEqual(notes.search('note').map((h) => h.key).sort(), ['brief', 'keep']);
+    const changes = [];
+    top.onChanges((c) => changes.push(...c));
+    const heard = [];
+    notes.subscribe((keys) => heard.push(...keys));
+    const root = notes.replica.rootHash();
+
+    await until(() => top.getResults().length === 1, 'the expired note left the query');
+    assert.deepEqual(changes, [{ type: 'LEAVE', key: 'brief', value: null }]);
+    assert.deepEqual(heard, ['brief']);
+    assert.deepEqual(notes.search('note').map((h) => h.key), ['keep']);
+    // Kept for sync: the same records and Merkle root; reported once.
+    assert.equal(notes.replica.rootHash(), root);
+    assert.equal(notes.replica.size, 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(heard, ['brief']);
+    top.dispose();
+  } finally {
+    await offline.close();
+  }
+});
+
 test('QUERY_SUB carries sort in the record form, fields in order, which the reference server 2.2.0 decodes', async () => {
   const { Packr } = await import('msgpackr');
   const sent = [];
@@ -216,7 +247,7 @@ test('QUERY_SUB carries sort in the record form, fields in order, which the refe
   }
 });
 
-test('search: ranked hits with values from the server; a standing search follows changes; offline is an error', async () => {
+test('search: ranked hits with values from the server; a standing search follows changes; local search ranks alike, offline too', async () => {
   const server = await startServer();
   const writer = client(server.port, 'ivy');
   const reader = client(server.port, 'jack');
@@ -235,6 +266,10 @@ test('search: ranked hits with values from the server; a standing search follows
     assert.ok(hits[0].score >= hits[1].score);
     assert.equal(hits.find((h) => h.key === 'a1').value.title, 'Offline first apps');
     assert.deepEqual(hits[0].matchedTerms, ['offline']);
+    // The reader's replica, once synced, finds the same hits with the same scores.
+    const local = reader.getMap('articles');
+    await until(() => local.entries().length === 3, 'the reader synced the articles');
+    assert.deepEqual(local.search('offline', { limit: 5 }), hits);
 
     const standing = reader.searchSubscribe('articles', 'tomatoes');
     const seen = [];
@@ -251,6 +286,9 @@ test('search: ranked hits with values from the server; a standing search follows
     await stopServer(server.child);
     await until(() => reader.getConnectionState() !== ConnectionState.CONNECTED, 'offline');
     await assert.rejects(reader.search('articles', 'offline'), /offline/);
+    // Offline, local search still answers, local writes included.
+    local.set('a5', { title: 'Written offline', body: 'offline offline offline' });
+    assert.deepEqual(local.search('offline').map((h) => h.key), ['a5', 'a2', 'a1']);
   } finally {
     await writer.close();
     await reader.close();

@@ -1,5 +1,6 @@
 // The WASM codec on server frames: every golden fixture of the project decodes
-// to its kind and its JSON, and malformed frames are refused with a reason.
+// to its kind and its JSON, the kinds the client acts on are checked field by
+// field, and malformed frames are refused with a reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -32,13 +33,31 @@ test('every golden WebSocket fixture decodes to its kind and its JSON', () => {
   }
 });
 
+// The kinds client.js dispatches on (its `case 'KIND':` labels).
+const dispatched = [...readFileSync(new URL('../src/client.js', import.meta.url), 'utf8').matchAll(/case '([A-Z_]+)':/g)].map((m) => m[1]);
+
+test('every kind the client acts on is checked field by field; any other kind only as MsgPack', () => {
+  assert.ok(dispatched.length > 20, `only ${dispatched.length} dispatched kinds found in client.js`);
+  const checkedKinds = new Set();
+  for (const name of readdirSync(golden).filter((f) => f.endsWith('.msgpack'))) {
+    if (JSON.parse(readFileSync(golden + name.replace(/\.msgpack$/, '.json'), 'utf8')).type === undefined) continue; // HTTP /sync
+    const { type, checked } = decodeFrame(new Uint8Array(readFileSync(golden + name)));
+    if (checked) checkedKinds.add(type);
+  }
+  for (const kind of dispatched) assert.ok(checkedKinds.has(kind), `${kind} is dispatched by the client but not checked`);
+  // Wrong field types: refused in a kind the client reads, passed (with the kind named) in one it ignores.
+  assert.throws(() => decodeFrame(pack({ type: 'OP_ACK', payload: { lastId: 5 } })), /malformed frame: wrong type at payload\.lastId/);
+  const ping = decodeFrame(pack({ type: 'PING', timestamp: 'later' }));
+  assert.deepEqual([ping.type, ping.checked, ping.message.timestamp], ['PING', false, 'later']);
+});
+
 test('malformed frames are refused with the reason', () => {
   const ping = pack({ type: 'PING', timestamp: 1 });
   assert.equal(decodeFrame(ping).type, 'PING');
   assert.throws(() => decodeFrame(ping.subarray(0, ping.length - 1)), /malformed frame: truncated/);
   assert.throws(() => decodeFrame(new Uint8Array([0xc1])), /malformed frame/);
   assert.throws(() => decodeFrame(pack({ type: 'NO_SUCH_KIND' })), /malformed frame: .*NO_SUCH_KIND/);
-  assert.throws(() => decodeFrame(pack({ type: 'PING', timestamp: 'later' })), /malformed frame: wrong type at timestamp/);
+  assert.throws(() => decodeFrame(pack({ type: 'PONG', timestamp: 'later' })), /malformed frame: wrong type at timestamp/);
   let deep = 0;
   for (let i = 0; i < 300; i++) deep = [deep];
   assert.throws(

@@ -223,3 +223,25 @@ test('queries that cannot run throw with the reason; cursors page through the re
   assert.deepEqual(seen, [6, 5, 4, 3, 2, 1, 0]);
   replica.dispose();
 });
+
+test('reportExpired names each record whose TTL ran out once, keeps it, and sees TTLs that came by merge', async () => {
+  const source = new LwwReplica('source');
+  const replica = new LwwReplica('replica');
+  replica.set('plain', 1);
+  assert.deepEqual(replica.reportExpired(), []);
+  replica.merge(source.applyLocal([{ key: 'remote', value: 'r', ttlMs: 30 }]));
+  const { id, results } = replica.addQuery({});
+  assert.deepEqual(results.map((r) => r.key).sort(), ['plain', 'remote']);
+  const root = replica.rootHash();
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(replica.reportExpired(), ['remote']);
+  assert.deepEqual(
+    replica.takeQueryEvents().map(({ queryId, key, changeType }) => [queryId, key, changeType]),
+    [[id, 'remote', 'LEAVE']],
+  );
+  assert.deepEqual(replica.reportExpired(), []);
+  assert.equal(replica.size, 2);
+  assert.equal(replica.rootHash(), root);
+  source.dispose();
+  replica.dispose();
+});

@@ -80,6 +80,47 @@ TEST_CASE("decode_message_of decodes its kinds itself and hands every other fram
     CHECK(decode_message_of<ServerBatchEvent, SyncRespLeaf>(trailing, other).error().code == msgpack::Errc::TrailingBytes);
 }
 
+TEST_CASE("decode_message_among decodes its kinds and only checks the form of other known kinds", "[codec]") {
+    const Bytes ping = frame_of(map_of({{"type", Value("PING")}, {"timestamp", Value(3)}}));
+    auto decoded = decode_message_among<Ping, Pong>(ping);
+    REQUIRE(decoded);
+    CHECK(std::get<Ping>(decoded.message()).timestamp == 3u);
+    CHECK(decoded.skipped_kind().empty());
+
+    // Another kind: not decoded, so wrong member types pass; its kind is named.
+    const Bytes odd_op_ack = frame_of(map_of({{"type", Value("OP_ACK")}, {"payload", Value("not a record")}}));
+    REQUIRE_FALSE(decode_message(odd_op_ack));
+    auto skipped = decode_message_among<Ping, Pong>(odd_op_ack);
+    CHECK_FALSE(skipped);
+    CHECK(skipped.skipped_kind() == "OP_ACK");
+    CHECK(skipped.error().code == msgpack::Errc::Ok);
+
+    // Its MsgPack is still checked whole: truncated, too deep, trailing bytes.
+    Bytes truncated = odd_op_ack;
+    truncated.pop_back();
+    auto cut = decode_message_among<Ping, Pong>(truncated);
+    CHECK(cut.skipped_kind().empty());
+    CHECK(cut.error().code == msgpack::Errc::Truncated);
+    Value deep = Value(1);
+    for (int i = 0; i < 300; ++i) {
+        Value outer = Value::array();
+        outer.push_back(std::move(deep));
+        deep = std::move(outer);
+    }
+    auto too_deep = decode_message_among<Ping, Pong>(frame_of(map_of({{"type", Value("OP_ACK")}, {"payload", deep}})));
+    CHECK(too_deep.skipped_kind().empty());
+    CHECK(too_deep.error().code == msgpack::Errc::TooDeep);
+    Bytes trailing = odd_op_ack;
+    trailing.push_back(0xc0);
+    CHECK(decode_message_among<Ping, Pong>(trailing).error().code == msgpack::Errc::TrailingBytes);
+    // And the kind must exist.
+    auto unknown = decode_message_among<Ping, Pong>(frame_of(map_of({{"type", Value("NOPE")}})));
+    CHECK(unknown.skipped_kind().empty());
+    CHECK(unknown.error().code == msgpack::Errc::UnknownType);
+    // Within the size limit.
+    CHECK(decode_message_among<Ping, Pong>(odd_op_ack, {.max_bytes = 8}).error().code == decode_message(odd_op_ack, {.max_bytes = 8}).error().code);
+}
+
 TEST_CASE("Malformed frames give typed errors with the field path", "[codec]") {
     SECTION("not a map") {
         auto r = decode_message(frame_of(Value(1)));

@@ -312,6 +312,26 @@ TEST_CASE("live query: a record expired before being overwritten", "[live-query]
     CHECK(keys_of(*f.live->page(id)) == Keys{"a"});
 }
 
+TEST_CASE("live query: an expiry the map reports without dropping the record leaves the window", "[live-query]") {
+    Fixture f;
+    f.map.set("a", score(10));
+    f.map.set("b", score(20), 1000);
+    f.map.set("c", score(30));
+    const auto id = f.live->add(top2()).id;
+    CHECK(keys_of(*f.live->page(id)) == Keys{"a", "b"});
+    const std::uint32_t root = f.map.merkle().root_hash();
+    f.clock.now += 2000;
+    CHECK(f.map.report_expired() == std::vector<std::string>{"b"});
+    CHECK(f.take() == Events{leave(id, "b"), enter(id, "c", score(30))});
+    CHECK(keys_of(*f.live->page(id)) == keys_of(query::execute(f.map, top2())));
+    CHECK(f.map.merkle().root_hash() == root);
+    // Written again, it enters again; the later sweep changes nothing visible.
+    f.map.set("b", score(5));
+    CHECK(f.take() == Events{leave(id, "c"), enter(id, "b", score(5))});
+    CHECK(f.map.remove_expired().empty());
+    CHECK(f.take().empty());
+}
+
 TEST_CASE("live query: remove(id) stops events and destruction unsubscribes", "[live-query]") {
     Fixture f;
     const auto id1 = f.live->add(Query{}).id;

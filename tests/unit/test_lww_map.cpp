@@ -101,6 +101,37 @@ TEST_CASE("LWWMap TTL: expired records read as absent and can be swept", "[lww]"
     CHECK_FALSE(map.get_record("t"));
 }
 
+TEST_CASE("LWWMap report_expired tells listeners once and keeps the records and the Merkle root", "[lww]") {
+    FakeClock clock;
+    HLC hlc("a", {.clock = clock.source()});
+    LWWMap map(hlc);
+    std::vector<std::pair<std::string, bool>> seen;  // key, old value given
+    map.subscribe([&](const LWWChange& c) {
+        if (c.kind == LWWChange::Kind::Expire) seen.emplace_back(std::string(c.key), c.old_value != nullptr && c.new_value == nullptr);
+    });
+    map.set("short", Value("s"), 100);
+    map.set("long", Value("l"), 1000);
+    map.set("perm", Value("p"));
+    map.remove("gone");
+    const std::uint32_t root = map.merkle().root_hash();
+    CHECK(map.report_expired().empty());
+    clock.now += 101;
+    CHECK(map.report_expired() == std::vector<std::string>{"short"});
+    CHECK(map.report_expired().empty());  // told once
+    clock.now += 1000;
+    CHECK(map.report_expired() == std::vector<std::string>{"long"});
+    CHECK(seen == std::vector<std::pair<std::string, bool>>{{"short", true}, {"long", true}});
+    CHECK(map.size() == 4);
+    CHECK(map.get_record("short"));
+    CHECK(map.merkle().root_hash() == root);
+    // A new write with a TTL is told when it runs out; the sweep still drops the records.
+    map.set("short", Value("again"), 50);
+    clock.now += 51;
+    CHECK(map.report_expired() == std::vector<std::string>{"short"});
+    CHECK(map.remove_expired().size() == 2);
+    CHECK(map.size() == 2);
+}
+
 TEST_CASE("LWWMap prune drops only old tombstones and updates the Merkle tree", "[lww]") {
     FakeClock clock;
     HLC hlc("a", {.clock = clock.source()});

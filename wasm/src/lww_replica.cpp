@@ -26,6 +26,7 @@ val LwwReplica::apply_local(const val& input) {
         std::vector<double> stamps;
         stamps.reserve(writes.writes.size() * 3);
         for (LocalWrite& w : writes.writes) {
+            had_ttl_ |= w.ttl_ms.present();
             const LWWMap::RecordView r = map_.write(w.key, std::move(w.value), w.ttl_ms.to_optional());
             stamps.insert(stamps.end(), {static_cast<double>(r.millis), static_cast<double>(r.counter), static_cast<double>(r.ttl_ms.value_or(0))});
         }
@@ -46,6 +47,7 @@ val LwwReplica::merge_records(std::vector<protocol::SyncLeafRecord>& records) {
     const BatchClock::Batch batch(clock_);
     MergeOutcome out;
     for (protocol::SyncLeafRecord& r : records) {
+        had_ttl_ |= r.record.ttl_ms.present();
         switch (map_.merge(r.key, std::move(r.record).to_record())) {
             case LWWMap::MergeResult::Applied:
                 out.changed.push_back(std::move(r.key));
@@ -58,6 +60,11 @@ val LwwReplica::merge_records(std::vector<protocol::SyncLeafRecord>& records) {
         }
     }
     return encoded(out);
+}
+
+val LwwReplica::report_expired() {
+    if (!had_ttl_) return val::array();
+    return val::array(map_.report_expired());
 }
 
 val LwwReplica::get(const std::string& key) const {
@@ -103,11 +110,14 @@ EMSCRIPTEN_BINDINGS(topgun_lww_replica) {
         .function("buckets", &LwwReplica::buckets)
         .function("leaf", &LwwReplica::leaf)
         .function("size", &LwwReplica::size)
+        .function("reportExpired", &LwwReplica::report_expired)
         .function("query", &LwwReplica::query)
         .function("addQuery", &LwwReplica::add_query)
         .function("removeQuery", &LwwReplica::remove_query)
         .function("queryPage", &LwwReplica::query_page)
-        .function("takeQueryEvents", &LwwReplica::take_query_events);
+        .function("takeQueryEvents", &LwwReplica::take_query_events)
+        .function("enableSearch", &LwwReplica::enable_search)
+        .function("search", &LwwReplica::search);
 }
 
 }  // namespace topgun::wasm

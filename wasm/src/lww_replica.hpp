@@ -9,6 +9,10 @@
 // caused them, so one drain serves a whole batch. They live in
 // lww_replica_queries.cpp, which is compiled for size: the query engine is
 // most of the module, the CRDT paths in lww_replica.cpp are the hot ones.
+//
+// Full-text search runs on the replica too (lww_replica_search.cpp): a BM25
+// index built on the first search (or by enableSearch, which picks the fields)
+// and kept in step with every write and merge from then on.
 #pragma once
 
 #include "batch_clock.hpp"
@@ -24,13 +28,17 @@
 #include <string>
 #include <vector>
 
+namespace topgun::search {
+class MapSearchIndex;
+}
+
 namespace topgun::wasm {
 
 class LwwReplica {
 public:
     // The node id must be valid (validNodeId); the JS layer checks it first,
     // since the HLC constructor's exception cannot be caught in this build.
-    explicit LwwReplica(const std::string& node_id) : hlc_(node_id, {.clock = clock_.source()}), map_(hlc_) {}
+    explicit LwwReplica(const std::string& node_id);
     ~LwwReplica();
     LwwReplica(const LwwReplica&) = delete;  // live queries point at map_
     LwwReplica& operator=(const LwwReplica&) = delete;
@@ -52,6 +60,10 @@ public:
     emscripten::val buckets(const std::string& path) const;
     emscripten::val leaf(const std::string& path) const;
     double size() const { return static_cast<double>(map_.size()); }
+    // Tells the live queries and the search index of records whose TTL ran
+    // out since the last call, keeping the records (LWWMap::report_expired):
+    // the keys, as an array. Free while no record has ever had a TTL.
+    emscripten::val report_expired();
 
     // A Query in; its page (a QUERY_RESP body) out.
     emscripten::val query(const emscripten::val& input) const;
@@ -63,6 +75,12 @@ public:
     // The events since the last call, as QUERY_UPDATE bodies (queryId = the id), in order.
     emscripten::val take_query_events();
 
+    // SearchSetup in: (re)builds the search index over the fields named, or
+    // every string; undefined, or {error}.
+    emscripten::val enable_search(const emscripten::val& input);
+    // LocalSearch in; a SEARCH_RESP body out: the best hits with their values.
+    emscripten::val search(const emscripten::val& input);
+
 private:
     emscripten::val merge_records(std::vector<protocol::SyncLeafRecord>& records);
 
@@ -70,7 +88,9 @@ private:
     HLC hlc_;
     LWWMap map_;
     std::unique_ptr<query::LiveQueryRegistry> live_;  // after map_: detaches from it first
+    std::unique_ptr<search::MapSearchIndex> search_;  // the same
     std::vector<query::LiveQueryEvent> pending_;
+    bool had_ttl_ = false;  // a write or merge brought a record with a TTL
 };
 
 }  // namespace topgun::wasm

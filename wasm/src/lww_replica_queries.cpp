@@ -31,8 +31,6 @@ protocol::QueryResp page_body(query::LiveQueryId id, query::QueryResult page) {
 
 using emscripten::val;
 
-LwwReplica::~LwwReplica() = default;
-
 val LwwReplica::query(const emscripten::val& input) const {
     return with_input<protocol::Query>(input, "query", [&](const protocol::Query& q) { return encoded(page_body(0, query::execute(map_, q))); });
 }

@@ -7,6 +7,7 @@
 #include <topgun/protocol/common.hpp>
 #include <topgun/protocol/fields.hpp>
 #include <topgun/protocol/query.hpp>
+#include <topgun/protocol/search.hpp>
 #include <topgun/protocol/sync.hpp>
 #include <topgun/value.hpp>
 
@@ -167,6 +168,47 @@ struct QueryEvents {
     template <class Self, class V>
     static void fields(Self& s, V&& v) {
         v("updates", s.updates);
+    }
+};
+
+// --- Local search ----------------------------------------------------------------------------------
+
+// A field the search index reads: the strings under a dot path, weighted by boost (default 1).
+struct SearchField {
+    std::string path;
+    std::optional<double> boost;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("path", s.path);
+        v("boost", s.boost);
+    }
+};
+
+// What the replica's search index reads: the given fields, or (none given)
+// every string of a record; and how it splits text into terms: "plain" (the
+// default, as the server: split and lower-case) or "english" (as the reference
+// TS client's local search: stop words, stemming, terms of 2 to 40 letters).
+struct SearchSetup {
+    std::optional<std::vector<SearchField>> indexed;
+    std::optional<std::string> analyzer;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("fields", s.indexed);
+        v("analyzer", s.analyzer);
+    }
+};
+
+// A search of the replica, with SEARCH's options (PROTOCOL.md §9.1); answered as a SEARCH_RESP body.
+struct LocalSearch {
+    std::string query;
+    std::optional<protocol::SearchOptions> options;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("query", s.query);
+        v("options", s.options);
     }
 };
 

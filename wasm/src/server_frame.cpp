@@ -40,15 +40,21 @@ auto events_of(Message& m) {
 
 // The kinds that carry records decode here, at -O3 (this file links first, so
 // its copies of their decoders are the ones kept); every other kind through
-// decode_any_frame, built for size.
+// decode_client_frame, built for size.
 ServerFrame::ServerFrame(const val& bytes)
     : decoded_(protocol::decode_message_of<protocol::ServerBatchEvent, protocol::SyncRespLeaf>(InputBytes(bytes).span(),
-                                                                                                                    decode_any_frame)) {}
+                                                                                                                    decode_client_frame)) {}
 
 val ServerFrame::summary() const {
-    if (!decoded_) return error_value(decoded_.error().message());
     val out = val::object();
+    if (!decoded_) {
+        if (decoded_.skipped_kind().empty()) return error_value(decoded_.error().message());
+        out.set("type", std::string(decoded_.skipped_kind()));
+        out.set("checked", false);
+        return out;
+    }
     out.set("type", std::string(protocol::type_name(decoded_.message())));
+    out.set("checked", true);
     const protocol::Message& message = decoded_.message();
     if (const auto* leaf = std::get_if<protocol::SyncRespLeaf>(&message)) {
         out.set("lwwMaps", val::array(std::vector<std::string>{leaf->map_name}));

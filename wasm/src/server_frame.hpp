@@ -19,15 +19,16 @@
 
 namespace topgun::wasm {
 
-// Any frame, with protocol::decode_message (frames.cpp).
-protocol::DecodeResult decode_any_frame(std::span<const std::uint8_t> bytes);
+// A frame of the kinds the client acts on, decoded; any other kind only checked (frames.cpp).
+protocol::DecodeResult decode_client_frame(std::span<const std::uint8_t> bytes);
 
 class ServerFrame {
 public:
     explicit ServerFrame(const emscripten::val& bytes);
 
     // `{type}`, or `{error}` for a malformed frame (truncated or garbage bytes,
-    // unknown kinds, wrong field types, nesting over 256, over 2 MiB). A frame
+    // unknown kinds, nesting over 256, over 2 MiB; in the kinds the client acts
+    // on, wrong field types too: `checked` says whether it was). A frame
     // with LWW records also names their maps (`lwwMaps`; a SYNC_RESP_LEAF names
     // its map even when empty) and counts the events it carries for OR maps (`orEvents`).
     emscripten::val summary() const;

@@ -156,6 +156,26 @@ public:
         });
     }
 
+    // Tells listeners of the records whose TTL ran out since the last call (an
+    // Expire change each, new_value nullptr) and keeps them: expired records
+    // stay stored until overwritten or pruned (PROTOCOL.md §5.1), so the map's
+    // records and Merkle hashes do not change, while live queries and indexes
+    // learn that the value is gone from reads. For replicas that never drop
+    // records themselves (clients); returns the keys.
+    std::vector<std::string> report_expired() {
+        const std::uint64_t now = hlc_->wall_clock();
+        std::vector<std::string> keys;
+        entries_.for_each([&](const Node& n) {
+            const Slot& slot = n.value;
+            if (slot.value.is_nil() || !ttl_expired(slot.millis, slot.ttl(), now)) return;
+            if (ttl_expired(slot.millis, slot.ttl(), expiry_reported_at_)) return;  // told before
+            keys.emplace_back(n.key);
+            listeners_.emit(LWWChange{LWWChange::Kind::Expire, n.key, &slot.value, nullptr, ref(n)});
+        });
+        expiry_reported_at_ = now;
+        return keys;
+    }
+
     // Listeners see a Clear change for every record with a value (expired ones
     // included: they may still be indexed), so nothing keeps views of its key.
     void clear() {
@@ -348,6 +368,7 @@ private:
     merkle::HashTrie trie_;
     NodeIds node_ids_;
     Listeners<LWWChange> listeners_;
+    std::uint64_t expiry_reported_at_ = 0;  // report_expired's last time
 };
 
 TOPGUN_END_NAMESPACE

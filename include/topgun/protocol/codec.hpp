@@ -69,16 +69,26 @@ public:
     DecodeResult() = default;
     DecodeResult(Message m) : message_(std::move(m)) {}  // NOLINT: implicit by design
     DecodeResult(msgpack::Error e) : error_(std::move(e)) {}  // NOLINT
+    // A well-formed frame of a known kind that was not decoded (decode_message_among).
+    static DecodeResult skipped(std::string_view kind) {
+        DecodeResult r;
+        r.skipped_kind_ = kind;
+        return r;
+    }
     explicit operator bool() const noexcept { return message_.has_value(); }
     Message& message() { return *message_; }
     const Message& message() const { return *message_; }
+    // Meaningful when there is no message and no skipped kind.
     const msgpack::Error& error() const noexcept { return error_; }
+    // The kind of a skipped frame (its "type"); empty for a decoded or a malformed one.
+    std::string_view skipped_kind() const noexcept { return skipped_kind_; }
 
 private:
     template <class Pick>
     friend DecodeResult detail::decode_frame_with(std::span<const std::uint8_t>, msgpack::Limits, Pick&&);
     std::optional<Message> message_;
     msgpack::Error error_;
+    std::string_view skipped_kind_;  // a kType constant
 };
 
 namespace detail {
@@ -118,20 +128,28 @@ bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
 
 struct TypeEntry {
     std::string_view name;
-    MemberDecoder decode;
     std::uint32_t hash;  // fnv1a(name): the table is searched by hash, then one name compare
+    std::size_t index;   // the kind's alternative in Message
 };
 
 template <std::size_t... I>
 constexpr std::array<TypeEntry, sizeof...(I)> make_type_table(std::index_sequence<I...>) {
     std::array<TypeEntry, sizeof...(I)> table{TypeEntry{std::variant_alternative_t<I, Message>::kType,
-                                                        &decode_alternative<I>,
-                                                        fnv1a(std::variant_alternative_t<I, Message>::kType)}...};
+                                                        fnv1a(std::variant_alternative_t<I, Message>::kType), I}...};
     std::sort(table.begin(), table.end(), [](const TypeEntry& a, const TypeEntry& b) { return a.hash < b.hash; });
     return table;
 }
 
 inline constexpr auto kTypeTable = make_type_table(std::make_index_sequence<kMessageKinds>{});
+
+// Every kind's member decoder, by alternative. Apart from the names, so that a
+// reader of a few kinds (decode_message_among) links only their decoders.
+template <std::size_t... I>
+constexpr std::array<MemberDecoder, sizeof...(I)> make_decoders(std::index_sequence<I...>) {
+    return {&decode_alternative<I>...};
+}
+
+inline constexpr auto kDecoders = make_decoders(std::make_index_sequence<kMessageKinds>{});
 
 constexpr const TypeEntry* find_type(std::string_view name) {
     const std::uint32_t h = fnv1a(name);
@@ -166,11 +184,15 @@ inline bool read_message_type(msgpack::Reader& r, std::uint32_t count, std::stri
     return false;
 }
 
-// The member decoder of a message kind; fails the reader for an unknown one.
-inline MemberDecoder decoder_named(msgpack::Reader& r, std::string_view type) {
-    if (const TypeEntry* entry = find_type(type)) return entry->decode;
+inline void fail_unknown_type(msgpack::Reader& r, std::string_view type) {
     r.fail(msgpack::Errc::UnknownType, "\"" + std::string(type) + "\"");
     r.error().path = "type";
+}
+
+// The member decoder of a message kind; fails the reader for an unknown one.
+inline MemberDecoder decoder_named(msgpack::Reader& r, std::string_view type) {
+    if (const TypeEntry* entry = find_type(type)) return kDecoders[entry->index];
+    fail_unknown_type(r, type);
     return nullptr;
 }
 
@@ -234,6 +256,43 @@ inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack:
     return detail::decode_frame_with(frame, limits, detail::decoder_named);
 }
 
+namespace detail {
+
+// The member decoder of one of Kinds..., told apart by name alone (a table of
+// every kind's decoder would bring all of them into the instantiation); nullptr
+// for any other kind.
+template <class... Kinds>
+MemberDecoder decoder_among(std::string_view type) {
+    for (const auto& [name, decoder] : {std::pair{Kinds::kType, decoder_of<Kinds>()}...}) {
+        if (type == name) return decoder;
+    }
+    return nullptr;
+}
+
+}  // namespace detail
+
+// decode_message for a reader that acts on a few kinds only (the WASM client):
+// a frame of one of Kinds... is decoded; a frame of any other known kind is
+// only checked to be well-formed MsgPack within the limits, and comes back
+// skipped (skipped_kind() names it); an unknown kind is an error.
+template <class... Kinds>
+DecodeResult decode_message_among(std::span<const std::uint8_t> frame, msgpack::Limits limits = {}) {
+    std::string_view skipped;
+    DecodeResult result = detail::decode_frame_with(frame, limits, [&](msgpack::Reader& r, std::string_view type) -> detail::MemberDecoder {
+        if (detail::MemberDecoder decode = detail::decoder_among<Kinds...>(type)) return decode;
+        if (const detail::TypeEntry* entry = detail::find_type(type)) {
+            skipped = entry->name;
+        } else {
+            detail::fail_unknown_type(r, type);
+        }
+        return nullptr;
+    });
+    if (skipped.empty()) return result;
+    msgpack::Reader r(frame, limits);
+    if (r.skip() && !r.at_end()) r.fail(msgpack::Errc::TrailingBytes);
+    return r.ok() ? DecodeResult::skipped(skipped) : DecodeResult(r.error());
+}
+
 // decode_message for a caller that compiles a few kinds apart (the WASM client
 // builds the record-carrying kinds for speed and the rest for size): a frame of
 // one of the kinds Fast... is decoded by this instantiation, any other by
@@ -241,13 +300,8 @@ inline DecodeResult decode_message(std::span<const std::uint8_t> frame, msgpack:
 template <class... Fast>
 DecodeResult decode_message_of(std::span<const std::uint8_t> frame, DecodeResult (*decode_other)(std::span<const std::uint8_t>)) {
     bool other = false;
-    // The kinds are told apart by name alone: the table of every kind's decoder
-    // would bring all of them into this instantiation.
     DecodeResult result = detail::decode_frame_with(frame, {}, [&](msgpack::Reader&, std::string_view type) -> detail::MemberDecoder {
-        detail::MemberDecoder decode = nullptr;
-        for (const auto& [name, decoder] : {std::pair{Fast::kType, detail::decoder_of<Fast>()}...}) {
-            if (type == name) decode = decoder;
-        }
+        detail::MemberDecoder decode = detail::decoder_among<Fast...>(type);
         other = decode == nullptr;
         return decode;
     });

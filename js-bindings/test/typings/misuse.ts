@@ -5,3 +5,4 @@ const client = new TopGunClient({ serverUrl: 'ws://x' });
 client.getMap<{ n: number }>('m').set('k', { n: 'not a number' });
 client.getEventJournal().subscribe(() => {}, { types: ['INSERT'] });
 const n: number = client.getPendingOpsCount() + client.getEventJournal();
+client.getMap('m').enableSearch({ analyzer: 'french' });

@@ -17,6 +17,9 @@ async function main(): Promise<void> {
   open.subscribe((rows) => rows.map((r) => r.value.title));
   const hits = await client.search<Todo>('todos', 'milk', { limit: 5 });
   hits.forEach((h) => h.score.toFixed(2));
+  todos.enableSearch({ fields: ['title', { path: 'notes', boost: 0.5 }], analyzer: 'english' });
+  const local = todos.search('milk', { limit: 3, minScore: 0.1 });
+  local.forEach((h) => h.value.title.toUpperCase() + h.matchedTerms.join());
   const journal = client.getEventJournal();
   const stop = journal.subscribe((e: JournalEvent) => e.sequence + 1n, { mapName: 'todos', types: ['UPDATE'] });
   stop();

@@ -24,6 +24,7 @@
 #include <topgun/protocol/search.hpp>
 #include <topgun/search/live_search.hpp>
 #include <topgun/search/map_index.hpp>
+#include <topgun/search/wire_search.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -97,7 +98,7 @@ public:
 
     // SEARCH: the top hits with their values (the reference sends nil values).
     std::vector<protocol::SearchResultEntry> search(const std::string& query, const protocol::SearchOptions& options) const {
-        return entries(index_.index().search(query, core_options(options)));
+        return search::with_values(index_.index().search(query, search::from_wire(options)), mirror_.map());
     }
 
     // SEARCH_SUB: its initial hits; later changes come out of apply().
@@ -105,12 +106,12 @@ public:
                                                        const protocol::SearchOptions& options) {
         unsubscribe(who.connection, who.subscription_id);  // a repeated id replaces its subscription
         auto subscriber = std::make_shared<const SearchSubscriber>(std::move(who));
-        auto [id, initial] = live_.subscribe(query, core_options(options), [this, subscriber](const search::SearchEvent& e) {
+        auto [id, initial] = live_.subscribe(query, search::from_wire(options), [this, subscriber](const search::SearchEvent& e) {
             send(*subscriber, e.key, e.type, e.score, e.matched_terms);
         });
         subscriptions_[{subscriber->connection, subscriber->subscription_id}] = id;
         subscribers_.emplace(id, std::move(subscriber));
-        return entries(std::move(initial));
+        return search::with_values(std::move(initial), mirror_.map());
     }
 
     void unsubscribe(std::uint64_t connection, const std::string& subscription_id) {
@@ -162,29 +163,6 @@ private:
                 }
             }
         }
-    }
-
-    // PROTOCOL.md §9.1: limit 10 and minScore 0 unless given. Boosts name
-    // fields; this index has one unnamed field (every string of a record), so
-    // they change nothing until indexes with named fields exist.
-    static search::SearchOptions core_options(const protocol::SearchOptions& o) {
-        search::SearchOptions out;
-        out.limit = o.limit.value_or(10);
-        out.min_score = o.min_score.value_or(0);
-        if (o.boost) {
-            for (const auto& [field, boost] : *o.boost) out.boosts.push_back(search::FieldBoost{field, boost});
-        }
-        return out;
-    }
-
-    std::vector<protocol::SearchResultEntry> entries(std::vector<search::SearchResult> hits) const {
-        std::vector<protocol::SearchResultEntry> out;
-        out.reserve(hits.size());
-        for (search::SearchResult& h : hits) {
-            const Value* v = mirror_.map().get(h.key);
-            out.push_back(protocol::SearchResultEntry{std::move(h.key), v ? *v : Value(), h.score, std::move(h.matched_terms)});
-        }
-        return out;
     }
 
     std::size_t remaining_;

@@ -1,0 +1,114 @@
+// Local full-text search on the WASM LWW replica: ranked hits with their values,
+// an index that follows writes, merges and removes, chosen fields with boosts,
+// TTL, and malformed requests refused with the index unchanged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadCore, LwwReplica } from '../src/core.js';
+
+await loadCore();
+
+const articles = [
+  { key: 'a1', value: { title: 'Offline first apps', body: 'sync when the network returns', stars: 5 } },
+  { key: 'a2', value: { title: 'CRDT maps', body: 'offline edits merge without conflicts, offline' } },
+  { key: 'a3', value: { title: 'Gardening', body: 'tomatoes need sun', tags: ['summer', 'offline'] } },
+  { key: 'a4', value: 'a plain string about running offline' },
+];
+
+function replicaWith(writes) {
+  const replica = new LwwReplica('searcher');
+  replica.applyLocal(writes);
+  return replica;
+}
+
+test('search ranks every string of the records with BM25 and returns the hits with their values', () => {
+  const replica = replicaWith(articles);
+  const hits = replica.search('offline');
+  assert.deepEqual(hits.map((h) => h.key).sort(), ['a1', 'a2', 'a3', 'a4']);
+  // a2 says "offline" twice in a short text: first; scores never grow down the list.
+  assert.equal(hits[0].key, 'a2');
+  for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1].score >= hits[i].score);
+  assert.deepEqual(hits[0].value, articles[1].value);
+  assert.deepEqual(hits[0].matchedTerms, ['offline']);
+  // As the server: words split on non-alphanumerics and lower-cased, nothing else.
+  assert.deepEqual(replica.search('TOMATOES!').map((h) => h.key), ['a3']);
+  assert.deepEqual(replica.search('Tomato'), []);
+  assert.deepEqual(replica.search('the').map((h) => h.key), ['a1']);
+  assert.deepEqual(replica.search('zeppelin'), []);
+  // The english analyzer stems and drops stop words.
+  replica.enableSearch({ analyzer: 'english' });
+  assert.deepEqual(replica.search('Tomato').map((h) => h.key), ['a3']);
+  assert.deepEqual(replica.search('the'), []);
+  replica.enableSearch();
+  // Options as SEARCH's: limit, minScore.
+  assert.equal(replica.search('offline', { limit: 2 }).length, 2);
+  assert.deepEqual(replica.search('offline', { limit: 0 }), []);
+  const top = hits[0].score;
+  assert.deepEqual(replica.search('offline', { minScore: top }).map((h) => h.key), ['a2']);
+  replica.dispose();
+});
+
+test('the index follows local writes, removes and merged remote records', () => {
+  const replica = replicaWith(articles);
+  assert.equal(replica.search('tomatoes').length, 1);
+  replica.set('a5', { title: 'Tomatoes', body: 'tomatoes and more tomatoes' });
+  assert.deepEqual(replica.search('tomatoes').map((h) => h.key), ['a5', 'a3']);
+  replica.remove('a5');
+  assert.deepEqual(replica.search('tomatoes').map((h) => h.key), ['a3']);
+  replica.set('a3', { title: 'Gardening', body: 'peppers need sun' });
+  assert.deepEqual(replica.search('tomatoes'), []);
+
+  const remote = new LwwReplica('remote');
+  const records = remote.applyLocal([{ key: 'r1', value: { title: 'Tomatoes from afar' } }]);
+  replica.merge(records);
+  assert.deepEqual(replica.search('tomatoes').map((h) => h.key), ['r1']);
+  // A newer remote remove drops it; an older write loses and changes nothing.
+  replica.merge(remote.applyLocal([{ key: 'r1', value: null }]));
+  assert.deepEqual(replica.search('tomatoes'), []);
+  replica.merge(records);
+  assert.deepEqual(replica.search('tomatoes'), []);
+  remote.dispose();
+  replica.dispose();
+});
+
+test('enableSearch reads the chosen fields only, with their boosts', () => {
+  const replica = replicaWith(articles);
+  replica.enableSearch({ fields: ['title'] });
+  // "offline" is in a1's title only; the bodies and tags are not read now.
+  assert.deepEqual(replica.search('offline').map((h) => h.key), ['a1']);
+  replica.enableSearch({ fields: [{ path: 'title', boost: 1 }, { path: 'body', boost: 3 }] });
+  const both = replica.search('offline');
+  assert.deepEqual(both.map((h) => h.key), ['a2', 'a1']);
+  // A query's boost replaces the field's: with the title weighted up, a1 leads.
+  assert.deepEqual(replica.search('offline', { boost: { title: 10, body: 1 } }).map((h) => h.key), ['a1', 'a2']);
+  // Nested paths and arrays under a path.
+  replica.enableSearch({ fields: ['tags'] });
+  assert.deepEqual(replica.search('summer').map((h) => h.key), ['a3']);
+  // No fields: every string again.
+  replica.enableSearch();
+  assert.equal(replica.search('offline').length, 4);
+  replica.dispose();
+});
+
+test('an expired record is not a hit', async () => {
+  const replica = replicaWith([
+    { key: 'short', value: 'ephemeral note', ttlMs: 30 },
+    { key: 'long', value: 'a lasting note' },
+  ]);
+  assert.deepEqual(replica.search('note').map((h) => h.key).sort(), ['long', 'short']);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(replica.search('note').map((h) => h.key), ['long']);
+  replica.dispose();
+});
+
+test('malformed search requests are refused with the reason and the index unchanged', () => {
+  const replica = replicaWith(articles);
+  const before = replica.search('offline');
+  assert.throws(() => replica.search(42), /search: wrong type at query/);
+  assert.throws(() => replica.search('offline', { limit: 'ten' }), /search: wrong type at options\.limit/);
+  assert.throws(() => replica.search('offline', { limit: -1 }), /search: .*options\.limit/);
+  assert.throws(() => replica.enableSearch({ fields: [{ path: 7 }] }), /enableSearch: wrong type at fields/);
+  assert.throws(() => replica.enableSearch({ fields: [{ boost: 2 }] }), /enableSearch: .*path/);
+  assert.throws(() => replica.enableSearch({ analyzer: 'klingon' }), /enableSearch: analyzer must be 'plain' or 'english'/);
+  assert.deepEqual(replica.search('offline'), before);
+  replica.dispose();
+});
