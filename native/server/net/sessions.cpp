@@ -226,6 +226,10 @@ private:
             return;
         }
         if (ec == http::error::body_limit) {
+            // The headers were read: an allowed origin may read the refusal, and no
+            // earlier request's origin applies to it.
+            const auto origin = parser_->get()[http::field::origin];
+            cors_origin_ = allowed_origin(std::string_view(origin.data(), origin.size()));
             respond_json(http::status::payload_too_large, {{"code", 413}, {"message", "request body over 2 MiB"}}, false);
             return;
         }
@@ -249,18 +253,16 @@ private:
     // unless TOPGUN_CORS_ORIGINS lists the origin (or `*`). Returns false when
     // the request has been answered (a refusal or a preflight).
     bool admit_origin(const http::request<http::string_body>& request, bool keep_alive) {
-        cors_origin_.clear();
         const auto header = request[http::field::origin];
-        if (header.empty()) return true;
-        const std::string origin(header.data(), header.size());
-        const auto& allowed = node_.config().cors_origins;
-        const bool any = std::find(allowed.begin(), allowed.end(), "*") != allowed.end();
-        if (!any && std::find(allowed.begin(), allowed.end(), origin) == allowed.end()) {
+        const std::string_view origin(header.data(), header.size());
+        cors_origin_ = allowed_origin(origin);
+        if (origin.empty()) return true;
+        if (cors_origin_.empty()) {
             respond_json(http::status::forbidden,
-                         {{"code", 403}, {"message", "origin " + origin + " is not allowed (TOPGUN_CORS_ORIGINS)"}}, keep_alive);
+                         {{"code", 403}, {"message", "origin " + std::string(origin) + " is not allowed (TOPGUN_CORS_ORIGINS)"}},
+                         keep_alive);
             return false;
         }
-        cors_origin_ = any ? "*" : origin;
         if (request.method() != http::verb::options) return true;
         auto response = std::make_shared<http::response<http::string_body>>(http::status::no_content, 11);
         response->set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
@@ -268,6 +270,15 @@ private:
         response->set(http::field::access_control_max_age, "600");
         send(std::move(response), keep_alive);
         return false;
+    }
+
+    // The Access-Control-Allow-Origin answering an Origin header: empty when
+    // there is none or TOPGUN_CORS_ORIGINS does not list it (or `*`).
+    std::string allowed_origin(std::string_view origin) const {
+        if (origin.empty()) return {};
+        const auto& allowed = node_.config().cors_origins;
+        if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end()) return "*";
+        return std::find(allowed.begin(), allowed.end(), origin) == allowed.end() ? std::string() : std::string(origin);
     }
 
     void route(const http::request<http::string_body>& request, std::string_view path) {

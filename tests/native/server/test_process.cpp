@@ -47,28 +47,45 @@ ClientOp put(std::string id, std::string map, std::string key, Value value) {
 
 using HttpHeaders = std::vector<std::pair<boost::beast::http::field, std::string>>;
 
-// One HTTP/1.1 request; returns the response.
-boost::beast::http::response<boost::beast::http::string_body> http_exchange(std::uint16_t port, boost::beast::http::verb verb,
-                                                                            const std::string& target, std::string body = {},
-                                                                            const HttpHeaders& headers = {}) {
+struct HttpCall {
+    boost::beast::http::verb verb;
+    std::string target;
+    std::string body;
+    HttpHeaders headers;
+};
+
+// HTTP/1.1 requests in order on one keep-alive connection; returns the responses.
+std::vector<boost::beast::http::response<boost::beast::http::string_body>> http_exchanges(std::uint16_t port,
+                                                                                         std::vector<HttpCall> calls) {
     namespace beast = boost::beast;
     namespace http = beast::http;
     boost::asio::io_context io;
     beast::tcp_stream stream(io);
     boost::asio::ip::tcp::resolver resolver(io);
     stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
-    http::request<http::string_body> req{verb, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    for (const auto& [field, value] : headers) req.set(field, value);
-    req.body() = std::move(body);
-    req.prepare_payload();
-    beast::error_code write_error;  // a server refusing a large body answers and closes before reading it all
-    http::write(stream, req, write_error);
+    std::vector<http::response<http::string_body>> responses;
     beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    http::read(stream, buffer, parser);
-    return parser.release();
+    for (HttpCall& call : calls) {
+        http::request<http::string_body> req{call.verb, call.target, 11};
+        req.set(http::field::host, "127.0.0.1");
+        for (const auto& [field, value] : call.headers) req.set(field, value);
+        req.body() = std::move(call.body);
+        req.prepare_payload();
+        beast::error_code write_error;  // a server refusing a large body answers and closes before reading it all
+        http::write(stream, req, write_error);
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(64 * 1024 * 1024);
+        http::read(stream, buffer, parser);
+        responses.push_back(parser.release());
+    }
+    return responses;
+}
+
+// One HTTP/1.1 request; returns the response.
+boost::beast::http::response<boost::beast::http::string_body> http_exchange(std::uint16_t port, boost::beast::http::verb verb,
+                                                                            const std::string& target, std::string body = {},
+                                                                            const HttpHeaders& headers = {}) {
+    return http_exchanges(port, {HttpCall{verb, target, std::move(body), headers}}).front();
 }
 
 // (status, body)
@@ -360,6 +377,20 @@ TEST_CASE("Process: access policies and indexes set through the admin API surviv
         CHECK(preflight.result_int() == 204);
         CHECK(preflight[http::field::access_control_allow_methods].find("POST") != std::string_view::npos);
         CHECK(http_get(port, "/health").first == 200);  // no Origin: not a cross-origin request
+        // A body over the limit: refused with the CORS header of its own origin,
+        // never with the previous request's on the same connection.
+        const std::string too_big(2 * 1024 * 1024 + 1, 'x');
+        const auto kept_alive = http_exchanges(port, {HttpCall{http::verb::get, "/health", "", {{http::field::origin, "https://app.example"}}},
+                                                      HttpCall{http::verb::post, "/sync", too_big, {}}});
+        CHECK(kept_alive[0][http::field::access_control_allow_origin] == "https://app.example");
+        CHECK(kept_alive[1].result_int() == 413);
+        CHECK(kept_alive[1][http::field::access_control_allow_origin].empty());
+        const auto from_app = http_exchange(port, http::verb::post, "/sync", too_big, {{http::field::origin, "https://other.example"}});
+        CHECK(from_app.result_int() == 413);
+        CHECK(from_app[http::field::access_control_allow_origin] == "https://other.example");
+        const auto from_elsewhere = http_exchange(port, http::verb::post, "/sync", too_big, {{http::field::origin, "https://evil.example"}});
+        CHECK(from_elsewhere.result_int() == 413);
+        CHECK(from_elsewhere[http::field::access_control_allow_origin].empty());
     }
     ServerProcess server(env);
     const std::uint16_t port = server.require_port();
