@@ -104,7 +104,7 @@ export class LwwReplica<V = unknown> {
   /** Chooses what search() reads and how, and rebuilds the index (see SearchSetup). */
   enableSearch(setup?: SearchSetup): void;
   /** Full-text search of the replica (BM25, ranked as the server ranks); best first, limit 10 by default. */
-  search(query: string, options?: SearchOptions): SearchHit<V>[];
+  search(query: string, options?: LocalSearchOptions): SearchHit<V>[];
   /** Frees the WASM memory; the replica cannot be used afterwards. */
   dispose(): void;
 }
@@ -267,10 +267,10 @@ export interface ClientMap<V = unknown> {
    * Full-text search of the local replica: at once, offline too, local writes included
    * (TopGunClient.search asks the server). The first call builds the index.
    */
-  search(query: string, options?: SearchOptions): SearchHit<V>[];
+  search(query: string, options?: LocalSearchOptions): SearchHit<V>[];
   /** What local search reads and how (see SearchSetup); rebuilds the index. */
   enableSearch(setup?: SearchSetup): void;
-  /** Called with the changed keys after local writes and merged remote changes. */
+  /** Called with the changed keys after local writes, merged remote changes and expiries (TTL). */
   subscribe(cb: (changedKeys: string[]) => void): () => void;
 }
 
@@ -362,6 +362,14 @@ export interface SearchOptions {
   limit?: number;
   minScore?: number;
   boost?: Record<string, number>;
+}
+
+/** Local search's options: SEARCH's, and two only the replica's index offers. */
+export interface LocalSearchOptions extends SearchOptions {
+  /** The last word also matches every term it begins (search as you type). */
+  prefix?: boolean;
+  /** Words also match terms within this many edits (1 or 2), ranked below exact matches. */
+  fuzzy?: number;
 }
 
 /** A standing full-text search on the server (see TopGunClient.searchSubscribe). */

@@ -278,8 +278,8 @@ class ClientMap extends SyncedMap {
   sweepExpired() {
     const keys = this.replica.reportExpired();
     if (keys.length === 0) return;
-    this.emit(keys);
     this.#deliverQueryEvents(keys);
+    this.emit(keys);
   }
 
   // The replica's query changes go to their handles once per write batch, merge or sweep.
@@ -637,12 +637,24 @@ export class TopGunClient {
     await loadCore({ wasmUrl: this.#options.wasmUrl });
     await this.#restore();
     this.#closed = false;
-    this.#expiryTimer = setInterval(() => {
-      for (const map of this.#maps.values()) map.sweepExpired();
-    }, this.#options.expirySweepMs);
+    clearInterval(this.#expiryTimer);
+    this.#expiryTimer = setInterval(() => this.#sweepExpired(), this.#options.expirySweepMs);
     this.#expiryTimer.unref?.(); // in Node, an open client alone does not keep the process alive for this
     this.#watchNetwork();
     this.#connect();
+  }
+
+  // Every map is swept even when a listener throws; the first error is rethrown afterwards.
+  #sweepExpired() {
+    let failure;
+    for (const map of this.#maps.values()) {
+      try {
+        map.sweepExpired();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
   }
 
   // Browsers say when the network goes: drop the socket at once instead of

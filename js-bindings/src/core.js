@@ -265,11 +265,15 @@ export class LwwReplica extends MerkleReplica {
   /**
    * Full-text search over the replica (BM25, ranked as the server ranks), offline too.
    * @param {string} query
-   * @param {{limit?: number, minScore?: number, boost?: Record<string, number>}} [options] limit 10 by default
+   * @param {{limit?: number, minScore?: number, boost?: Record<string, number>, prefix?: boolean, fuzzy?: number}} [options]
+   *   SEARCH's options (limit 10 by default), and local ones: `prefix`, the last word also matches the
+   *   terms it begins (search as you type); `fuzzy` (1 or 2), words also match terms that many edits away
    * @returns {{key: string, value: any, score: number, matchedTerms: string[]}[]} best first
    */
-  search(query, options) {
-    const request = options === undefined ? { query } : { query, options };
+  search(query, { prefix, fuzzy, ...options } = {}) {
+    const request = { query, options };
+    if (prefix !== undefined) request.prefix = prefix;
+    if (fuzzy !== undefined) request.fuzzy = fuzzy;
     return unpack(bytesOrThrow(this._native().search(pack(request)))).results ?? [];
   }
 

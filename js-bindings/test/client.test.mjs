@@ -197,7 +197,7 @@ test("a record whose TTL runs out leaves live queries, local search and subscrib
   try {
     const notes = offline.getMap('notes');
     notes.set('keep', { text: 'lasting note', prio: 1 });
-    notes.set('brief', { text: 'brief note', prio: 2 }, 300);
+    notes.set('brief', { text: 'brief note', prio: 2 }, 1000);
     const top = offline.query('notes', { sort: { prio: 'desc' } });
     assert.deepEqual(top.getResults().map((r) => r.key), ['brief', 'keep']);
     assert.deepEqual(notes.search('note').map((h) => h.key).sort(), ['brief', 'keep']);

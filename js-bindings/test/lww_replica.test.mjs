@@ -229,11 +229,11 @@ test('reportExpired names each record whose TTL ran out once, keeps it, and sees
   const replica = new LwwReplica('replica');
   replica.set('plain', 1);
   assert.deepEqual(replica.reportExpired(), []);
-  replica.merge(source.applyLocal([{ key: 'remote', value: 'r', ttlMs: 30 }]));
+  replica.merge(source.applyLocal([{ key: 'remote', value: 'r', ttlMs: 500 }]));
   const { id, results } = replica.addQuery({});
   assert.deepEqual(results.map((r) => r.key).sort(), ['plain', 'remote']);
   const root = replica.rootHash();
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  await new Promise((resolve) => setTimeout(resolve, 600));
   assert.deepEqual(replica.reportExpired(), ['remote']);
   assert.deepEqual(
     replica.takeQueryEvents().map(({ queryId, key, changeType }) => [queryId, key, changeType]),

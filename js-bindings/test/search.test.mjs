@@ -42,6 +42,10 @@ test('search ranks every string of the records with BM25 and returns the hits wi
   // Options as SEARCH's: limit, minScore.
   assert.equal(replica.search('offline', { limit: 2 }).length, 2);
   assert.deepEqual(replica.search('offline', { limit: 0 }), []);
+  // Search as you type, and typos.
+  assert.deepEqual(replica.search('tomat'), []);
+  assert.deepEqual(replica.search('tomat', { prefix: true }).map((h) => h.key), ['a3']);
+  assert.deepEqual(replica.search('tomatos', { fuzzy: 1 }).map((h) => h.key), ['a3']);
   const top = hits[0].score;
   assert.deepEqual(replica.search('offline', { minScore: top }).map((h) => h.key), ['a2']);
   replica.dispose();
@@ -89,14 +93,18 @@ test('enableSearch reads the chosen fields only, with their boosts', () => {
   replica.dispose();
 });
 
-test('an expired record is not a hit', async () => {
+test('an expired record is not a hit, and does not take a place in the top hits', async () => {
   const replica = replicaWith([
-    { key: 'short', value: 'ephemeral note', ttlMs: 30 },
-    { key: 'long', value: 'a lasting note' },
+    { key: 'short', value: 'note note note', ttlMs: 500 },
+    { key: 'long', value: 'a lasting note note' },
+    { key: 'longer', value: 'another lasting note' },
   ]);
-  assert.deepEqual(replica.search('note').map((h) => h.key).sort(), ['long', 'short']);
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  assert.deepEqual(replica.search('note').map((h) => h.key), ['long']);
+  assert.deepEqual(replica.search('note', { limit: 2 }).map((h) => h.key), ['short', 'long']);
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  // Still in the index (nothing reported the expiry yet), but the page is full of live records.
+  assert.deepEqual(replica.search('note', { limit: 2 }).map((h) => h.key), ['long', 'longer']);
+  assert.deepEqual(replica.reportExpired(), ['short']);
+  assert.deepEqual(replica.search('note').map((h) => h.key), ['long', 'longer']);
   replica.dispose();
 });
 
@@ -106,6 +114,7 @@ test('malformed search requests are refused with the reason and the index unchan
   assert.throws(() => replica.search(42), /search: wrong type at query/);
   assert.throws(() => replica.search('offline', { limit: 'ten' }), /search: wrong type at options\.limit/);
   assert.throws(() => replica.search('offline', { limit: -1 }), /search: .*options\.limit/);
+  assert.throws(() => replica.search('offline', { prefix: 'yes' }), /search: wrong type at prefix/);
   assert.throws(() => replica.enableSearch({ fields: [{ path: 7 }] }), /enableSearch: wrong type at fields/);
   assert.throws(() => replica.enableSearch({ fields: [{ boost: 2 }] }), /enableSearch: .*path/);
   assert.throws(() => replica.enableSearch({ analyzer: 'klingon' }), /enableSearch: analyzer must be 'plain' or 'english'/);

@@ -1,7 +1,8 @@
 // examples/todo-web in a real browser (Debian's Chromium, driven by
 // playwright-core) against topgun-server: two browser profiles edit one list,
 // one goes offline and both keep editing, it comes back and the lists
-// converge; a reload with the server gone shows the list from IndexedDB.
+// converge; a reload with the server gone shows the list from IndexedDB, and
+// its search box filters it with local search.
 // Screenshots land in build/browser-artifacts/.
 //
 // TOPGUN_SERVER_BINARY names the server (default: the dev preset's build);
@@ -103,6 +104,12 @@ test('two browsers edit one list, one offline, and converge; a reload restores t
     assert.deepEqual(await titles(b), ['bread', 'eggs', 'jam', 'milk']);
     assert.notEqual(await stateOf(b), 'CONNECTED');
     await b.screenshot({ path: join(artifacts, 'todo-reloaded-offline.png') });
+    // Local search filters the list offline, by prefix while typing.
+    await b.fill('#filter', 'mi');
+    await b.waitForFunction(() => document.querySelectorAll('#list li').length === 1);
+    assert.deepEqual(await titles(b), ['milk']);
+    await b.fill('#filter', '');
+    await b.waitForFunction(() => document.querySelectorAll('#list li').length === 4);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

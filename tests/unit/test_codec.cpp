@@ -121,6 +121,22 @@ TEST_CASE("decode_message_among decodes its kinds and only checks the form of ot
     CHECK(decode_message_among<Ping, Pong>(odd_op_ack, {.max_bytes = 8}).error().code == decode_message(odd_op_ack, {.max_bytes = 8}).error().code);
 }
 
+TEST_CASE("A frame with two payloads is refused: readers that keep the last would see an unchecked one", "[codec]") {
+    msgpack::Writer w(64);
+    w.map_header(3);
+    w.string("type");
+    w.string("OP_ACK");
+    w.string("payload");
+    w.value(map_of({{"lastId", Value("7")}}));
+    w.string("payload");
+    w.value(map_of({{"lastId", Value(7)}}));
+    const Bytes frame = w.take();
+    const auto decoded = decode_message(frame);
+    REQUIRE_FALSE(decoded);
+    CHECK(decoded.error().code == msgpack::Errc::InvalidValue);
+    CHECK(decoded.error().path == "payload");
+}
+
 TEST_CASE("Malformed frames give typed errors with the field path", "[codec]") {
     SECTION("not a map") {
         auto r = decode_message(frame_of(Value(1)));

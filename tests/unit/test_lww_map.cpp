@@ -124,6 +124,15 @@ TEST_CASE("LWWMap report_expired tells listeners once and keeps the records and 
     CHECK(map.size() == 4);
     CHECK(map.get_record("short"));
     CHECK(map.merkle().root_hash() == root);
+    // A record that ran out before it arrived was never live: not told.
+    LWWMap later(hlc);
+    later.merge("old", LWWRecord{Value("o"), Timestamp{clock.now - 500, 0, "b"}, 100});
+    CHECK(later.get("old") == nullptr);
+    CHECK(later.report_expired().empty());
+    // A clock stepping back tells nothing twice.
+    clock.now -= 1000;
+    CHECK(map.report_expired().empty());
+    clock.now += 1000;
     // A new write with a TTL is told when it runs out; the sweep still drops the records.
     map.set("short", Value("again"), 50);
     clock.now += 51;

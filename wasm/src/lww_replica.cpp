@@ -64,6 +64,7 @@ val LwwReplica::merge_records(std::vector<protocol::SyncLeafRecord>& records) {
 
 val LwwReplica::report_expired() {
     if (!had_ttl_) return val::array();
+    const BatchClock::Batch batch(clock_);  // the live queries' reads share one time
     return val::array(map_.report_expired());
 }
 

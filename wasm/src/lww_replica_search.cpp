@@ -39,9 +39,11 @@ val LwwReplica::search(const val& input) {
     const BatchClock::Batch batch(clock_);  // the hits' values are read at one time
     return with_input<LocalSearch>(input, "search", [&](const LocalSearch& request) {
         if (!search_) search_ = std::make_unique<search::MapSearchIndex>(map_);
-        const search::SearchOptions options = search::from_wire(request.options.value_or(protocol::SearchOptions{}));
+        search::SearchOptions options = search::from_wire(request.options.value_or(protocol::SearchOptions{}));
+        options.prefix = request.prefix.value_or(false);
+        options.fuzzy = request.fuzzy.value_or(0);
         protocol::SearchResp out;
-        out.results = search::with_values(search_->index().search(request.query, options), map_);
+        out.results = search::live_hits(search_->index(), request.query, options, map_);
         out.total_count = static_cast<std::uint32_t>(out.results.size());
         return encoded(out);
     });

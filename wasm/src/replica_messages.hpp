@@ -200,15 +200,22 @@ struct SearchSetup {
     }
 };
 
-// A search of the replica, with SEARCH's options (PROTOCOL.md §9.1); answered as a SEARCH_RESP body.
+// A search of the replica, with SEARCH's options (PROTOCOL.md §9.1), and two
+// the wire does not carry: `prefix` (the last word also matches the terms it
+// begins: search as you type) and `fuzzy` (words match terms within 1 or 2
+// edits). Answered as a SEARCH_RESP body.
 struct LocalSearch {
     std::string query;
     std::optional<protocol::SearchOptions> options;
+    std::optional<bool> prefix;
+    std::optional<std::uint32_t> fuzzy;
 
     template <class Self, class V>
     static void fields(Self& s, V&& v) {
         v("query", s.query);
         v("options", s.options);
+        v("prefix", s.prefix);
+        v("fuzzy", s.fuzzy);
     }
 };
 

@@ -26,13 +26,23 @@ await client.start();
 const todos = client.getMap('todos');
 
 const list = document.getElementById('list');
+const filter = document.getElementById('filter');
 const summary = document.getElementById('summary');
 const state = document.getElementById('state');
+
+// The search box filters with local full-text search (on the replica, so it
+// works offline too); the last word matches as a prefix while typing.
+function shown(items) {
+  const text = filter.value.trim();
+  if (!text) return items;
+  const hits = new Set(todos.search(text, { prefix: true, limit: 1000 }).map((hit) => hit.key));
+  return items.filter(([id]) => hits.has(id));
+}
 
 function render() {
   const items = todos.entries().sort(([, a], [, b]) => a.createdAt - b.createdAt || (a.title < b.title ? -1 : 1));
   list.replaceChildren(
-    ...items.map(([id, todo]) => {
+    ...shown(items).map(([id, todo]) => {
       const li = document.createElement('li');
       li.dataset.id = id;
       li.classList.toggle('done', todo.done);
@@ -74,6 +84,7 @@ document.getElementById('add').addEventListener('submit', (event) => {
 });
 
 todos.subscribe(render);
+filter.addEventListener('input', render);
 client.onConnectionStateChange(showState);
 setInterval(render, 500); // the pending count changes as acks arrive
 showState(client.getConnectionState());

@@ -37,7 +37,8 @@ class LWWMap;
 // A stored record's place in its map, for readers that keep many references
 // (indexes): reading through it skips the key lookup, which on a large map
 // costs two cache misses. Valid until the map drops the key; a drop is
-// reported (Prune, Expire, Clear) before it happens.
+// reported (Prune, Expire, Clear) before it happens (an Expire from
+// report_expired drops nothing).
 class RecordRef {
 public:
     RecordRef() = default;
@@ -56,7 +57,8 @@ private:
 // What a change did to one key; values are the live values before and after
 // (nullptr for absent, tombstoned or expired). Expire, Prune and Clear report
 // the dropped value as old_value even when it had already expired, and are
-// sent before the record (and the storage `key` views) goes away.
+// sent before the record (and the storage `key` views) goes away — except an
+// Expire from report_expired, whose record stays stored.
 struct LWWChange {
     enum class Kind { Set, Remove, Merge, Prune, Expire, Clear };
     Kind kind;
@@ -86,7 +88,8 @@ public:
 
     enum class MergeResult { Applied, Ignored, DriftRejected };
 
-    explicit LWWMap(HLC& hlc, unsigned merkle_depth = merkle::kDefaultDepth) : hlc_(&hlc), trie_(merkle_depth) {}
+    explicit LWWMap(HLC& hlc, unsigned merkle_depth = merkle::kDefaultDepth)
+        : hlc_(&hlc), trie_(merkle_depth), expiry_reported_at_(hlc.wall_clock()) {}
     LWWMap(const LWWMap&) = delete;  // the trie points into entries_
     LWWMap& operator=(const LWWMap&) = delete;
     LWWMap(LWWMap&&) noexcept = default;
@@ -156,14 +159,18 @@ public:
         });
     }
 
-    // Tells listeners of the records whose TTL ran out since the last call (an
-    // Expire change each, new_value nullptr) and keeps them: expired records
-    // stay stored until overwritten or pruned (PROTOCOL.md §5.1), so the map's
-    // records and Merkle hashes do not change, while live queries and indexes
-    // learn that the value is gone from reads. For replicas that never drop
-    // records themselves (clients); returns the keys.
+    // Tells listeners of the records whose TTL ran out since the last call (or
+    // since the map was made), an Expire change each (new_value nullptr), and
+    // keeps them: expired records stay stored until overwritten or pruned
+    // (PROTOCOL.md §5.1), so the map's records and Merkle hashes do not change,
+    // while live queries and indexes learn that the value is gone from reads.
+    // For replicas that never drop records themselves (clients); returns the
+    // keys. A record merged after its TTL ran out but within the last interval
+    // is reported although it was never live: listeners take an Expire of a
+    // value they never held as nothing. The interval only moves forward, so a
+    // clock stepping back reports nothing twice.
     std::vector<std::string> report_expired() {
-        const std::uint64_t now = hlc_->wall_clock();
+        const std::uint64_t now = std::max(hlc_->wall_clock(), expiry_reported_at_);
         std::vector<std::string> keys;
         entries_.for_each([&](const Node& n) {
             const Slot& slot = n.value;
@@ -368,7 +375,7 @@ private:
     merkle::HashTrie trie_;
     NodeIds node_ids_;
     Listeners<LWWChange> listeners_;
-    std::uint64_t expiry_reported_at_ = 0;  // report_expired's last time
+    std::uint64_t expiry_reported_at_;  // report_expired's last time
 };
 
 TOPGUN_END_NAMESPACE

@@ -108,7 +108,14 @@ bool decode_alternative(msgpack::Reader& r, std::uint32_t count, Message& out) {
         for (std::uint32_t i = 0; i < count; ++i) {
             std::string_view key;
             if (!read_member_key(r, key)) return false;
-            if (!found && detail::same_short_string(key, "payload")) {
+            if (detail::same_short_string(key, "payload")) {
+                // A second payload is refused: MsgPack readers keep the last, so
+                // one that reads the frame again would see what was not checked.
+                if (found) {
+                    r.fail(msgpack::Errc::InvalidValue, "a second payload");
+                    r.error().path = "payload";
+                    return false;
+                }
                 found = true;
                 if (!decode_struct(r, m)) {
                     prefix_path(r, "payload");

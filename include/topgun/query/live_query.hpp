@@ -64,9 +64,10 @@
 //                 index and re-checks every key its searches matched before or
 //                 match now (cost: its searches plus those keys, per write).
 //
-// Expiry: a record whose TTL has passed stays in the windows until the map's
-// remove_expired() sweep reports it (the change stream is the registry's only
-// input); sweep regularly. During a sweep a row may be promoted and then
+// Expiry: a record whose TTL has passed stays in the windows until the map
+// reports it — remove_expired() (a server's sweep) or report_expired() (a
+// client's, keeping the record); the change stream is the registry's only
+// input, so sweep regularly. During a sweep a row may be promoted and then
 // expire in the same sweep, giving ENTER then LEAVE.
 //
 // Lifetime: the registry subscribes to its map on construction and

@@ -1,8 +1,8 @@
 // A BM25 index kept in step with an LWW map: every change the map reports
 // (set, remove, merge, expire, prune, clear) re-indexes or drops the key, so
 // the index always holds exactly the map's live records — except records
-// whose TTL ran out, which stay until the map sweeps them (remove_expired),
-// because the map reports nothing before. Searches return keys; the caller
+// whose TTL ran out, which stay until the map reports them (remove_expired,
+// report_expired), because the map reports nothing before. Searches return keys; the caller
 // reads the values from the map.
 //
 // What a record contributes:

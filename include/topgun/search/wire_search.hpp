@@ -10,6 +10,7 @@
 #include <topgun/protocol/search.hpp>
 #include <topgun/search/bm25.hpp>
 
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,7 +31,7 @@ inline SearchOptions from_wire(const protocol::SearchOptions& o) {
 
 // The hits in their order, each with its record's value from `map`. A hit
 // whose record expired since it was indexed (the index drops it when the map
-// sweeps) is left out.
+// reports the expiry) is left out.
 inline std::vector<protocol::SearchResultEntry> with_values(std::vector<SearchResult> hits, const LWWMap& map) {
     std::vector<protocol::SearchResultEntry> out;
     out.reserve(hits.size());
@@ -40,6 +41,24 @@ inline std::vector<protocol::SearchResultEntry> with_values(std::vector<SearchRe
         out.push_back(protocol::SearchResultEntry{std::move(h.key), *v, h.score, std::move(h.matched_terms)});
     }
     return out;
+}
+
+// The best `options.limit` hits of `index` over `map` whose records are live,
+// with their values: when expired records not yet dropped from the index take
+// places in the top hits, it searches again for more.
+inline std::vector<protocol::SearchResultEntry> live_hits(const Bm25Index& index, std::string_view query, SearchOptions options,
+                                                          const LWWMap& map) {
+    const std::size_t wanted = options.limit;
+    for (;;) {
+        std::vector<SearchResult> hits = index.search(query, options);
+        const bool all = hits.size() < options.limit;
+        std::vector<protocol::SearchResultEntry> out = with_values(std::move(hits), map);
+        if (out.size() >= wanted || all) {
+            if (out.size() > wanted) out.resize(wanted);
+            return out;
+        }
+        options.limit *= 2;
+    }
 }
 
 }  // namespace search

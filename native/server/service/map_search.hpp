@@ -98,7 +98,7 @@ public:
 
     // SEARCH: the top hits with their values (the reference sends nil values).
     std::vector<protocol::SearchResultEntry> search(const std::string& query, const protocol::SearchOptions& options) const {
-        return search::with_values(index_.index().search(query, search::from_wire(options)), mirror_.map());
+        return search::live_hits(index_.index(), query, search::from_wire(options), mirror_.map());
     }
 
     // SEARCH_SUB: its initial hits; later changes come out of apply().
