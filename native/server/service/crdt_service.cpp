@@ -46,6 +46,15 @@ void emit_lww(const std::string& map_name, std::string_view key, const LWWRecord
     out.events.push_back(std::move(event));
 }
 
+protocol::ServerEventPayload or_remove_event(const std::string& map_name, std::string_view key, const std::string& tag) {
+    protocol::ServerEventPayload event;
+    event.map_name = map_name;
+    event.event_type = ServerEventType::OrRemove;
+    event.key = std::string(key);
+    event.or_tag = tag;
+    return event;
+}
+
 using protocol::JournalEventType;
 
 // A journal record begun with the value a write is about to replace
@@ -62,6 +71,15 @@ const Value* or_value(const ORMap& map, std::string_view key, std::string_view t
         if (r.tag == tag) return &r.value;
     }
     return nullptr;
+}
+
+// Whether `tag` already tags a record stored under a key other than `key`.
+// Tags are unique per map, and clients drop a removed tag under whichever key
+// holds it, so a second key under one tag would let a remove of one record
+// take the other from every client.
+bool tags_another_key(const ORMap& map, std::string_view key, std::string_view tag) {
+    const auto holder = map.key_of(tag);
+    return holder && *holder != key;
 }
 
 // Whether the caller may apply `op`: a write is tested with the value it
@@ -187,6 +205,12 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
             }
             case OpKind::OrAdd: {
                 OrMapState& state = shard.or_map(op.map_name);
+                if (tags_another_key(state.map, op.key, op.or_record.value.tag)) {
+                    out.rejected.push_back(OpRejection{op_id(op), 409,
+                                                       "orRecord.tag \"" + op.or_record.value.tag +
+                                                           "\" already tags a record of another key"});
+                    break;
+                }
                 ORRecord record = op.or_record.value.to_record();
                 const auto stored = state.map.records(op.key);
                 const bool resent = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) { return r == record; });
@@ -210,30 +234,28 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                 break;
             }
             case OpKind::OrRemove: {
-                OrMapState& state = shard.or_map(op.map_name);
+                OrMapState* state = shard.find_or(op.map_name);
                 const std::string& tag = op.or_tag.value;
-                if (state.map.is_tombstoned(tag)) break;  // a re-sent remove
-                if (auto journal = journal_start(out, [&] { return or_value(state.map, op.key, tag); })) {
+                // A remove takes effect only on a record stored under the key it
+                // names: clients drop a removed tag under whichever key holds it, so
+                // a remove naming another key's tag would take that record from
+                // every client, past its own access checks, while the worker owning
+                // its key kept it. A re-sent remove, or one of a record never held
+                // here, changes nothing either.
+                if (state == nullptr || or_value(state->map, op.key, tag) == nullptr) break;
+                if (auto journal = journal_start(out, [&] { return or_value(state->map, op.key, tag); })) {
                     // The remove carries no timestamp: the journal records when the server applied it.
                     out.journal.push_back(std::move(*journal).finish(JournalEventType::Delete, op.map_name, op.key, nullptr,
                                                                      shard.clock().now()));
                 }
-                const bool dropped = state.map.apply_tombstone(tag);
-                state.note_tombstone(op.key, tag);
+                state->map.apply_tombstone(tag);
+                state->note_tombstone(op.key, tag);
                 if (out.collect_mutations) {
-                    out.mutations.push_back(key_tombstones_mutation(op.map_name, op.key, state.key_tombstones.find(op.key)->second));
-                }
-                if (out.collect_mutations) {
+                    out.mutations.push_back(key_tombstones_mutation(op.map_name, op.key, state->key_tombstones.find(op.key)->second));
                     out.mutations.emplace_back(storage::OrTombstonesAdd{op.map_name, {tag}});
-                    if (dropped) out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state.map));
+                    out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state->map));
                 }
-                if (!out.collect_events) break;
-                protocol::ServerEventPayload event;
-                event.map_name = op.map_name;
-                event.event_type = ServerEventType::OrRemove;
-                event.key = op.key;
-                event.or_tag = tag;
-                out.events.push_back(std::move(event));
+                if (out.collect_events) out.events.push_back(or_remove_event(op.map_name, op.key, tag));
                 break;
             }
         }
@@ -245,28 +267,26 @@ void apply_or_push(ShardState& shard, const std::string& map_name, std::span<pro
     OrMapState& state = shard.or_map(map_name);
     std::vector<ORRecord> records;
     for (protocol::ORMapEntry& entry : entries) {
+        // The client sends every tombstone of its map with each key; as with
+        // OR_REMOVE, only those naming one of this key's stored records apply.
         std::vector<std::string> new_tombstones;
         for (const std::string& tag : entry.tombstones) {
-            if (!state.map.is_tombstoned(tag)) new_tombstones.push_back(tag);
+            if (or_value(state.map, entry.key, tag) == nullptr) continue;
+            state.note_tombstone(entry.key, tag);
+            new_tombstones.push_back(tag);
         }
-        // The client sends every tombstone of its map with each key; those that
-        // name one of this key's stored records belong to the key.
-        const auto before = state.map.records(entry.key);
-        bool noted = false;
-        for (const std::string& tag : new_tombstones) {
-            const bool of_this_key = std::any_of(before.begin(), before.end(), [&](const ORRecord& r) { return r.tag == tag; });
-            if (of_this_key) {
-                state.note_tombstone(entry.key, tag);
-                noted = true;
-            }
+        if (!new_tombstones.empty()) {
+            out.mutations.push_back(key_tombstones_mutation(map_name, entry.key, state.key_tombstones.find(entry.key)->second));
         }
-        if (noted) out.mutations.push_back(key_tombstones_mutation(map_name, entry.key, state.key_tombstones.find(entry.key)->second));
         records.clear();
-        for (const auto& r : entry.records) records.push_back(r.to_record());
+        for (const auto& r : entry.records) {
+            if (!tags_another_key(state.map, entry.key, r.tag)) records.push_back(r.to_record());
+        }
         state.map.merge_key(entry.key, records, new_tombstones);
         if (!new_tombstones.empty()) out.mutations.emplace_back(storage::OrTombstonesAdd{map_name, new_tombstones});
         out.mutations.emplace_back(or_key_snapshot(map_name, entry.key, state.map));
-        // Tell other replicas of every inbound record that survived.
+        // Tell other replicas of the removals, and of every inbound record that survived.
+        for (const std::string& tag : new_tombstones) out.events.push_back(or_remove_event(map_name, entry.key, tag));
         const auto stored = state.map.records(entry.key);
         for (const auto& inbound : entry.records) {
             const bool kept = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) {

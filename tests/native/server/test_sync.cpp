@@ -213,3 +213,112 @@ TEST_CASE("Bad Merkle paths get ERROR 400", "[server][sync]") {
         CHECK(client->take_one<ErrorMessage>().code == 400);
     }
 }
+
+TEST_CASE("An OR removal reaches only records of the key it names; a tag stays with one key", "[server][sync]") {
+    InProcessServer server;
+    auto writer = server.connect();
+    auto forger = server.connect();
+    auto holder = server.connect();
+    holder->send(ORMapSyncInit{"tags", 0, {}, {}, {}});
+    holder->take();
+    const auto& shards = server.node().shards();
+    // A key on the victim's worker and one on another, when there is another.
+    const std::string victim = "victim";
+    std::string same_worker, other_worker;
+    for (int i = 0; same_worker.empty() || (other_worker.empty() && shards.size() > 1); ++i) {
+        const std::string key = "k" + std::to_string(i);
+        (shards.owner_of(key) == shards.owner_of(victim) ? same_worker : other_worker) = key;
+    }
+    const Timestamp ts = stamp(now_millis() - 100, 0, "client-a");
+    const std::string tag = ts.to_string();
+    auto or_op = [](std::string id, std::string key, OpType type) {
+        ClientOp op;
+        op.id = std::move(id);
+        op.map_name = "tags";
+        op.key = std::move(key);
+        op.op_type = type;
+        return op;
+    };
+    ClientOp add = or_op("add", victim, OpType::OrAdd);
+    add.or_record = ORMapRecordData{Value("kept"), ts, tag, {}};
+    writer->send(OpBatch{{add}, {}, {}});
+    writer->take();
+    REQUIRE(holder->take_server_events().size() == 1);
+
+    auto victim_records = [&] {
+        forger->send(ORMapDiffRequest{"tags", {victim}});
+        const ORMapDiffResponse response = forger->take_one<ORMapDiffResponse>();
+        REQUIRE(response.entries.size() == 1);
+        return response.entries[0];
+    };
+    for (const std::string& key : {same_worker, other_worker}) {
+        if (key.empty()) continue;
+        CAPTURE(key);
+        // A remove naming another key's tag: acknowledged, changes nothing, told to nobody.
+        ClientOp forged = or_op("forged-remove", key, OpType::OrRemove);
+        forged.or_tag = tag;
+        forger->send(OpBatch{{forged}, {}, {}});
+        CHECK(forger->take_all<OpRejected>().empty());
+        CHECK(holder->take_server_events().empty());
+        CHECK(victim_records().records.size() == 1);
+        forger->send(ORMapDiffRequest{"tags", {key}});
+        CHECK(forger->take_one<ORMapDiffResponse>().entries.at(0).tombstones.empty());
+
+        // A tombstone pushed under another key is not applied either.
+        forger->send(ORMapPushDiff{"tags", {ORMapEntry{key, {}, {tag}}}});
+        CHECK(holder->take_server_events().empty());
+        CHECK(victim_records().records.size() == 1);
+
+        // An add reusing the tag under another key would let a later remove of it
+        // take the victim's record from every client.
+        ClientOp reuse = or_op("reuse", key, OpType::OrAdd);
+        reuse.or_record = ORMapRecordData{Value("mine"), ts, tag, {}};
+        forger->send(OpBatch{{reuse}, {}, {}});
+        const auto rejected = forger->take_all<OpRejected>();
+        if (key == same_worker) {
+            REQUIRE(rejected.size() == 1);
+            CHECK(rejected[0].code == 409);
+            CHECK(holder->take_server_events().empty());
+        }
+        forger->send(ORMapPushDiff{"tags", {ORMapEntry{key, {ORMapRecordData{Value("mine"), ts, tag, {}}}, {}}}});
+        if (key == same_worker) CHECK(holder->take_server_events().empty());
+        holder->take();
+    }
+
+    // The remove that names the record's own key takes it, and every holder hears.
+    ClientOp remove = or_op("remove", victim, OpType::OrRemove);
+    remove.or_tag = tag;
+    writer->send(OpBatch{{remove}, {}, {}});
+    const auto events = holder->take_server_events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].event_type == ServerEventType::OrRemove);
+    CHECK(events[0].key == victim);
+    const ORMapEntry after = victim_records();
+    CHECK(after.records.empty());
+    CHECK(after.tombstones == std::vector<std::string>{tag});
+}
+
+TEST_CASE("A tombstone in ORMAP_PUSH_DIFF removes the key's record and tells the map's holders", "[server][sync]") {
+    InProcessServer server;
+    auto writer = server.connect();
+    auto pusher = server.connect();
+    auto holder = server.connect();
+    holder->send(ORMapSyncInit{"tags", 0, {}, {}, {}});
+    holder->take();
+    const Timestamp ts = stamp(now_millis() - 100, 0, "client-a");
+    ClientOp add;
+    add.id = "1";
+    add.map_name = "tags";
+    add.key = "k";
+    add.op_type = OpType::OrAdd;
+    add.or_record = ORMapRecordData{Value("v"), ts, ts.to_string(), {}};
+    writer->send(OpBatch{{add}, {}, {}});
+    holder->take();
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {}, {ts.to_string()}}}});
+    const auto events = holder->take_server_events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].event_type == ServerEventType::OrRemove);
+    CHECK(events[0].or_tag == std::optional(ts.to_string()));
+    pusher->send(ORMapDiffRequest{"tags", {"k"}});
+    CHECK(pusher->take_one<ORMapDiffResponse>().entries.at(0).records.empty());
+}
