@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs dependencies, builds the dev (g++) and asan
-# (clang ASan+UBSan) presets with warnings as errors, runs the unit, golden and
-# packaging tests in both, the WASM build with the npm package's Node tests and
-# the example app in Chromium, and short libFuzzer runs of the codec and the
-# connection handler.
+# (clang ASan+UBSan, with the libFuzzer targets) presets with warnings as
+# errors, runs the unit, golden and packaging tests in both, the WASM build with
+# the npm package's Node tests and the example app in Chromium, and short
+# libFuzzer runs of the codec and the connection handler.
 #
 # Environment: TOPGUN_UPSTREAM_GOLDEN=DIR also verifies the reference
 # implementation's fixtures; FUZZ_SECONDS (default 30) bounds the fuzz run.
@@ -30,14 +30,15 @@ echo "=== [wasm] Emscripten build, Node tests of js-bindings, todo-web in Chromi
 bash scripts/test-wasm.sh
 run_preset asan
 
+# The fuzzers come from the asan build (its code carries the coverage
+# instrumentation): no third compile of the server.
 fuzz_seconds=${FUZZ_SECONDS:-30}
 echo "=== [fuzz] codec and connection fuzzers, ${fuzz_seconds}s each"
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$jobs" --target fuzz-codec fuzz-connection
-mkdir -p build/fuzz/corpus build/fuzz/corpus-connection
-./build/fuzz/tests/fuzz/fuzz-codec build/fuzz/corpus golden tests/fuzz/seeds \
+fuzz=build/asan/tests/fuzz
+mkdir -p build/fuzz-corpus/codec build/fuzz-corpus/connection
+"$fuzz/fuzz-codec" build/fuzz-corpus/codec golden tests/fuzz/seeds \
   -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=1 2>&1 | tail -n 12
-./build/fuzz/tests/fuzz/fuzz-connection build/fuzz/corpus-connection tests/fuzz/seeds-connection \
+"$fuzz/fuzz-connection" build/fuzz-corpus/connection tests/fuzz/seeds-connection \
   -max_total_time="$fuzz_seconds" -max_len=8192 -print_final_stats=1 2>&1 | tail -n 12
 
 echo "=== all tests passed"
