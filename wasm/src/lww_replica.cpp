@@ -45,6 +45,7 @@ val LwwReplica::merge_frame(ServerFrame& frame, const std::string& map_name) {
 
 val LwwReplica::merge_records(std::vector<protocol::SyncLeafRecord>& records) {
     const BatchClock::Batch batch(clock_);
+    map_.reserve_more(records.size());
     MergeOutcome out;
     for (protocol::SyncLeafRecord& r : records) {
         had_ttl_ |= r.record.ttl_ms.present();

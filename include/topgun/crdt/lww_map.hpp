@@ -197,6 +197,8 @@ public:
 
     // Stored records, tombstones included.
     std::size_t size() const noexcept { return entries_.size(); }
+    // Room for `more` new keys, so a large merge into the map rehashes once.
+    void reserve_more(std::size_t more) { entries_.reserve(entries_.size() + more); }
 
     // Visits live entries: f(std::string_view key, const Value& value).
     template <class F>

@@ -312,7 +312,8 @@ DecodeResult decode_message_of(std::span<const std::uint8_t> frame, DecodeResult
         other = decode == nullptr;
         return decode;
     });
-    return other ? decode_other(frame) : result;
+    if (other) return decode_other(frame);
+    return result;  // moved: `other ? ... : result` would copy the whole message
 }
 
 // Decodes a body that is not a Message (the HTTP sync request and response).
