@@ -141,6 +141,27 @@ inline protocol::ClientOp remove_op(std::string id, std::string map, std::string
     return op;
 }
 
+// An OR add whose tag is the timestamp's string, as the TS client makes them.
+inline protocol::ClientOp or_add_op(std::string id, std::string map, std::string key, Value value, const Timestamp& ts) {
+    protocol::ClientOp op;
+    op.id = std::move(id);
+    op.map_name = std::move(map);
+    op.key = std::move(key);
+    op.op_type = protocol::OpType::OrAdd;
+    op.or_record = protocol::ORMapRecordData{std::move(value), ts, ts.to_string(), {}};
+    return op;
+}
+
+inline protocol::ClientOp or_remove_op(std::string id, std::string map, std::string key, std::string tag) {
+    protocol::ClientOp op;
+    op.id = std::move(id);
+    op.map_name = std::move(map);
+    op.key = std::move(key);
+    op.op_type = protocol::OpType::OrRemove;
+    op.or_tag = std::move(tag);
+    return op;
+}
+
 inline Timestamp stamp(std::uint64_t millis, std::uint32_t counter = 0, std::string node = "client-a") {
     return Timestamp{millis, counter, std::move(node)};
 }

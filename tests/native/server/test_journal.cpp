@@ -94,18 +94,8 @@ TEST_CASE("Journal: OR adds and removes are journaled with the removed record's 
     InProcessServer server;
     auto writer = server.connect();
     const Timestamp ts = stamp(now_millis(), 1);
-    ClientOp add;
-    add.id = "1";
-    add.map_name = "tags";
-    add.key = "k";
-    add.op_type = OpType::OrAdd;
-    add.or_record = ORMapRecordData{Value("red"), ts, "tag-1", {}};
-    ClientOp remove;
-    remove.id = "2";
-    remove.map_name = "tags";
-    remove.key = "k";
-    remove.op_type = OpType::OrRemove;
-    remove.or_tag = std::string("tag-1");
+    const ClientOp add = or_add_op("1", "tags", "k", Value("red"), ts);
+    const ClientOp remove = or_remove_op("2", "tags", "k", ts.to_string());
     writer->send(OpBatch{{add, remove}, {}, {}});
     writer->send(OpBatch{{remove}, {}, {}});  // re-sent: changes nothing, journals nothing
     writer->take();

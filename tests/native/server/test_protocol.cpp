@@ -296,12 +296,7 @@ TEST_CASE("OR ops keep the client's tags: a remove finds the tag its client adde
     holder->send(ORMapSyncInit{"tags", 0, {}, {}, {}});
     holder->take();
     const Timestamp ts = stamp(now_millis(), 3, "client-a");
-    ClientOp add;
-    add.id = "1";
-    add.map_name = "tags";
-    add.key = "post1";
-    add.op_type = OpType::OrAdd;
-    add.or_record = ORMapRecordData{Value("red"), ts, ts.to_string(), {}};
+    const ClientOp add = or_add_op("1", "tags", "post1", Value("red"), ts);
     writer->send(OpBatch{{add, add}, {}, {}});  // a re-sent add is idempotent
     CHECK(writer->take_one<OpAck>().last_id == "1");
     auto added = holder->take_server_events();
@@ -312,13 +307,7 @@ TEST_CASE("OR ops keep the client's tags: a remove finds the tag its client adde
     ORMap& map = server.node().state(server.node().shards().owner_of("post1")).or_map("tags").map;
     REQUIRE(map.get("post1").size() == 1);
 
-    ClientOp remove;
-    remove.id = "2";
-    remove.map_name = "tags";
-    remove.key = "post1";
-    remove.op_type = OpType::OrRemove;
-    remove.or_tag = ts.to_string();
-    writer->send(OpBatch{{remove}, {}, {}});
+    writer->send(OpBatch{{or_remove_op("2", "tags", "post1", ts.to_string())}, {}, {}});
     CHECK(writer->take_one<OpAck>().last_id == "2");
     const ServerEvent removed = holder->take_one<ServerEvent>();
     CHECK(removed.event_type == ServerEventType::OrRemove);

@@ -143,12 +143,7 @@ TEST_CASE("OR-map sync: roots match the client's, removed tags travel with their
     std::vector<std::string> tags;
     for (int i = 0; i < 60; ++i) {
         const Timestamp ts = stamp(t - 1000 + static_cast<std::uint64_t>(i), 0, "client-a");
-        ClientOp add;
-        add.id = std::to_string(i);
-        add.map_name = "tags";
-        add.key = "post" + std::to_string(i % 20);
-        add.op_type = OpType::OrAdd;
-        add.or_record = ORMapRecordData{Value("v" + std::to_string(i)), ts, ts.to_string(), {}};
+        const ClientOp add = or_add_op(std::to_string(i), "tags", "post" + std::to_string(i % 20), Value("v" + std::to_string(i)), ts);
         mirror.apply(add.key, add.or_record.value.to_record());
         ops.push_back(add);
         tags.push_back(ts.to_string());
@@ -167,14 +162,8 @@ TEST_CASE("OR-map sync: roots match the client's, removed tags travel with their
     // tree, yet the stale replica must learn of the removal through its leaf.
     std::vector<ClientOp> removes;
     for (int i : {0, 20, 40}) {
-        ClientOp remove;
-        remove.id = "r" + std::to_string(i);
-        remove.map_name = "tags";
-        remove.key = "post0";
-        remove.op_type = OpType::OrRemove;
-        remove.or_tag = tags[static_cast<std::size_t>(i)];
         mirror.apply_tombstone(tags[static_cast<std::size_t>(i)]);
-        removes.push_back(remove);
+        removes.push_back(or_remove_op("r" + std::to_string(i), "tags", "post0", tags[static_cast<std::size_t>(i)]));
     }
     writer->send(OpBatch{removes, {}, {}});
     writer->take();
@@ -231,17 +220,7 @@ TEST_CASE("An OR removal reaches only records of the key it names; a tag stays w
     }
     const Timestamp ts = stamp(now_millis() - 100, 0, "client-a");
     const std::string tag = ts.to_string();
-    auto or_op = [](std::string id, std::string key, OpType type) {
-        ClientOp op;
-        op.id = std::move(id);
-        op.map_name = "tags";
-        op.key = std::move(key);
-        op.op_type = type;
-        return op;
-    };
-    ClientOp add = or_op("add", victim, OpType::OrAdd);
-    add.or_record = ORMapRecordData{Value("kept"), ts, tag, {}};
-    writer->send(OpBatch{{add}, {}, {}});
+    writer->send(OpBatch{{or_add_op("add", "tags", victim, Value("kept"), ts)}, {}, {}});
     writer->take();
     REQUIRE(holder->take_server_events().size() == 1);
 
@@ -255,9 +234,7 @@ TEST_CASE("An OR removal reaches only records of the key it names; a tag stays w
         if (key.empty()) continue;
         CAPTURE(key);
         // A remove naming another key's tag: acknowledged, changes nothing, told to nobody.
-        ClientOp forged = or_op("forged-remove", key, OpType::OrRemove);
-        forged.or_tag = tag;
-        forger->send(OpBatch{{forged}, {}, {}});
+        forger->send(OpBatch{{or_remove_op("forged-remove", "tags", key, tag)}, {}, {}});
         CHECK(forger->take_all<OpRejected>().empty());
         CHECK(holder->take_server_events().empty());
         CHECK(victim_records().records.size() == 1);
@@ -271,9 +248,7 @@ TEST_CASE("An OR removal reaches only records of the key it names; a tag stays w
 
         // An add reusing the tag under another key would let a later remove of it
         // take the victim's record from every client.
-        ClientOp reuse = or_op("reuse", key, OpType::OrAdd);
-        reuse.or_record = ORMapRecordData{Value("mine"), ts, tag, {}};
-        forger->send(OpBatch{{reuse}, {}, {}});
+        forger->send(OpBatch{{or_add_op("reuse", "tags", key, Value("mine"), ts)}, {}, {}});
         const auto rejected = forger->take_all<OpRejected>();
         if (key == same_worker) {
             REQUIRE(rejected.size() == 1);
@@ -286,9 +261,7 @@ TEST_CASE("An OR removal reaches only records of the key it names; a tag stays w
     }
 
     // The remove that names the record's own key takes it, and every holder hears.
-    ClientOp remove = or_op("remove", victim, OpType::OrRemove);
-    remove.or_tag = tag;
-    writer->send(OpBatch{{remove}, {}, {}});
+    writer->send(OpBatch{{or_remove_op("remove", "tags", victim, tag)}, {}, {}});
     const auto events = holder->take_server_events();
     REQUIRE(events.size() == 1);
     CHECK(events[0].event_type == ServerEventType::OrRemove);
@@ -306,13 +279,7 @@ TEST_CASE("A tombstone in ORMAP_PUSH_DIFF removes the key's record and tells the
     holder->send(ORMapSyncInit{"tags", 0, {}, {}, {}});
     holder->take();
     const Timestamp ts = stamp(now_millis() - 100, 0, "client-a");
-    ClientOp add;
-    add.id = "1";
-    add.map_name = "tags";
-    add.key = "k";
-    add.op_type = OpType::OrAdd;
-    add.or_record = ORMapRecordData{Value("v"), ts, ts.to_string(), {}};
-    writer->send(OpBatch{{add}, {}, {}});
+    writer->send(OpBatch{{or_add_op("1", "tags", "k", Value("v"), ts)}, {}, {}});
     holder->take();
     pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {}, {ts.to_string()}}}});
     const auto events = holder->take_server_events();
