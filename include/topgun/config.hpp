@@ -14,10 +14,3 @@
 // The core never throws on the data path: decoders and CRDT operations report
 // errors through return values, so the same headers build for WASM with
 // exceptions disabled.
-
-// Full-text predicates (match, matchPhrase, matchPrefix) answered by BM25
-// indexes. A build without search indexes can leave the search code out
-// (-DTOPGUN_FULL_TEXT=0): such predicates then fail with a message.
-#ifndef TOPGUN_FULL_TEXT
-#define TOPGUN_FULL_TEXT 1
-#endif

@@ -206,6 +206,56 @@ test('property: a live query on the replica always equals the same query run onc
   }
 });
 
+test('full-text leaves in queries: ranked by BM25 over the replica, live windows equal the query run once', () => {
+  const words = ['red', 'fox', 'quick', 'brown', 'lazy', 'dog', 'jumps'];
+  const queries = [
+    { predicate: { op: 'match', attribute: 'text', query: 'fox' } },
+    { predicate: { op: 'and', children: [{ op: 'matchPhrase', attribute: 'text', query: 'red fox' }, { op: 'gte', attribute: 'score', value: 20 }] }, sort: { score: 'desc' }, limit: 3 },
+    // Corpus-dependent: prefix terms and a minScore move with every write.
+    { predicate: { op: 'matchPrefix', attribute: 'text', query: 'la', matchOptions: { minScore: 0.3 } } },
+    { predicate: { op: 'or', children: [{ op: 'match', attribute: 'title', query: 'dog', matchOptions: { fuzziness: 1 } }, { op: 'eq', attribute: 'score', value: 7 }] } },
+  ];
+  for (let seed = 1; seed <= 6; seed++) {
+    const random = rng(seed);
+    const phrase = (n) => Array.from({ length: n }, () => words[Math.floor(random() * words.length)]).join(' ');
+    const replica = new LwwReplica('q');
+    const live = queries.map((q) => {
+      const page = replica.addQuery(q);
+      return { q, id: page.id, rows: new Map(page.results.map((r) => [r.key, r.value])) };
+    });
+    let matched = 0;
+    for (let step = 0; step < 80; step++) {
+      const key = `k${Math.floor(random() * 20)}`;
+      const value = random() < 0.15 ? null : { text: phrase(1 + Math.floor(random() * 5)), title: phrase(2), score: Math.floor(random() * 40) };
+      replica.applyLocal([{ key, value }]);
+      for (const u of replica.takeQueryEvents()) {
+        const { rows } = live.find((l) => l.id === u.queryId);
+        if (u.changeType === 'LEAVE') assert.ok(rows.delete(u.key), `seed ${seed}: LEAVE of a row not there`);
+        else rows.set(u.key, u.value);
+      }
+      for (const { q, id, rows } of live) {
+        const once = replica.query(q).results;
+        matched += once.length;
+        assert.deepEqual(new Map(once.map((r) => [r.key, r.value])), rows, `seed ${seed} step ${step} query ${JSON.stringify(q)}`);
+        assert.deepEqual(replica.queryPage(id).results, once, 'the live page is the one-shot page, in order');
+      }
+    }
+    assert.ok(matched > 0, 'the full-text queries matched something');
+    replica.dispose();
+  }
+  // A match is a word of the attribute's text, whatever its case; other attributes do not count.
+  const replica = new LwwReplica('q');
+  replica.applyLocal([
+    { key: 'a', value: { text: 'The Red Fox', title: 'x' } },
+    { key: 'b', value: { text: 'a red hen', title: 'fox' } },
+    { key: 'c', value: { text: 'foxes' } },
+  ]);
+  assert.deepEqual(replica.query({ predicate: { op: 'match', attribute: 'text', query: 'FOX' } }).results.map((r) => r.key), ['a']);
+  assert.deepEqual(replica.query({ predicate: { op: 'matchPrefix', attribute: 'text', query: 'fox' } }).results.map((r) => r.key), ['a', 'c']);
+  assert.throws(() => replica.query({ predicate: { op: 'match', attribute: 'text', query: 'fox', matchOptions: { fuzziness: 5 } } }), /query: .*fuzziness/);
+  replica.dispose();
+});
+
 test('queries that cannot run throw with the reason; cursors page through the replica', () => {
   const replica = new LwwReplica('q');
   assert.throws(() => replica.query({ predicate: { op: 'frobnicate', attribute: 'a', value: 1 } }), /query: .*frobnicate/);

@@ -12,7 +12,8 @@
 //
 // Full-text search runs on the replica too (lww_replica_search.cpp): a BM25
 // index built on the first search (or by enableSearch, which picks the fields)
-// and kept in step with every write and merge from then on.
+// and kept in step with every write and merge from then on. Queries' full-text
+// leaves have indexes of their own, one per attribute (query::TextIndexes).
 #pragma once
 
 #include "batch_clock.hpp"
@@ -30,6 +31,9 @@
 
 namespace topgun::search {
 class MapSearchIndex;
+}
+namespace topgun::query {
+class TextIndexes;
 }
 
 namespace topgun::wasm {
@@ -65,8 +69,10 @@ public:
     // the keys, as an array. Free while no record has ever had a TTL.
     emscripten::val report_expired();
 
-    // A Query in; its page (a QUERY_RESP body) out.
-    emscripten::val query(const emscripten::val& input) const;
+    // A Query in; its page (a QUERY_RESP body) out. Full-text leaves (match,
+    // matchPhrase, matchPrefix) are answered from an index per attribute,
+    // made when a query first names it and kept in step from then on.
+    emscripten::val query(const emscripten::val& input);
     // A Query in; its first page out, queryId naming the live query (0 when refused, with error).
     emscripten::val add_query(const emscripten::val& input);
     bool remove_query(double id);
@@ -83,11 +89,14 @@ public:
 
 private:
     emscripten::val merge_records(std::vector<protocol::SyncLeafRecord>& records);
+    // The text indexes with those the query's full-text leaves name.
+    query::TextIndexes& text_indexes_for(const protocol::Query& q);
 
     BatchClock clock_;
     HLC hlc_;
     LWWMap map_;
-    std::unique_ptr<query::LiveQueryRegistry> live_;  // after map_: detaches from it first
+    std::unique_ptr<query::TextIndexes> text_indexes_;  // after map_: detaches from it first
+    std::unique_ptr<query::LiveQueryRegistry> live_;     // after both: reads the text indexes until it goes
     std::unique_ptr<search::MapSearchIndex> search_;  // the same
     std::vector<query::LiveQueryEvent> pending_;
     bool had_ttl_ = false;  // a write or merge brought a record with a TTL

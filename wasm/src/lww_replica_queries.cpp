@@ -6,6 +6,7 @@
 
 #include <topgun/protocol/codec.hpp>
 #include <topgun/query/query_engine.hpp>
+#include <topgun/query/text_indexes.hpp>
 
 #include <span>
 
@@ -31,16 +32,31 @@ protocol::QueryResp page_body(query::LiveQueryId id, query::QueryResult page) {
 
 using emscripten::val;
 
-val LwwReplica::query(const emscripten::val& input) const {
-    return with_input<protocol::Query>(input, "query", [&](const protocol::Query& q) { return encoded(page_body(0, query::execute(map_, q))); });
+query::TextIndexes& LwwReplica::text_indexes_for(const protocol::Query& q) {
+    if (!text_indexes_) text_indexes_ = std::make_unique<query::TextIndexes>(map_);
+    // A predicate that does not compile adds nothing: the engine reports it.
+    if (const auto predicate = query::Predicate::from_query(q); predicate && predicate->needs_search_index()) {
+        text_indexes_->add_for(*predicate);
+    }
+    return *text_indexes_;
+}
+
+val LwwReplica::query(const emscripten::val& input) {
+    return with_input<protocol::Query>(input, "query", [&](const protocol::Query& q) {
+        query::QueryOptions options;
+        options.text_indexes = text_indexes_for(q).resolver();
+        return encoded(page_body(0, query::execute(map_, q, options)));
+    });
 }
 
 val LwwReplica::add_query(const emscripten::val& input) {
     return with_input<protocol::Query>(input, "addQuery", [&](const protocol::Query& q) {
+        query::TextIndexes& text = text_indexes_for(q);
         if (!live_) {
             live_ = std::make_unique<query::LiveQueryRegistry>(map_, [this](std::span<const query::LiveQueryEvent> events) {
                 pending_.insert(pending_.end(), events.begin(), events.end());
             });
+            live_->use_text_indexes(text.resolver());
         }
         query::LiveQueryAdded added = live_->add(q);
         return encoded(page_body(added.id, std::move(added.initial)));

@@ -6,6 +6,7 @@
 #include "js_bytes.hpp"
 #include "replica_messages.hpp"
 
+#include <topgun/query/text_indexes.hpp>
 #include <topgun/search/map_index.hpp>
 #include <topgun/search/wire_search.hpp>
 

@@ -71,7 +71,7 @@ public:
     // the index as it is then (Bm25Index::score_document), which is what a
     // per-document query (per_document) needs after every write.
     static std::optional<TextMatches> run(const Predicate& predicate, const TextIndexResolver& resolve,
-                                          std::string* error = nullptr, [[maybe_unused]] bool score_documents = false) {
+                                          std::string* error = nullptr, bool score_documents = false) {
         TextMatches out;
         out.nodes_.resize(predicate.text_node_count());
         if (predicate.text_node_count() == 0) return out;
@@ -79,11 +79,7 @@ public:
         if (!resolve) {
             message = "predicate: full-text ops need a search index";
         } else {
-#if TOPGUN_FULL_TEXT
             out.collect(predicate.root(), resolve, score_documents, message);
-#else
-            message = "predicate: full-text search is not part of this build";
-#endif
         }
         if (!message.empty()) {
             if (error) *error = std::move(message);
@@ -120,10 +116,7 @@ public:
 
     // The node's boosted score for the key, or nullopt when the node does not
     // match it (not found, or below minScore).
-    std::optional<double> score([[maybe_unused]] std::size_t text_slot, [[maybe_unused]] std::string_view key) const {
-#if !TOPGUN_FULL_TEXT
-        return std::nullopt;  // run() never fills a node in this build
-#else
+    std::optional<double> score(std::size_t text_slot, std::string_view key) const {
         if (text_slot >= nodes_.size()) return std::nullopt;
         const Node& node = nodes_[text_slot];
         const std::optional<double> raw = node.scorer ? document_score(node, key) : node.matches.score(key);
@@ -131,7 +124,6 @@ public:
         const double boosted = *raw * node.boost;
         if (boosted < node.min_score) return std::nullopt;
         return boosted;
-#endif
     }
 
     bool matches(std::size_t text_slot, std::string_view key) const override {
