@@ -112,12 +112,28 @@ export class LwwReplica<V = unknown> {
 /** A predicate tree node (PROTOCOL.md §8.2). */
 export interface PredicateNode {
   op: 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'like' | 'regex' | 'in' | 'between' | 'isNull' | 'isNotNull'
-    | 'contains' | 'containsAll' | 'containsAny' | 'startsWith' | 'endsWith' | 'and' | 'or' | 'not';
+    | 'contains' | 'containsAll' | 'containsAny' | 'startsWith' | 'endsWith' | 'and' | 'or' | 'not'
+    | 'match' | 'matchPhrase' | 'matchPrefix';
   attribute?: string;
   value?: unknown;
   /** "auth.<path>" (the server's principal) or "data.<path>" (the record). */
   valueRef?: string;
   children?: PredicateNode[];
+  /** The words of a match, matchPhrase or matchPrefix (BM25 over the attribute's text). */
+  query?: string;
+  matchOptions?: {
+    /** A record matches when its score × boost is at least this. */
+    minScore?: number;
+    boost?: number;
+    /** 'and': every word must match (default 'or'). */
+    operator?: 'and' | 'or';
+    /** Words also match terms within this many edits. */
+    fuzziness?: 0 | 1 | 2;
+  };
+  /** matchPhrase: extra words allowed between the phrase's words. */
+  slop?: number;
+  /** matchPrefix: the most terms the last word expands to. */
+  maxExpansions?: number;
 }
 
 export interface Query {

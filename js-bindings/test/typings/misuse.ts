@@ -6,3 +6,4 @@ client.getMap<{ n: number }>('m').set('k', { n: 'not a number' });
 client.getEventJournal().subscribe(() => {}, { types: ['INSERT'] });
 const n: number = client.getPendingOpsCount() + client.getEventJournal();
 client.getMap('m').enableSearch({ analyzer: 'french' });
+client.query('m', { predicate: { op: 'match', attribute: 'title', query: 'x', matchOptions: { fuzziness: 3 } } });

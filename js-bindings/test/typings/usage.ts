@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   void first;
   const open: QueryHandle<Todo> = client.query<Todo>('todos', { where: { done: false }, limit: 10 });
   open.subscribe((rows) => rows.map((r) => r.value.title));
+  client.query<Todo>('todos', { predicate: { op: 'matchPrefix', attribute: 'title', query: 'mi', matchOptions: { fuzziness: 1, operator: 'and' } } });
   const hits = await client.search<Todo>('todos', 'milk', { limit: 5 });
   hits.forEach((h) => h.score.toFixed(2));
   todos.enableSearch({ fields: ['title', { path: 'notes', boost: 0.5 }], analyzer: 'english' });
