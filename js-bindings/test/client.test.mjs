@@ -5,7 +5,7 @@
 // scripts/test.sh builds before this runs).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'fake-indexeddb/auto';
@@ -30,6 +30,9 @@ async function until(condition, what, timeoutMs = 10000) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+// A process's state letter from /proc ('T': stopped).
+const processState = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)[0];
 
 function client(port, nodeId, options = {}) {
   return new TopGunClient({
@@ -173,7 +176,9 @@ test('live queries: local writes show at once, remote ones as they merge; settle
     const once = await reader.queryOnce('tasks', { predicate: { op: 'lt', attribute: 'prio', value: 2 } });
     assert.equal(once.settled, true);
     assert.equal(once.results.length, 8);
-    server.child.kill('SIGSTOP'); // a server that does not answer in time
+    // A server that does not answer in time: stopped for certain before the query goes out.
+    server.child.kill('SIGSTOP');
+    await until(() => processState(server.child.pid) === 'T', 'the server stopped');
     await assert.rejects(reader.queryOnce('tasks', { where: { nosuch: 1 } }, { timeoutMs: 200 }), /did not confirm within 200 ms/);
     server.child.kill('SIGCONT');
     await stopServer(server.child);
@@ -185,6 +190,7 @@ test('live queries: local writes show at once, remote ones as they merge; settle
     assert.throws(() => reader.query('tasks', { predicate: { op: 'nope', attribute: 'a', value: 1 } }), /query: /);
     top.dispose();
   } finally {
+    server.child.kill('SIGCONT'); // a failure while it was stopped must not hang the closes below
     await writer.close();
     await reader.close();
     await stopServer(server.child);
