@@ -105,6 +105,11 @@ export class LwwReplica<V = unknown> {
   enableSearch(setup?: SearchSetup): void;
   /** Full-text search of the replica (BM25, ranked as the server ranks); best first, limit 10 by default. */
   search(query: string, options?: LocalSearchOptions): SearchHit<V>[];
+  /** Starts a standing search: its hits now; its changes wait in takeSearchEvents(). */
+  addSearch(query: string, options?: LocalSearchOptions): { id: number; results: SearchHit<V>[] };
+  removeSearch(id: number): boolean;
+  /** Changes of the standing searches since the last call, in order (value null and score 0 on LEAVE). */
+  takeSearchEvents(): (SearchHit<V | null> & { searchId: number; changeType: ChangeType })[];
   /** Frees the WASM memory; the replica cannot be used afterwards. */
   dispose(): void;
 }
@@ -284,7 +289,12 @@ export interface ClientMap<V = unknown> {
    * (TopGunClient.search asks the server). The first call builds the index.
    */
   search(query: string, options?: LocalSearchOptions): SearchHit<V>[];
-  /** What local search reads and how (see SearchSetup); rebuilds the index. */
+  /**
+   * A standing search of the local replica: search()'s hits, kept current by every local write,
+   * merged remote change and expiry, offline too (TopGunClient.searchSubscribe asks the server).
+   */
+  searchSubscribe(query: string, options?: LocalSearchOptions): SearchHandle<V>;
+  /** What local search reads and how (see SearchSetup); rebuilds the index. Not while standing local searches are open. */
   enableSearch(setup?: SearchSetup): void;
   /** Called with the changed keys after local writes, merged remote changes and expiries (TTL). */
   subscribe(cb: (changedKeys: string[]) => void): () => void;
@@ -388,7 +398,7 @@ export interface LocalSearchOptions extends SearchOptions {
   fuzzy?: number;
 }
 
-/** A standing full-text search on the server (see TopGunClient.searchSubscribe). */
+/** A standing full-text search, on the server (TopGunClient.searchSubscribe) or on a map's replica (ClientMap.searchSubscribe). */
 export interface SearchHandle<V = unknown> {
   /** Best score first. */
   getResults(): SearchHit<V>[];

@@ -215,17 +215,18 @@ class QueryHandle {
 }
 
 /**
- * A standing full-text search on the server (SEARCH_SUB): the hits, best
- * first, kept current by the server's SEARCH_UPDATEs; resubscribed after
- * every reconnect.
+ * A standing full-text search: the hits, best first, kept current. On the
+ * server (SEARCH_SUB, its SEARCH_UPDATEs; resubscribed after every reconnect)
+ * or on a map's replica (getMap(name).searchSubscribe: every local write and
+ * merged change, offline too). `owner` ends it (_searchClosed).
  */
 class SearchHandle extends Observable {
-  #client;
+  #owner;
   #hits = new Map(); // key -> {key, value, score, matchedTerms}
 
-  constructor(client, id, mapName, query, options) {
+  constructor(owner, id, mapName, query, options) {
     super();
-    this.#client = client;
+    this.#owner = owner;
     this.id = id;
     this.mapName = mapName;
     this.query = query;
@@ -242,9 +243,9 @@ class SearchHandle extends Observable {
     return super.subscribe(cb);
   }
 
-  /** Stops the search on the server. */
+  /** Stops the search. */
   dispose() {
-    this.#client._searchClosed(this);
+    this.#owner._searchClosed(this);
   }
 
   _answer(results) {
@@ -252,16 +253,38 @@ class SearchHandle extends Observable {
     this.emit(this.getResults());
   }
 
-  _update({ key, value, score, matchedTerms, changeType }) {
+  _update(event) {
+    this.#take(event);
+    this.emit(this.getResults());
+  }
+
+  // A local write batch, merge or sweep: the replica's events, then the values
+  // of hits among the changed keys (a write that leaves a hit's text and score
+  // as they were sends no event); one emit.
+  _updateLocal(events, keys, read) {
+    let changed = events.length > 0;
+    for (const event of events) this.#take(event);
+    for (const key of keys) {
+      const hit = this.#hits.get(key);
+      const value = hit && read(key);
+      if (value !== undefined && value !== hit.value) {
+        hit.value = value;
+        changed = true;
+      }
+    }
+    if (changed) this.emit(this.getResults());
+  }
+
+  #take({ key, value, score, matchedTerms, changeType }) {
     if (changeType === 'LEAVE') this.#hits.delete(key);
     else this.#hits.set(key, { key, value, score, matchedTerms });
-    this.emit(this.getResults());
   }
 }
 
 /** One LWW map of a client: reads are local, writes are local first and synced. */
 class ClientMap extends SyncedMap {
   queries = new Map(); // live query id -> QueryHandle
+  #searches = new Map(); // standing local search id -> SearchHandle
 
   constructor(client, name, replica) {
     super(client, name, replica, `map:${name}`);
@@ -270,6 +293,7 @@ class ClientMap extends SyncedMap {
   notify(keys) {
     super.notify(keys);
     this.#deliverQueryEvents(keys);
+    this.#deliverSearchEvents(keys);
   }
 
   // Records whose TTL ran out: subscribers and live queries hear of them. The
@@ -279,7 +303,17 @@ class ClientMap extends SyncedMap {
     const keys = this.replica.reportExpired();
     if (keys.length === 0) return;
     this.#deliverQueryEvents(keys);
+    this.#deliverSearchEvents(keys);
     this.emit(keys);
+  }
+
+  // The standing local searches' changes, once per write batch, merge or sweep.
+  #deliverSearchEvents(keys) {
+    if (this.#searches.size === 0 || keys.length === 0) return;
+    const bySearch = new Map([...this.#searches.keys()].map((id) => [id, []]));
+    for (const event of this.replica.takeSearchEvents()) bySearch.get(event.searchId)?.push(event);
+    const read = (key) => this.replica.get(key);
+    for (const [id, events] of bySearch) this.#searches.get(id)._updateLocal(events, keys, read);
   }
 
   // The replica's query changes go to their handles once per write batch, merge or sweep.
@@ -330,7 +364,27 @@ class ClientMap extends SyncedMap {
     return this.replica.search(query, options);
   }
 
-  /** What local search reads and how (default: every string, as the server); see LwwReplica.enableSearch. */
+  /**
+   * A standing search of the local replica: search()'s hits, kept current by
+   * every local write, merged remote change and expiry (offline too).
+   * client.searchSubscribe() asks the server instead.
+   */
+  searchSubscribe(query, options = {}) {
+    const { id, results } = this.replica.addSearch(query, options);
+    const handle = new SearchHandle(this, id, this.name, query, options);
+    this.#searches.set(id, handle);
+    handle._answer(results);
+    return handle;
+  }
+
+  _searchClosed(handle) {
+    if (this.#searches.delete(handle.id)) this.replica.removeSearch(handle.id);
+  }
+
+  /**
+   * What local search reads and how (default: every string, as the server); see
+   * LwwReplica.enableSearch. Not while standing local searches are open.
+   */
   enableSearch(options) {
     this.replica.enableSearch(options);
   }

@@ -270,11 +270,30 @@ export class LwwReplica extends MerkleReplica {
    *   terms it begins (search as you type); `fuzzy` (1 or 2), words also match terms that many edits away
    * @returns {{key: string, value: any, score: number, matchedTerms: string[]}[]} best first
    */
-  search(query, { prefix, fuzzy, ...options } = {}) {
-    const request = { query, options };
-    if (prefix !== undefined) request.prefix = prefix;
-    if (fuzzy !== undefined) request.fuzzy = fuzzy;
-    return unpack(bytesOrThrow(this._native().search(pack(request)))).results ?? [];
+  search(query, options) {
+    return unpack(bytesOrThrow(this._native().search(pack(localSearch(query, options))))).results ?? [];
+  }
+
+  /**
+   * Starts a standing search (search()'s query and options): its hits now,
+   * and from then on its changes in takeSearchEvents().
+   * @returns {{id: number, results: {key: string, value: any, score: number, matchedTerms: string[]}[]}}
+   */
+  addSearch(query, options) {
+    const body = unpack(bytesOrThrow(this._native().addSearch(pack(localSearch(query, options)))));
+    return { id: Number(body.requestId), results: body.results ?? [] };
+  }
+
+  removeSearch(id) {
+    return this._native().removeSearch(id);
+  }
+
+  /**
+   * The standing searches' changes since the last call, in order (value null and score 0 on LEAVE).
+   * @returns {{searchId: number, key: string, value: any, score: number, matchedTerms: string[], changeType: 'ENTER'|'UPDATE'|'LEAVE'}[]}
+   */
+  takeSearchEvents() {
+    return (unpack(bytesOrThrow(this._native().takeSearchEvents())).updates ?? []).map(({ subscriptionId, ...u }) => ({ ...u, searchId: Number(subscriptionId) }));
   }
 
   /**
@@ -320,6 +339,14 @@ export class LwwReplica extends MerkleReplica {
  * A query in its wire form: `sort` as the array of {field, direction} the
  * server reads (the TS client's record form {field: 'asc'} is converted).
  */
+// A LocalSearch request: SEARCH's options plus the replica's own prefix and fuzzy.
+function localSearch(query, { prefix, fuzzy, ...options } = {}) {
+  const request = { query, options };
+  if (prefix !== undefined) request.prefix = prefix;
+  if (fuzzy !== undefined) request.fuzzy = fuzzy;
+  return request;
+}
+
 export function wireQuery(query = {}) {
   const { sort } = query;
   if (sort === undefined || Array.isArray(sort)) return query;

@@ -228,6 +228,53 @@ test("a record whose TTL runs out leaves live queries, local search and subscrib
   }
 });
 
+test('a standing local search follows local writes, merged remote ones and expiry, offline too; its hits carry current values', async () => {
+  const server = await startServer();
+  const writer = client(server.port, 'lena');
+  const reader = client(server.port, 'omar', { expirySweepMs: 20 });
+  try {
+    await connect(writer, reader);
+    const notes = reader.getMap('notes');
+    notes.set('n1', { text: 'buy milk', done: false });
+    notes.set('n2', { text: 'walk the dog', done: false });
+    const standing = notes.searchSubscribe('milk', { limit: 2 });
+    assert.deepEqual(standing.getResults().map((h) => h.key), ['n1']);
+    const published = [];
+    standing.subscribe((hits) => published.push(hits.map((h) => h.key)));
+
+    // Hits are ranked by the scores last sent, as SEARCH_SUB's: a change moves
+    // every score a little but only sends the changed record's.
+    const keys = () => standing.getResults().map((h) => h.key).sort();
+    notes.set('n3', { text: 'milk and milk again', done: false }); // local: at once
+    assert.deepEqual(keys(), ['n1', 'n3']);
+    notes.set('n1', { text: 'buy milk', done: true }); // text unchanged: the hit's value follows
+    assert.equal(standing.getResults().find((h) => h.key === 'n1').value.done, true);
+    writer.getMap('notes').set('w1', { text: 'milk milk milk milk' }); // remote: once merged
+    await until(() => keys().includes('w1'), "the writer's note among the hits");
+    assert.deepEqual(keys(), ['n3', 'w1']);
+    notes.set('n9', { text: 'milk milk oat' }, 300); // expires: leaves the hits, the replica keeps it
+    assert.deepEqual(keys(), ['n9', 'w1']);
+    notes.remove('n3');
+    await until(() => !standing.getResults().some((h) => h.key === 'n9'), 'the expired note gone');
+    assert.deepEqual(keys(), ['n1', 'w1']);
+    assert.throws(() => notes.enableSearch({ fields: ['text'] }), /close the standing searches first/);
+
+    await stopServer(server.child); // offline: local writes still count
+    await until(() => reader.getConnectionState() !== ConnectionState.CONNECTED, 'the reader offline');
+    notes.remove('w1');
+    assert.deepEqual(keys(), ['n1']);
+    standing.dispose();
+    const count = published.length;
+    notes.set('n4', { text: 'milk' });
+    assert.equal(published.length, count, 'a disposed search publishes nothing');
+    notes.enableSearch({ fields: ['text'] });
+  } finally {
+    await writer.close();
+    await reader.close();
+    await stopServer(server.child);
+  }
+});
+
 test('QUERY_SUB carries sort in the record form, fields in order, which the reference server 2.2.0 decodes', async () => {
   const { Packr } = await import('msgpackr');
   const sent = [];

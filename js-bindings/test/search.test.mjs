@@ -1,9 +1,10 @@
 // Local full-text search on the WASM LWW replica: ranked hits with their values,
 // an index that follows writes, merges and removes, chosen fields with boosts,
-// TTL, and malformed requests refused with the index unchanged.
+// TTL, standing searches, and malformed requests refused with the index unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore, LwwReplica } from '../src/core.js';
+import { pick, rng } from './random.mjs';
 
 await loadCore();
 
@@ -106,6 +107,59 @@ test('an expired record is not a hit, and does not take a place in the top hits'
   assert.deepEqual(replica.reportExpired(), ['short']);
   assert.deepEqual(replica.search('note').map((h) => h.key), ['long', 'longer']);
   replica.dispose();
+});
+
+test('property: standing searches always hold a fresh search\'s hits, whatever writes, merges and removes come', () => {
+  const words = ['offline', 'sync', 'merge', 'crdt', 'tomato', 'garden', 'gardening', 'network'];
+  const searches = [
+    ['offline', { limit: 3 }],
+    ['sync merge', { limit: 5 }],
+    ['gard', { prefix: true, limit: 4 }],
+    ['ofline', { fuzzy: 1, limit: 3 }],
+    ['crdt', { minScore: 0.5 }],
+  ];
+  for (let seed = 1; seed <= 5; seed++) {
+    const random = rng(seed);
+    const phrase = (n) => Array.from({ length: n }, () => pick(random, words)).join(' ');
+    const replica = new LwwReplica('searcher');
+    const standing = searches.map(([query, options]) => {
+      const { id, results } = replica.addSearch(query, options);
+      return { query, options, id, hits: new Map(results.map((h) => [h.key, h])) };
+    });
+    let seen = 0;
+    for (let step = 0; step < 80; step++) {
+      const key = `k${Math.floor(random() * 15)}`;
+      const value = random() < 0.15 ? null : { title: phrase(2), body: phrase(1 + Math.floor(random() * 6)) };
+      if (random() < 0.5) {
+        replica.applyLocal([{ key, value }]);
+      } else {
+        const other = new LwwReplica('remote');
+        replica.merge(other.applyLocal([{ key, value }]));
+        other.dispose();
+      }
+      for (const e of replica.takeSearchEvents()) {
+        const { hits } = standing.find((s) => s.id === e.searchId);
+        if (e.changeType === 'LEAVE') {
+          assert.ok(hits.delete(e.key), `seed ${seed}: LEAVE of a hit not there`);
+        } else {
+          assert.deepEqual(e.value, replica.get(e.key), 'an event carries the value as it is now');
+          hits.set(e.key, e);
+        }
+      }
+      for (const { query, options, hits } of standing) {
+        const fresh = replica.search(query, options);
+        seen += fresh.length;
+        assert.deepEqual([...hits.keys()].sort(), fresh.map((h) => h.key).sort(), `seed ${seed} step ${step}: ${query}`);
+      }
+    }
+    assert.ok(seen > 0, 'the searches found something');
+    assert.equal(replica.removeSearch(standing[0].id), true);
+    assert.equal(replica.removeSearch(standing[0].id), false);
+    replica.applyLocal([{ key: 'late', value: 'offline offline offline' }]);
+    assert.ok(replica.takeSearchEvents().every((e) => e.searchId !== standing[0].id), 'a removed search reports nothing');
+    assert.throws(() => replica.enableSearch({ fields: ['title'] }), /close the standing searches first/);
+    replica.dispose();
+  }
 });
 
 test('malformed search requests are refused with the reason and the index unchanged', () => {

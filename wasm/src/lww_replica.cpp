@@ -119,7 +119,10 @@ EMSCRIPTEN_BINDINGS(topgun_lww_replica) {
         .function("queryPage", &LwwReplica::query_page)
         .function("takeQueryEvents", &LwwReplica::take_query_events)
         .function("enableSearch", &LwwReplica::enable_search)
-        .function("search", &LwwReplica::search);
+        .function("search", &LwwReplica::search)
+        .function("addSearch", &LwwReplica::add_search)
+        .function("removeSearch", &LwwReplica::remove_search)
+        .function("takeSearchEvents", &LwwReplica::take_search_events);
 }
 
 }  // namespace topgun::wasm

@@ -21,6 +21,7 @@
 
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/hlc.hpp>
+#include <topgun/protocol/search.hpp>
 #include <topgun/query/live_query.hpp>
 
 #include <emscripten/val.h>
@@ -31,12 +32,17 @@
 
 namespace topgun::search {
 class MapSearchIndex;
+class LiveSearch;
 }
 namespace topgun::query {
 class TextIndexes;
 }
 
 namespace topgun::wasm {
+
+// A page as the QUERY_RESP body the server would send; queryId is the live
+// query's id ("0": one-shot or refused). In lww_replica_queries.cpp.
+protocol::QueryResp page_body(query::LiveQueryId id, query::QueryResult page);
 
 class LwwReplica {
 public:
@@ -86,11 +92,20 @@ public:
     emscripten::val enable_search(const emscripten::val& input);
     // LocalSearch in; a SEARCH_RESP body out: the best hits with their values.
     emscripten::val search(const emscripten::val& input);
+    // LocalSearch in; a standing search's hits out, as search() answers, with
+    // requestId naming it. Its changes wait in take_search_events().
+    emscripten::val add_search(const emscripten::val& input);
+    bool remove_search(double id);
+    // The standing searches' changes since the last call, as SEARCH_UPDATE
+    // bodies (subscriptionId = the id), in order; values as they are now.
+    emscripten::val take_search_events();
 
 private:
     emscripten::val merge_records(std::vector<protocol::SyncLeafRecord>& records);
     // The text indexes with those the query's full-text leaves name.
     query::TextIndexes& text_indexes_for(const protocol::Query& q);
+    // The search index, built over every string on first use.
+    search::MapSearchIndex& search_index();
 
     BatchClock clock_;
     HLC hlc_;
@@ -98,6 +113,8 @@ private:
     std::unique_ptr<query::TextIndexes> text_indexes_;  // after map_: detaches from it first
     std::unique_ptr<query::LiveQueryRegistry> live_;     // after both: reads the text indexes until it goes
     std::unique_ptr<search::MapSearchIndex> search_;  // the same
+    std::unique_ptr<search::LiveSearch> live_search_;  // after search_: stops observing it first
+    std::vector<protocol::SearchUpdate> search_events_;
     std::vector<query::LiveQueryEvent> pending_;
     bool had_ttl_ = false;  // a write or merge brought a record with a TTL
 };

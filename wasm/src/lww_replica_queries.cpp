@@ -1,4 +1,5 @@
-// LwwReplica's queries (see lww_replica.hpp); compiled for size.
+// LwwReplica's live queries (see lww_replica.hpp); compiled for speed: a live
+// query's first page is the query engine's hot path.
 #include "lww_replica.hpp"
 
 #include "js_bytes.hpp"
@@ -11,8 +12,6 @@
 #include <span>
 
 namespace topgun::wasm {
-namespace {
-
 // A page as the QUERY_RESP body the server would send; queryId is the live query's id ("0": one-shot or refused).
 protocol::QueryResp page_body(query::LiveQueryId id, query::QueryResult page) {
     protocol::QueryResp out;
@@ -28,8 +27,6 @@ protocol::QueryResp page_body(query::LiveQueryId id, query::QueryResult page) {
     return out;
 }
 
-}  // namespace
-
 using emscripten::val;
 
 query::TextIndexes& LwwReplica::text_indexes_for(const protocol::Query& q) {
@@ -39,14 +36,6 @@ query::TextIndexes& LwwReplica::text_indexes_for(const protocol::Query& q) {
         text_indexes_->add_for(*predicate);
     }
     return *text_indexes_;
-}
-
-val LwwReplica::query(const emscripten::val& input) {
-    return with_input<protocol::Query>(input, "query", [&](const protocol::Query& q) {
-        query::QueryOptions options;
-        options.text_indexes = text_indexes_for(q).resolver();
-        return encoded(page_body(0, query::execute(map_, q, options)));
-    });
 }
 
 val LwwReplica::add_query(const emscripten::val& input) {

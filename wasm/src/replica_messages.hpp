@@ -173,6 +173,16 @@ struct QueryEvents {
 
 // --- Local search ----------------------------------------------------------------------------------
 
+// Standing local searches' changes drained from a replica, in order.
+struct SearchEvents {
+    std::vector<protocol::SearchUpdate> updates;
+
+    template <class Self, class V>
+    static void fields(Self& s, V&& v) {
+        v("updates", s.updates);
+    }
+};
+
 // A field the search index reads: the strings under a dot path, weighted by boost (default 1).
 struct SearchField {
     std::string path;

@@ -21,6 +21,9 @@ async function main(): Promise<void> {
   todos.enableSearch({ fields: ['title', { path: 'notes', boost: 0.5 }], analyzer: 'english' });
   const local = todos.search('milk', { limit: 3, minScore: 0.1 });
   local.forEach((h) => h.value.title.toUpperCase() + h.matchedTerms.join());
+  const standing = todos.searchSubscribe('milk', { prefix: true });
+  standing.subscribe((hits) => hits.map((h) => h.value.done));
+  standing.dispose();
   const journal = client.getEventJournal();
   const stop = journal.subscribe((e: JournalEvent) => e.sequence + 1n, { mapName: 'todos', types: ['UPDATE'] });
   stop();
