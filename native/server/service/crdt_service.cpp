@@ -65,12 +65,18 @@ std::optional<JournalRecordBuilder> journal_start(const WriteOutcome& out, Looku
     return JournalRecordBuilder(previous());
 }
 
-// The value of key's record under `tag`, or null.
-const Value* or_value(const ORMap& map, std::string_view key, std::string_view tag) {
+// Key's record under `tag`, or null.
+const ORRecord* or_record(const ORMap& map, std::string_view key, std::string_view tag) {
     for (const ORRecord& r : map.records(key)) {
-        if (r.tag == tag) return &r.value;
+        if (r.tag == tag) return &r;
     }
     return nullptr;
+}
+
+// The value of key's record under `tag`, or null.
+const Value* or_value(const ORMap& map, std::string_view key, std::string_view tag) {
+    const ORRecord* r = or_record(map, key, tag);
+    return r == nullptr ? nullptr : &r->value;
 }
 
 // Whether `tag` already tags a record stored under a key other than `key`.
@@ -265,13 +271,27 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
 void apply_or_push(ShardState& shard, const std::string& map_name, std::span<protocol::ORMapEntry> entries,
                    WriteOutcome& out) {
     OrMapState& state = shard.or_map(map_name);
+    // An inbound record of the entry being merged: the timestamp of the record
+    // it meets under its tag, and the journal record begun with that record's value.
+    struct Inbound {
+        const protocol::ORMapRecordData* data;
+        std::optional<Timestamp> met;
+        std::optional<JournalRecordBuilder> journal;
+    };
     std::vector<ORRecord> records;
+    std::vector<Inbound> inbound;
     for (protocol::ORMapEntry& entry : entries) {
         // The client sends every tombstone of its map with each key; as with
         // OR_REMOVE, only those naming one of this key's stored records apply.
         std::vector<std::string> new_tombstones;
         for (const std::string& tag : entry.tombstones) {
-            if (or_value(state.map, entry.key, tag) == nullptr) continue;
+            const Value* removed = or_value(state.map, entry.key, tag);
+            if (removed == nullptr || std::find(new_tombstones.begin(), new_tombstones.end(), tag) != new_tombstones.end()) continue;
+            if (auto journal = journal_start(out, [&] { return removed; })) {
+                // A tombstone carries no timestamp: the journal records when the server applied it.
+                out.journal.push_back(std::move(*journal).finish(JournalEventType::Delete, map_name, entry.key, nullptr,
+                                                                 shard.clock().now()));
+            }
             state.note_tombstone(entry.key, tag);
             new_tombstones.push_back(tag);
         }
@@ -279,26 +299,34 @@ void apply_or_push(ShardState& shard, const std::string& map_name, std::span<pro
             out.mutations.push_back(key_tombstones_mutation(map_name, entry.key, state.key_tombstones.find(entry.key)->second));
         }
         records.clear();
+        inbound.clear();
         for (const auto& r : entry.records) {
-            if (!tags_another_key(state.map, entry.key, r.tag)) records.push_back(r.to_record());
+            if (tags_another_key(state.map, entry.key, r.tag)) continue;
+            records.push_back(r.to_record());
+            const ORRecord* met = or_record(state.map, entry.key, r.tag);
+            inbound.push_back(Inbound{&r, met == nullptr ? std::nullopt : std::optional(met->timestamp),
+                                      journal_start(out, [&] { return met == nullptr ? nullptr : &met->value; })});
         }
         state.map.merge_key(entry.key, records, new_tombstones);
         if (!new_tombstones.empty()) out.mutations.emplace_back(storage::OrTombstonesAdd{map_name, new_tombstones});
         out.mutations.emplace_back(or_key_snapshot(map_name, entry.key, state.map));
-        // Tell other replicas of the removals, and of every inbound record that survived.
+        // Tell other replicas (and the journal) of the removals and of each
+        // inbound record that changed the key.
         for (const std::string& tag : new_tombstones) out.events.push_back(or_remove_event(map_name, entry.key, tag));
-        const auto stored = state.map.records(entry.key);
-        for (const auto& inbound : entry.records) {
-            const bool kept = std::any_of(stored.begin(), stored.end(), [&](const ORRecord& r) {
-                return r.tag == inbound.tag && r.timestamp == inbound.timestamp;
-            });
-            if (!kept) continue;
+        for (Inbound& in : inbound) {
+            const ORRecord* stored = or_record(state.map, entry.key, in.data->tag);
+            const bool changed = stored != nullptr && stored->timestamp == in.data->timestamp && (!in.met || *in.met < stored->timestamp);
+            if (!changed) continue;
+            if (in.journal) {
+                const JournalEventType type = in.journal->had_previous() ? JournalEventType::Update : JournalEventType::Put;
+                out.journal.push_back(std::move(*in.journal).finish(type, map_name, entry.key, &stored->value, stored->timestamp));
+            }
             protocol::ServerEventPayload event;
             event.map_name = map_name;
             event.event_type = ServerEventType::OrAdd;
             event.key = entry.key;
-            event.or_tag = inbound.tag;
-            event.or_record = inbound;
+            event.or_tag = in.data->tag;
+            event.or_record = *in.data;
             out.events.push_back(std::move(event));
         }
     }

@@ -559,7 +559,9 @@ void Connection::handle_or_push(ORMapPushDiff push) {
         if (parts[owner].empty()) continue;
         node_.shards()[owner].post([&node = node_, owner, map = push.map_name, entries = std::move(parts[owner]), self_id]() mutable {
             WriteOutcome out;
+            out.collect_journal = node.journal().enabled();
             apply_or_push(node.state(owner), map, entries, out);
+            node.journal().append(std::move(out.journal));
             if (!out.events.empty() && node.has_holders()) {
                 for (auto& [name, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, name, std::move(frames), self_id);
             }

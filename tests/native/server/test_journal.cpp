@@ -108,6 +108,31 @@ TEST_CASE("Journal: OR adds and removes are journaled with the removed record's 
     CHECK(page.events[1].previous_value == Nullable<Value>(Value("red")));
 }
 
+TEST_CASE("Journal: OR records and tombstones merged from ORMAP_PUSH_DIFF are journaled like ops") {
+    InProcessServer server;
+    auto pusher = server.connect();
+    const Timestamp t1 = stamp(now_millis() - 100, 1);
+    const Timestamp t2 = stamp(now_millis() - 50, 2);
+    const std::string tag = t1.to_string();
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {ORMapRecordData{Value("red"), t1, tag, {}}}, {}}}});
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {ORMapRecordData{Value("red"), t1, tag, {}}}, {}}}});  // again: nothing
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {ORMapRecordData{Value("blue"), t2, tag, {}}}, {}}}});  // newer, same tag
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"other", {}, {tag}}}});  // another key's tag: nothing
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {}, {tag, tag}}}});
+    pusher->take();
+    const auto page = read(*pusher, "0");
+    REQUIRE(page.events.size() == 3);
+    CHECK(page.events[0].type == JournalEventType::Put);
+    CHECK(page.events[0].value == Nullable<Value>(Value("red")));
+    CHECK(page.events[0].timestamp == t1);
+    CHECK(page.events[1].type == JournalEventType::Update);
+    CHECK(page.events[1].previous_value == Nullable<Value>(Value("red")));
+    CHECK(page.events[1].value == Nullable<Value>(Value("blue")));
+    CHECK(page.events[2].type == JournalEventType::Delete);
+    CHECK(page.events[2].key == "k");
+    CHECK(page.events[2].previous_value == Nullable<Value>(Value("blue")));
+}
+
 TEST_CASE("Journal: JOURNAL_READ pages by sequence, filters by map and says when more match") {
     InProcessServer server(test_config(4));
     auto writer = server.connect();
