@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore, LwwReplica } from '../src/core.js';
-import { pick, rng, shuffled } from './random.mjs';
+import { pick, rng, shuffled, writeLocallyOrRemotely } from './random.mjs';
 
 await loadCore();
 
@@ -164,70 +164,21 @@ test('malformed input is an Error and changes nothing', async () => {
   assert.throws(() => r.size, /after dispose/);
 });
 
-test('property: a live query on the replica always equals the same query run once', () => {
-  const queries = [
-    { where: { group: 1 } },
-    { predicate: { op: 'gte', attribute: 'score', value: 50 }, sort: { score: 'desc' }, limit: 3 },
-    { predicate: { op: 'lt', attribute: 'score', value: 30 }, sort: [{ field: 'score', direction: 'asc' }], limit: 2, fields: ['score'] },
-    { groupBy: ['group'], aggregations: [{ func: 'count' }, { func: 'sum', field: 'score' }] },
-  ];
-  for (let seed = 1; seed <= 10; seed++) {
+// Random writes and removes, local or merged, over `keys` keys of a replica
+// with `queries` live: after each, every live window (applied from the
+// replica's events) equals the query run once, in order. Returns how many
+// rows the one-shot queries returned in all.
+function checkLiveQueries(queries, randomValue, { seeds, steps, keys }) {
+  let matched = 0;
+  for (let seed = 1; seed <= seeds; seed++) {
     const random = rng(seed);
     const replica = new LwwReplica('q');
     const live = queries.map((q) => {
       const page = replica.addQuery(q);
       return { q, id: page.id, rows: new Map(page.results.map((r) => [r.key, r.value])) };
     });
-    for (let step = 0; step < 120; step++) {
-      const key = `k${Math.floor(random() * 25)}`;
-      const value = random() < 0.2 ? null : { score: Math.floor(random() * 100), group: Math.floor(random() * 3) };
-      if (random() < 0.5) {
-        replica.applyLocal([{ key, value }]);
-      } else {
-        const other = new LwwReplica('remote');
-        replica.merge(other.applyLocal([{ key, value }]));
-        other.dispose();
-      }
-      for (const u of replica.takeQueryEvents()) {
-        const { rows } = live.find((l) => l.id === u.queryId);
-        if (u.changeType === 'LEAVE') assert.ok(rows.delete(u.key), `seed ${seed}: LEAVE of a row not there`);
-        else rows.set(u.key, u.value);
-      }
-      for (const { q, id, rows } of live) {
-        const once = replica.query(q).results;
-        assert.deepEqual(new Map(once.map((r) => [r.key, r.value])), rows, `seed ${seed} step ${step} query ${JSON.stringify(q)}`);
-        assert.deepEqual(replica.queryPage(id).results, once, 'the live page is the one-shot page, in order');
-      }
-    }
-    for (const { id } of live) assert.equal(replica.removeQuery(id), true);
-    replica.applyLocal([{ key: 'after', value: { score: 99, group: 1 } }]);
-    assert.deepEqual(replica.takeQueryEvents(), [], 'removed queries report nothing');
-    replica.dispose();
-  }
-});
-
-test('full-text leaves in queries: ranked by BM25 over the replica, live windows equal the query run once', () => {
-  const words = ['red', 'fox', 'quick', 'brown', 'lazy', 'dog', 'jumps'];
-  const queries = [
-    { predicate: { op: 'match', attribute: 'text', query: 'fox' } },
-    { predicate: { op: 'and', children: [{ op: 'matchPhrase', attribute: 'text', query: 'red fox' }, { op: 'gte', attribute: 'score', value: 20 }] }, sort: { score: 'desc' }, limit: 3 },
-    // Corpus-dependent: prefix terms and a minScore move with every write.
-    { predicate: { op: 'matchPrefix', attribute: 'text', query: 'la', matchOptions: { minScore: 0.3 } } },
-    { predicate: { op: 'or', children: [{ op: 'match', attribute: 'title', query: 'dog', matchOptions: { fuzziness: 1 } }, { op: 'eq', attribute: 'score', value: 7 }] } },
-  ];
-  for (let seed = 1; seed <= 6; seed++) {
-    const random = rng(seed);
-    const phrase = (n) => Array.from({ length: n }, () => words[Math.floor(random() * words.length)]).join(' ');
-    const replica = new LwwReplica('q');
-    const live = queries.map((q) => {
-      const page = replica.addQuery(q);
-      return { q, id: page.id, rows: new Map(page.results.map((r) => [r.key, r.value])) };
-    });
-    let matched = 0;
-    for (let step = 0; step < 80; step++) {
-      const key = `k${Math.floor(random() * 20)}`;
-      const value = random() < 0.15 ? null : { text: phrase(1 + Math.floor(random() * 5)), title: phrase(2), score: Math.floor(random() * 40) };
-      replica.applyLocal([{ key, value }]);
+    for (let step = 0; step < steps; step++) {
+      writeLocallyOrRemotely(random, replica, `k${Math.floor(random() * keys)}`, random() < 0.2 ? null : randomValue(random));
       for (const u of replica.takeQueryEvents()) {
         const { rows } = live.find((l) => l.id === u.queryId);
         if (u.changeType === 'LEAVE') assert.ok(rows.delete(u.key), `seed ${seed}: LEAVE of a row not there`);
@@ -240,9 +191,38 @@ test('full-text leaves in queries: ranked by BM25 over the replica, live windows
         assert.deepEqual(replica.queryPage(id).results, once, 'the live page is the one-shot page, in order');
       }
     }
-    assert.ok(matched > 0, 'the full-text queries matched something');
+    for (const { id } of live) assert.equal(replica.removeQuery(id), true);
+    replica.applyLocal([{ key: 'after', value: randomValue(random) }]);
+    assert.deepEqual(replica.takeQueryEvents(), [], 'removed queries report nothing');
     replica.dispose();
   }
+  return matched;
+}
+
+test('property: a live query on the replica always equals the same query run once', () => {
+  const queries = [
+    { where: { group: 1 } },
+    { predicate: { op: 'gte', attribute: 'score', value: 50 }, sort: { score: 'desc' }, limit: 3 },
+    { predicate: { op: 'lt', attribute: 'score', value: 30 }, sort: [{ field: 'score', direction: 'asc' }], limit: 2, fields: ['score'] },
+    { groupBy: ['group'], aggregations: [{ func: 'count' }, { func: 'sum', field: 'score' }] },
+  ];
+  const value = (random) => ({ score: Math.floor(random() * 100), group: Math.floor(random() * 3) });
+  checkLiveQueries(queries, value, { seeds: 10, steps: 120, keys: 25 });
+});
+
+test('full-text leaves in queries: ranked by BM25 over the replica, live windows equal the query run once', () => {
+  const words = ['red', 'fox', 'quick', 'brown', 'lazy', 'dog', 'jumps'];
+  const queries = [
+    { predicate: { op: 'match', attribute: 'text', query: 'fox' } },
+    { predicate: { op: 'and', children: [{ op: 'matchPhrase', attribute: 'text', query: 'red fox' }, { op: 'gte', attribute: 'score', value: 20 }] }, sort: { score: 'desc' }, limit: 3 },
+    // Corpus-dependent: prefix terms and a minScore move with every write.
+    { predicate: { op: 'matchPrefix', attribute: 'text', query: 'la', matchOptions: { minScore: 0.3 } } },
+    { predicate: { op: 'or', children: [{ op: 'match', attribute: 'title', query: 'dog', matchOptions: { fuzziness: 1 } }, { op: 'eq', attribute: 'score', value: 7 }] } },
+  ];
+  const phrase = (random, n) => Array.from({ length: n }, () => pick(random, words)).join(' ');
+  const value = (random) => ({ text: phrase(random, 1 + Math.floor(random() * 5)), title: phrase(random, 2), score: Math.floor(random() * 40) });
+  assert.ok(checkLiveQueries(queries, value, { seeds: 6, steps: 80, keys: 20 }) > 0, 'the full-text queries matched something');
+
   // A match is a word of the attribute's text, whatever its case; other attributes do not count.
   const replica = new LwwReplica('q');
   replica.applyLocal([

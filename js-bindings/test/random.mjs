@@ -21,3 +21,15 @@ export function shuffled(random, list) {
   }
   return out;
 }
+
+// Writes key = value (null removes) into an LWW replica: at random locally,
+// or merged from a fresh replica elsewhere.
+export function writeLocallyOrRemotely(random, replica, key, value) {
+  if (random() < 0.5) {
+    replica.applyLocal([{ key, value }]);
+    return;
+  }
+  const remote = new replica.constructor('remote');
+  replica.merge(remote.applyLocal([{ key, value }]));
+  remote.dispose();
+}

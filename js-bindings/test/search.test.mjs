@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCore, LwwReplica } from '../src/core.js';
-import { pick, rng } from './random.mjs';
+import { pick, rng, writeLocallyOrRemotely } from './random.mjs';
 
 await loadCore();
 
@@ -128,15 +128,8 @@ test('property: standing searches always hold a fresh search\'s hits, whatever w
     });
     let seen = 0;
     for (let step = 0; step < 80; step++) {
-      const key = `k${Math.floor(random() * 15)}`;
       const value = random() < 0.15 ? null : { title: phrase(2), body: phrase(1 + Math.floor(random() * 6)) };
-      if (random() < 0.5) {
-        replica.applyLocal([{ key, value }]);
-      } else {
-        const other = new LwwReplica('remote');
-        replica.merge(other.applyLocal([{ key, value }]));
-        other.dispose();
-      }
+      writeLocallyOrRemotely(random, replica, `k${Math.floor(random() * 15)}`, value);
       for (const e of replica.takeSearchEvents()) {
         const { hits } = standing.find((s) => s.id === e.searchId);
         if (e.changeType === 'LEAVE') {
