@@ -285,6 +285,8 @@ class SearchHandle extends Observable {
 class ClientMap extends SyncedMap {
   queries = new Map(); // live query id -> QueryHandle
   #searches = new Map(); // standing local search id -> SearchHandle
+  #searchKeys = []; // changed keys whose search events are not delivered yet
+  #deliveringSearches = false;
 
   constructor(client, name, replica) {
     super(client, name, replica, `map:${name}`);
@@ -307,13 +309,31 @@ class ClientMap extends SyncedMap {
     this.emit(keys);
   }
 
-  // The standing local searches' changes, once per write batch, merge or sweep.
+  // The standing local searches' changes, once per write batch, merge or
+  // sweep, in order: a subscriber that writes to the map adds its changes to
+  // the round being delivered instead of overtaking it.
   #deliverSearchEvents(keys) {
     if (this.#searches.size === 0 || keys.length === 0) return;
-    const bySearch = new Map([...this.#searches.keys()].map((id) => [id, []]));
-    for (const event of this.replica.takeSearchEvents()) bySearch.get(event.searchId)?.push(event);
-    const read = (key) => this.replica.get(key);
-    for (const [id, events] of bySearch) this.#searches.get(id)._updateLocal(events, keys, read);
+    this.#searchKeys.push(...keys);
+    if (this.#deliveringSearches) return;
+    this.#deliveringSearches = true;
+    try {
+      while (this.#searchKeys.length > 0) {
+        const changed = this.#searchKeys;
+        this.#searchKeys = [];
+        const bySearch = new Map([...this.#searches.keys()].map((id) => [id, []]));
+        for (const event of this.replica.takeSearchEvents()) bySearch.get(event.searchId)?.push(event);
+        const read = (key) => this.replica.get(key);
+        for (const [id, events] of bySearch) this.#searches.get(id)?._updateLocal(events, changed, read);
+      }
+    } finally {
+      this.#deliveringSearches = false;
+    }
+  }
+
+  // The client closes: its standing local searches end with the replica.
+  _closeSearches() {
+    this.#searches.clear();
   }
 
   // The replica's query changes go to their handles once per write batch, merge or sweep.
@@ -747,6 +767,7 @@ export class TopGunClient {
     await this.#writes;
     for (const handle of [...this.#queries.values()]) handle.dispose();
     this.#searches.clear();
+    for (const map of this.#maps.values()) map._closeSearches();
     for (const map of [...this.#maps.values(), ...this.#orMaps.values()]) map.replica.dispose();
     for (const counter of this.#counters.values()) counter.counter.dispose();
     this.#maps.clear();

@@ -335,10 +335,6 @@ export class LwwReplica extends MerkleReplica {
   }
 }
 
-/**
- * A query in its wire form: `sort` as the array of {field, direction} the
- * server reads (the TS client's record form {field: 'asc'} is converted).
- */
 // A LocalSearch request: SEARCH's options plus the replica's own prefix and fuzzy.
 function localSearch(query, { prefix, fuzzy, ...options } = {}) {
   const request = { query, options };
@@ -347,6 +343,10 @@ function localSearch(query, { prefix, fuzzy, ...options } = {}) {
   return request;
 }
 
+/**
+ * A query in its wire form: `sort` as the array of {field, direction} the
+ * server reads (the TS client's record form {field: 'asc'} is converted).
+ */
 export function wireQuery(query = {}) {
   const { sort } = query;
   if (sort === undefined || Array.isArray(sort)) return query;

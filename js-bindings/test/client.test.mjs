@@ -268,6 +268,9 @@ test('a standing local search follows local writes, merged remote ones and expir
     notes.set('n4', { text: 'milk' });
     assert.equal(published.length, count, 'a disposed search publishes nothing');
     notes.enableSearch({ fields: ['text'] });
+    const late = notes.searchSubscribe('milk');
+    await reader.close();
+    late.dispose(); // the client closed it with the replica: nothing left to stop
   } finally {
     await writer.close();
     await reader.close();

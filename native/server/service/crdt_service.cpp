@@ -301,7 +301,8 @@ void apply_or_push(ShardState& shard, const std::string& map_name, std::span<pro
         records.clear();
         inbound.clear();
         for (const auto& r : entry.records) {
-            if (tags_another_key(state.map, entry.key, r.tag)) continue;
+            const bool repeated = std::any_of(inbound.begin(), inbound.end(), [&](const Inbound& in) { return in.data->tag == r.tag; });
+            if (repeated || tags_another_key(state.map, entry.key, r.tag)) continue;
             records.push_back(r.to_record());
             const ORRecord* met = or_record(state.map, entry.key, r.tag);
             inbound.push_back(Inbound{&r, met == nullptr ? std::nullopt : std::optional(met->timestamp),

@@ -114,8 +114,9 @@ TEST_CASE("Journal: OR records and tombstones merged from ORMAP_PUSH_DIFF are jo
     const Timestamp t1 = stamp(now_millis() - 100, 1);
     const Timestamp t2 = stamp(now_millis() - 50, 2);
     const std::string tag = t1.to_string();
-    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {ORMapRecordData{Value("red"), t1, tag, {}}}, {}}}});
-    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {ORMapRecordData{Value("red"), t1, tag, {}}}, {}}}});  // again: nothing
+    const ORMapRecordData red{Value("red"), t1, tag, {}};
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {red, red}, {}}}});  // twice in one entry: once
+    pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {red}, {}}}});       // again: nothing
     pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {ORMapRecordData{Value("blue"), t2, tag, {}}}, {}}}});  // newer, same tag
     pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"other", {}, {tag}}}});  // another key's tag: nothing
     pusher->send(ORMapPushDiff{"tags", {ORMapEntry{"k", {}, {tag, tag}}}});
