@@ -31,6 +31,7 @@ public:
         ++records;
     }
     void or_key(std::string_view map, std::string_view key, std::vector<ORRecord>&& recs) override {
+        for (const ORRecord& r : recs) node_.or_tags().claim(map, r.tag, key);
         owner(key).or_map(map).map.merge_key(key, recs);
         records += recs.size();
     }
@@ -55,7 +56,10 @@ public:
         if (ns == kKeyTombstonesNamespace) {
             if (auto entry = parse_key_tombstones(key, value)) {
                 OrMapState& state = owner(entry->key).or_map(entry->map);
-                for (const std::string& tag : entry->tags) state.note_tombstone(entry->key, tag);
+                for (const std::string& tag : entry->tags) {
+                    state.note_tombstone(entry->key, tag);
+                    node_.or_tags().claim(entry->map, tag, entry->key);  // a removed tag stays its key's
+                }
             } else {
                 spdlog::warn("stored OR tombstone list \"{}\" is unreadable; skipped", key);
             }
@@ -107,7 +111,7 @@ Node::Node(ServerConfig config, std::unique_ptr<storage::Store> store, std::uniq
     HLCOptions clock_options;
     clock_options.max_drift_ms = config_.max_drift_ms;
     for (std::size_t s = 0; s < shards_.size(); ++s) {
-        states_.push_back(std::make_unique<ShardState>(config_.node_id, clock_options));
+        states_.push_back(std::make_unique<ShardState>(config_.node_id, clock_options, or_tags_));
         hubs_.push_back(std::make_unique<ShardHub>());
         lock_tables_.push_back(std::make_unique<LockTable>(config_.lock_wait_limit));
         lock_timers_.push_back(std::make_unique<boost::asio::steady_timer>(shards_[s].io()));

@@ -85,6 +85,7 @@ public:
     const ServerConfig& config() const noexcept { return config_; }
     ShardSet& shards() noexcept { return shards_; }
     ShardState& state(std::size_t shard) noexcept { return *states_[shard]; }
+    OrTagRegistry& or_tags() noexcept { return or_tags_; }
     ShardHub& hub(std::size_t shard) noexcept { return *hubs_[shard]; }
     const auth::JwtVerifier* verifier() const noexcept { return verifier_.get(); }
     storage::WriteBehind* persistence() noexcept { return write_behind_.get(); }
@@ -181,6 +182,7 @@ private:
 
     ServerConfig config_;
     ShardSet shards_;
+    OrTagRegistry or_tags_;  // before the shards' states, which refer to it
     std::vector<std::unique_ptr<ShardState>> states_;
     std::vector<std::unique_ptr<ShardHub>> hubs_;
     std::vector<std::unique_ptr<LockTable>> lock_tables_;

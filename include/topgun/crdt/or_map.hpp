@@ -199,14 +199,6 @@ public:
         return out;
     }
     bool is_tombstoned(std::string_view tag) const { return tombstones_.contains(tag); }
-
-    // A key holding a record with `tag`, if any (tags are unique per map unless a
-    // peer reuses one; then any of its keys).
-    std::optional<std::string_view> key_of(std::string_view tag) const {
-        const auto it = tag_index_.find(tag);
-        if (it == tag_index_.end()) return std::nullopt;
-        return std::string_view(*it->second);
-    }
     std::size_t tombstone_count() const noexcept { return tombstones_.size(); }
 
     void clear() {

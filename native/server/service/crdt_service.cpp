@@ -79,15 +79,6 @@ const Value* or_value(const ORMap& map, std::string_view key, std::string_view t
     return r == nullptr ? nullptr : &r->value;
 }
 
-// Whether `tag` already tags a record stored under a key other than `key`.
-// Tags are unique per map, and clients drop a removed tag under whichever key
-// holds it, so a second key under one tag would let a remove of one record
-// take the other from every client.
-bool tags_another_key(const ORMap& map, std::string_view key, std::string_view tag) {
-    const auto holder = map.key_of(tag);
-    return holder && *holder != key;
-}
-
 // Whether the caller may apply `op`: a write is tested with the value it
 // writes and the live value it replaces (so a condition such as
 // `auth.id == data.ownerId` cannot be used to take a record over), a removal
@@ -211,7 +202,7 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
             }
             case OpKind::OrAdd: {
                 OrMapState& state = shard.or_map(op.map_name);
-                if (tags_another_key(state.map, op.key, op.or_record.value.tag)) {
+                if (!shard.or_tags().claim(op.map_name, op.or_record.value.tag, op.key)) {
                     out.rejected.push_back(OpRejection{op_id(op), 409,
                                                        "orRecord.tag \"" + op.or_record.value.tag +
                                                            "\" already tags a record of another key"});
@@ -302,7 +293,7 @@ void apply_or_push(ShardState& shard, const std::string& map_name, std::span<pro
         inbound.clear();
         for (const auto& r : entry.records) {
             const bool repeated = std::any_of(inbound.begin(), inbound.end(), [&](const Inbound& in) { return in.data->tag == r.tag; });
-            if (repeated || tags_another_key(state.map, entry.key, r.tag)) continue;
+            if (repeated || !shard.or_tags().claim(map_name, r.tag, entry.key)) continue;
             records.push_back(r.to_record());
             const ORRecord* met = or_record(state.map, entry.key, r.tag);
             inbound.push_back(Inbound{&r, met == nullptr ? std::nullopt : std::optional(met->timestamp),
@@ -358,6 +349,7 @@ std::vector<storage::Mutation> maintain(ShardState& shard, std::optional<Timesta
             std::erase(leaf_keys, it->first);
             it = state.key_tombstones.erase(it);
         }
+        shard.or_tags().release(name, pruned);
         out.emplace_back(storage::OrTombstonesErase{name, std::move(pruned)});
     }
     return out;

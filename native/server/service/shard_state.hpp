@@ -5,6 +5,7 @@
 
 #include "service/device_registry.hpp"
 #include "service/index_catalog.hpp"
+#include "service/or_tag_registry.hpp"
 #include "service/search_feed.hpp"
 #include "service/shard_queries.hpp"
 
@@ -50,11 +51,14 @@ struct OrMapState {
 
 class ShardState {
 public:
-    ShardState(std::string node_id, HLCOptions clock_options) : clock_(std::move(node_id), std::move(clock_options)) {}
+    // `or_tags` is the node's (shared by every shard) and must outlive this.
+    ShardState(std::string node_id, HLCOptions clock_options, OrTagRegistry& or_tags)
+        : clock_(std::move(node_id), std::move(clock_options)), or_tags_(&or_tags) {}
     ShardState(const ShardState&) = delete;
     ShardState& operator=(const ShardState&) = delete;
 
     HLC& clock() noexcept { return clock_; }
+    OrTagRegistry& or_tags() noexcept { return *or_tags_; }
 
     LWWMap* find_lww(std::string_view name) {
         const auto it = lww_.find(name);
@@ -118,6 +122,7 @@ public:
 
 private:
     HLC clock_;
+    OrTagRegistry* or_tags_;
     detail::StringHashMap<LWWMap> lww_;
     detail::StringHashMap<OrMapState> or_;
     detail::StringHashMap<PNCounter> counters_;
