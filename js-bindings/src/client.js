@@ -285,8 +285,8 @@ class SearchHandle extends Observable {
 class ClientMap extends SyncedMap {
   queries = new Map(); // live query id -> QueryHandle
   #searches = new Map(); // standing local search id -> SearchHandle
-  #searchKeys = []; // changed keys whose search events are not delivered yet
-  #deliveringSearches = false;
+  #liveKeys = []; // changed keys whose query and search changes are not delivered yet
+  #delivering = false;
 
   constructor(client, name, replica) {
     super(client, name, replica, `map:${name}`);
@@ -294,8 +294,7 @@ class ClientMap extends SyncedMap {
 
   notify(keys) {
     super.notify(keys);
-    this.#deliverQueryEvents(keys);
-    this.#deliverSearchEvents(keys);
+    this.#deliverLive(keys);
   }
 
   // Records whose TTL ran out: subscribers and live queries hear of them. The
@@ -304,47 +303,51 @@ class ClientMap extends SyncedMap {
   sweepExpired() {
     const keys = this.replica.reportExpired();
     if (keys.length === 0) return;
-    this.#deliverQueryEvents(keys);
-    this.#deliverSearchEvents(keys);
+    this.#deliverLive(keys);
     this.emit(keys);
   }
 
-  // The standing local searches' changes, once per write batch, merge or
-  // sweep, in order: a subscriber that writes to the map adds its changes to
-  // the round being delivered instead of overtaking it.
-  #deliverSearchEvents(keys) {
-    if (this.#searches.size === 0 || keys.length === 0) return;
-    this.#searchKeys.push(...keys);
-    if (this.#deliveringSearches) return;
-    this.#deliveringSearches = true;
+  // The live queries' and standing local searches' changes, once per write
+  // batch, merge or sweep, in order: a callback that writes to the map adds
+  // its changes to the round being delivered instead of overtaking it.
+  #deliverLive(keys) {
+    if (keys.length === 0 || (this.queries.size === 0 && this.#searches.size === 0)) return;
+    this.#liveKeys.push(...keys);
+    if (this.#delivering) return;
+    this.#delivering = true;
     try {
-      while (this.#searchKeys.length > 0) {
-        const changed = this.#searchKeys;
-        this.#searchKeys = [];
-        const bySearch = new Map([...this.#searches.keys()].map((id) => [id, []]));
-        for (const event of this.replica.takeSearchEvents()) bySearch.get(event.searchId)?.push(event);
-        const read = (key) => this.replica.get(key);
-        for (const [id, events] of bySearch) this.#searches.get(id)?._updateLocal(events, changed, read);
+      while (this.#liveKeys.length > 0) {
+        const changed = this.#liveKeys;
+        this.#liveKeys = [];
+        this.#deliverQueryEvents();
+        this.#deliverSearchEvents(changed);
       }
     } finally {
-      this.#deliveringSearches = false;
+      this.#delivering = false;
     }
   }
 
-  // The client closes: its standing local searches end with the replica.
-  _closeSearches() {
-    this.#searches.clear();
-  }
-
-  // The replica's query changes go to their handles once per write batch, merge or sweep.
-  #deliverQueryEvents(keys) {
-    if (this.queries.size === 0 || keys.length === 0) return;
+  #deliverQueryEvents() {
+    if (this.queries.size === 0) return;
     const byQuery = new Map();
     for (const update of this.replica.takeQueryEvents()) {
       if (!byQuery.has(update.queryId)) byQuery.set(update.queryId, []);
       byQuery.get(update.queryId).push(update);
     }
     for (const [id, updates] of byQuery) this.queries.get(id)?._apply(updates);
+  }
+
+  #deliverSearchEvents(keys) {
+    if (this.#searches.size === 0) return;
+    const bySearch = new Map([...this.#searches.keys()].map((id) => [id, []]));
+    for (const event of this.replica.takeSearchEvents()) bySearch.get(event.searchId)?.push(event);
+    const read = (key) => this.replica.get(key);
+    for (const [id, events] of bySearch) this.#searches.get(id)?._updateLocal(events, keys, read);
+  }
+
+  // The client closes: its standing local searches end with the replica.
+  _closeSearches() {
+    this.#searches.clear();
   }
 
   _queryClosed(handle) {

@@ -228,6 +228,35 @@ test("a record whose TTL runs out leaves live queries, local search and subscrib
   }
 });
 
+test('a callback that writes to the map during a delivery does not reorder the changes other live queries see', async () => {
+  const offline = client(1, 'rita'); // nothing listens on port 1: offline throughout
+  await offline.start();
+  try {
+    const m = offline.getMap('m');
+    const a = offline.query('m', { sort: { n: 'desc' }, limit: 2 });
+    const b = offline.query('m', { sort: { n: 'asc' }, limit: 2 });
+    const rows = new Map(); // b's window rebuilt from its changes alone
+    b.onChanges((changes) => {
+      for (const c of changes) {
+        if (c.type === 'LEAVE') rows.delete(c.key);
+        else rows.set(c.key, c.value);
+      }
+    });
+    let wrote = false;
+    a.onChanges(() => {
+      if (wrote) return;
+      wrote = true;
+      m.remove('k1');
+      m.set('k0', { n: 0 });
+    });
+    m.setMany([{ key: 'k1', value: { n: 1 } }, { key: 'k2', value: { n: 2 } }, { key: 'k3', value: { n: 3 } }]);
+    assert.deepEqual(b.getResults().map((r) => r.key), ['k0', 'k2']);
+    assert.deepEqual([...rows.keys()].sort(), ['k0', 'k2']);
+  } finally {
+    await offline.close();
+  }
+});
+
 test('a standing local search follows local writes, merged remote ones and expiry, offline too; its hits carry current values', async () => {
   const server = await startServer();
   const writer = client(server.port, 'lena');
