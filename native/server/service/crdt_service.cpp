@@ -1,5 +1,7 @@
 #include "service/crdt_service.hpp"
 
+#include "service/map_scoped_id.hpp"
+
 #include <topgun/msgpack/reader.hpp>
 #include <topgun/msgpack/writer.hpp>
 
@@ -355,16 +357,10 @@ std::vector<storage::Mutation> maintain(ShardState& shard, std::optional<Timesta
     return out;
 }
 
-namespace {
-// "<length of map>:<map><key>": unambiguous for any map and key bytes.
-std::string key_tombstones_key(std::string_view map_name, std::string_view key) {
-    return std::to_string(map_name.size()) + ":" + std::string(map_name) + std::string(key);
-}
-}  // namespace
 
 storage::Mutation key_tombstones_mutation(const std::string& map_name, std::string_view key,
                                           const std::vector<std::string>& tags) {
-    std::string meta_key = key_tombstones_key(map_name, key);
+    std::string meta_key = map_scoped_id(map_name, key);
     if (tags.empty()) return storage::MetaErase{std::string(kKeyTombstonesNamespace), std::move(meta_key)};
     msgpack::Writer w(16 + 32 * tags.size());
     w.array_header(tags.size());

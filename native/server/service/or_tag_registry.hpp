@@ -7,6 +7,8 @@
 // Thread-safe: striped by tag, so workers rarely wait for one another.
 #pragma once
 
+#include "service/map_scoped_id.hpp"
+
 #include <topgun/hash.hpp>
 
 #include <array>
@@ -24,7 +26,7 @@ public:
     // Claims `tag` of map `map` for `key`: true when it was free or is already
     // this key's, false when another key holds it.
     bool claim(std::string_view map, std::string_view tag, std::string_view key) {
-        const std::string id = entry_id(map, tag);
+        const std::string id = map_scoped_id(map, tag);
         const std::uint64_t owner = key_hash(key);
         Stripe& stripe = stripe_of(id);
         const std::lock_guard lock(stripe.mutex);
@@ -35,7 +37,7 @@ public:
     // Forgets tags whose tombstones were collected.
     void release(std::string_view map, std::span<const std::string> tags) {
         for (const std::string& tag : tags) {
-            const std::string id = entry_id(map, tag);
+            const std::string id = map_scoped_id(map, tag);
             Stripe& stripe = stripe_of(id);
             const std::lock_guard lock(stripe.mutex);
             stripe.owners.erase(id);
@@ -47,15 +49,6 @@ private:
         std::mutex mutex;
         std::unordered_map<std::string, std::uint64_t> owners;  // entry id -> hash of the owning key
     };
-
-    // "<map length>:<map><tag>": unambiguous for any bytes.
-    static std::string entry_id(std::string_view map, std::string_view tag) {
-        std::string id = std::to_string(map.size());
-        id += ':';
-        id += map;
-        id += tag;
-        return id;
-    }
 
     // Keys are kept as 64-bit hashes (two FNV-1a halves): a collision would
     // only let one key reuse another's tag.
