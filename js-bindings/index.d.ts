@@ -446,6 +446,8 @@ export class TopGunClient {
   start(): Promise<void>;
   /** Disconnects and saves snapshots; the client cannot be used afterwards. */
   close(): Promise<void>;
+  /** Saves pending map snapshots now; resolves when storage holds every change so far. */
+  flush(): Promise<void>;
   getConnectionState(): ConnectionState;
   onConnectionStateChange(cb: (state: ConnectionState) => void): () => void;
   setAuthToken(token: string): void;

@@ -762,12 +762,7 @@ export class TopGunClient {
     clearInterval(this.#expiryTimer);
     this.#socket?.close();
     this.#setState(ConnectionState.DISCONNECTED);
-    for (const [map, timer] of this.#snapshotTimers) {
-      clearTimeout(timer);
-      this.#saveSnapshot(map);
-    }
-    this.#snapshotTimers.clear();
-    await this.#writes;
+    await this.flush();
     for (const handle of [...this.#queries.values()]) handle.dispose();
     this.#searches.clear();
     for (const map of this.#maps.values()) map._closeSearches();
@@ -776,6 +771,20 @@ export class TopGunClient {
     this.#maps.clear();
     this.#orMaps.clear();
     this.#counters.clear();
+  }
+
+  /**
+   * Saves every map snapshot still waiting for its timer, now; resolves once
+   * storage holds every change made so far. Call it before a page may go away
+   * (`pagehide`): remote changes reach storage only through snapshots.
+   */
+  async flush() {
+    for (const [map, timer] of this.#snapshotTimers) {
+      clearTimeout(timer);
+      this.#saveSnapshot(map);
+    }
+    this.#snapshotTimers.clear();
+    await this.#writes;
   }
 
   getConnectionState() {

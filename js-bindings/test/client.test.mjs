@@ -459,6 +459,30 @@ for (const [adapter, makeStorage] of [
   });
 }
 
+test('flush() saves a change merged from the server at once, so a reload right after it has the change offline', async () => {
+  const server = await startServer();
+  const storage = new IndexedDBStorage(`flush-${Date.now()}`);
+  const writer = client(server.port, 'nia');
+  const reader = client(server.port, 'oto', { storage });
+  const reloaded = client(server.port, 'oto', { storage });
+  let serverUp = true;
+  try {
+    await connect(writer, reader);
+    writer.getMap('flushed').set('k', { v: 1 });
+    await until(() => reader.getMap('flushed').get('k')?.v === 1, 'the remote write merged');
+    await reader.flush(); // well inside the 100 ms snapshot delay
+    await stopServer(server.child);
+    serverUp = false;
+    await reloaded.start();
+    assert.deepEqual(reloaded.getMap('flushed').get('k'), { v: 1 });
+  } finally {
+    await reloaded.close();
+    await writer.close();
+    await reader.close();
+    if (serverUp) await stopServer(server.child);
+  }
+});
+
 test('PN counters: increments from two clients, one of them offline, add up everywhere and survive a reload', async () => {
   let server = await startServer();
   const port = server.port;

@@ -96,7 +96,9 @@ test('two browsers edit one list, one offline, and converge; a reload restores t
     await b.waitForFunction(() => document.getElementById('summary').textContent.includes('all synced'));
     await a.screenshot({ path: join(artifacts, 'todo-synced.png') });
 
-    // The server goes away; a reload shows the list from IndexedDB alone.
+    // The server goes away; a reload shows the list from IndexedDB alone. The
+    // page saves on pagehide too, but a reload does not wait for that to finish.
+    await b.evaluate(() => globalThis.todoClient.flush());
     await stopServer(server.child);
     server = undefined;
     await b.reload();

@@ -87,5 +87,10 @@ todos.subscribe(render);
 filter.addEventListener('input', render);
 client.onConnectionStateChange(showState);
 setInterval(render, 500); // the pending count changes as acks arrive
+// Changes merged from the server reach IndexedDB with the next snapshot;
+// save them before the page goes (best effort: the browser may not wait).
+addEventListener('pagehide', () => void client.flush());
+// The browser test flushes through this before it reloads, as a page cannot be made to wait.
+globalThis.todoClient = client;
 showState(client.getConnectionState());
 document.body.dataset.ready = 'true';

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   void latest;
   const state: 'synced' | 'failed' | 'offline' | 'timeout' = await client.confirmWrite('todos', 't1');
   void state;
+  await client.flush();
   await client.close();
 }
 void main;
