@@ -35,31 +35,36 @@ val LwwReplica::apply_local(const val& input) {
 }
 
 val LwwReplica::merge(const val& input) {
-    return with_input<KeyedRecords>(input, "merge", [&](KeyedRecords& in) { return merge_records(in.records); });
+    return with_input<KeyedRecords>(input, "merge", [&](KeyedRecords& in) {
+        return merge_records(in.records.size(), [&](auto&& take) {
+            for (protocol::SyncLeafRecord& r : in.records) take(r.key, r.record);
+        });
+    });
 }
 
 val LwwReplica::merge_frame(ServerFrame& frame, const std::string& map_name) {
-    std::vector<protocol::SyncLeafRecord> records = frame.take_lww_records(map_name);
-    return merge_records(records);
+    return merge_records(frame.count_lww_records(map_name), [&](auto&& take) { frame.take_lww_records(map_name, take); });
 }
 
-val LwwReplica::merge_records(std::vector<protocol::SyncLeafRecord>& records) {
+template <class Each>
+val LwwReplica::merge_records(std::size_t count, Each&& each) {
     const BatchClock::Batch batch(clock_);
-    map_.reserve_more(records.size());
+    map_.reserve_more(count);
     MergeOutcome out;
-    for (protocol::SyncLeafRecord& r : records) {
-        had_ttl_ |= r.record.ttl_ms.present();
-        switch (map_.merge(r.key, std::move(r.record).to_record())) {
+    out.changed.reserve(count);
+    each([&](std::string& key, protocol::LWWRecordData& record) {
+        had_ttl_ |= record.ttl_ms.present();
+        switch (map_.merge(key, std::move(record).to_record())) {
             case LWWMap::MergeResult::Applied:
-                out.changed.push_back(std::move(r.key));
+                out.changed.push_back(std::move(key));
                 break;
             case LWWMap::MergeResult::DriftRejected:
-                out.drift_rejected.push_back(std::move(r.key));
+                out.drift_rejected.push_back(std::move(key));
                 break;
             case LWWMap::MergeResult::Ignored:
                 break;
         }
-    }
+    });
     return encoded(out);
 }
 

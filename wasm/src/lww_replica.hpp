@@ -101,7 +101,10 @@ public:
     emscripten::val take_search_events();
 
 private:
-    emscripten::val merge_records(std::vector<protocol::SyncLeafRecord>& records);
+    // Merges the `count` records `each(take)` hands to take(key, record); the
+    // MergeOutcome body out.
+    template <class Each>
+    emscripten::val merge_records(std::size_t count, Each&& each);
     // The text indexes with those the query's full-text leaves name.
     query::TextIndexes& text_indexes_for(const protocol::Query& q);
     // The search index, built over every string on first use.

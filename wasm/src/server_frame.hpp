@@ -11,13 +11,37 @@
 
 #include <emscripten/val.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace topgun::wasm {
+
+namespace frame_detail {
+
+// As the reference client: OR_ADD / OR_REMOVE events go to OR maps, any other
+// event with a record is an LWW write.
+inline bool is_or_event(const protocol::ServerEventPayload& e) {
+    return e.event_type == protocol::ServerEventType::OrAdd || e.event_type == protocol::ServerEventType::OrRemove;
+}
+inline bool is_lww_event(const protocol::ServerEventPayload& e) { return !is_or_event(e) && e.record.has_value(); }
+
+// The events of a SERVER_EVENT (one) or a SERVER_BATCH_EVENT; none for other frames.
+template <class Message>
+auto events_of(Message& m) {
+    using Event = std::conditional_t<std::is_const_v<Message>, const protocol::ServerEventPayload, protocol::ServerEventPayload>;
+    if (auto* one = std::get_if<protocol::ServerEvent>(&m)) return std::span<Event>(static_cast<Event*>(one), 1);
+    if (auto* batch = std::get_if<protocol::ServerBatchEvent>(&m)) return std::span<Event>(batch->events);
+    return std::span<Event>();
+}
+
+}  // namespace frame_detail
 
 // A frame of the kinds the client acts on, decoded; any other kind only checked (frames.cpp).
 protocol::DecodeResult decode_client_frame(std::span<const std::uint8_t> bytes);
@@ -33,8 +57,34 @@ public:
     // its map even when empty) and counts the events it carries for OR maps (`orEvents`).
     emscripten::val summary() const;
 
-    // The LWW records for `map_name`, moved out: a second call gets none.
-    std::vector<protocol::SyncLeafRecord> take_lww_records(std::string_view map_name);
+    // How many LWW records for `map_name` take_lww_records would hand over.
+    std::size_t count_lww_records(std::string_view map_name) const {
+        if (!decoded_) return 0;
+        if (const auto* leaf = std::get_if<protocol::SyncRespLeaf>(&decoded_.message())) {
+            return leaf->map_name == map_name ? leaf->records.size() : 0;
+        }
+        const auto events = frame_detail::events_of(decoded_.message());
+        return static_cast<std::size_t>(
+            std::count_if(events.begin(), events.end(), [&](const auto& e) { return frame_detail::is_lww_event(e) && e.map_name == map_name; }));
+    }
+
+    // Hands each LWW record for `map_name` to `take(key, record)`, which may
+    // move them out: a second visit gets none. No copy of the batch is made.
+    template <class Take>
+    void take_lww_records(std::string_view map_name, Take&& take) {
+        if (!decoded_) return;
+        if (auto* leaf = std::get_if<protocol::SyncRespLeaf>(&decoded_.message())) {
+            if (leaf->map_name != map_name) return;
+            for (protocol::SyncLeafRecord& r : leaf->records) take(r.key, r.record);
+            leaf->records.clear();
+            return;
+        }
+        for (protocol::ServerEventPayload& e : frame_detail::events_of(decoded_.message())) {
+            if (!frame_detail::is_lww_event(e) || e.map_name != map_name) continue;
+            take(e.key, *e.record);
+            e.record.reset();
+        }
+    }
 
 private:
     protocol::DecodeResult decoded_;

@@ -7,7 +7,8 @@
 // or re-hashes keys while walking. Here a lookup is one probe run in a flat
 // array of 8-byte slots (32-bit hash fragment + node index, linear probing)
 // and one key compare in the node: two cache misses instead of three or more,
-// and 8 bytes less per entry. Nodes live in chunks that grow geometrically
+// and 8 bytes less per entry. The fragment also gives the slot's home, so
+// growing and erasing move slots without touching (or re-hashing) any key. Nodes live in chunks that grow geometrically
 // (small maps stay small) and are recycled through a free list.
 #pragma once
 
@@ -45,9 +46,8 @@ public:
 
     Node* find(std::string_view key) noexcept {
         if (slots_.empty()) return nullptr;
-        const std::uint64_t h = hash(key);
-        const std::uint32_t fragment = static_cast<std::uint32_t>(h >> 32);
-        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+        const std::uint32_t fragment = hash(key);
+        for (std::size_t i = fragment & mask_;; i = (i + 1) & mask_) {
             const std::uint64_t slot = slots_[i];
             if (slot == 0) return nullptr;
             if (static_cast<std::uint32_t>(slot >> 32) == fragment) {
@@ -93,7 +93,7 @@ public:
         for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
             const std::uint64_t slot = slots_[j];
             if (slot == 0) break;
-            const std::size_t home = hash(node(static_cast<std::uint32_t>(slot) - 1).key) & mask_;
+            const std::size_t home = (slot >> 32) & mask_;
             // Move slot j back to i unless its home lies cyclically in (i, j].
             const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
             if (!stays) {
@@ -172,12 +172,13 @@ private:
     static constexpr std::uint32_t kFirstChunk = 16;
     static constexpr std::uint32_t kMaxChunk = 4096;
 
-    static std::uint64_t hash(std::string_view key) noexcept {
+    // The 32-bit fragment a slot keeps: its low bits are the home slot, all of
+    // it skips key compares on a probe run.
+    static std::uint32_t hash(std::string_view key) noexcept {
         std::uint64_t h = std::hash<std::string_view>{}(key);
-        // A 32-bit size_t (WASM) leaves the high half, which the slots keep
-        // as a fragment to skip key compares, empty: fill it from the low half.
+        // A 32-bit size_t (WASM) leaves the high half empty: fill it from the low half.
         if constexpr (sizeof(std::size_t) < sizeof(std::uint64_t)) h *= 0x9E3779B97F4A7C15ULL;
-        return h ^ (h >> 29) * 0x9E3779B97F4A7C15ULL;  // spread weak low bits into the slot index
+        return static_cast<std::uint32_t>((h ^ (h >> 29) * 0x9E3779B97F4A7C15ULL) >> 32);  // the well-mixed high half
     }
 
     static std::pair<std::uint32_t, std::uint32_t> locate(std::uint32_t index) noexcept {
@@ -205,23 +206,26 @@ private:
         used_.resize(capacity_, false);
     }
 
-    void insert_slot(std::uint64_t h, std::uint32_t index) noexcept {
-        std::size_t i = h & mask_;
+    void insert_slot(std::uint32_t fragment, std::uint32_t index) noexcept {
+        place((std::uint64_t{fragment} << 32) | (std::uint64_t{index} + 1));
+    }
+    void place(std::uint64_t slot) noexcept {
+        std::size_t i = (slot >> 32) & mask_;
         while (slots_[i] != 0) i = (i + 1) & mask_;
-        slots_[i] = ((h >> 32) << 32) | (std::uint64_t{index} + 1);
+        slots_[i] = slot;
     }
 
     void grow() { rehash(slots_.empty() ? 16 : slots_.size() * 2); }
 
     void rehash(std::size_t capacity) {
-        slots_.assign(capacity, 0);
+        const std::vector<std::uint64_t> old = std::exchange(slots_, std::vector<std::uint64_t>(capacity, 0));
         mask_ = capacity - 1;
-        for (std::uint32_t i = 0; i < next_; ++i) {
-            if (used_[i]) insert_slot(hash(node(i).key), i);
+        for (const std::uint64_t slot : old) {
+            if (slot != 0) place(slot);
         }
     }
 
-    std::vector<std::uint64_t> slots_;  // (hash >> 32) << 32 | node index + 1; 0 = empty
+    std::vector<std::uint64_t> slots_;  // fragment << 32 | node index + 1; 0 = empty
     std::size_t mask_ = 0;
     std::vector<std::unique_ptr<Node[]>> chunks_;
     std::vector<bool> used_;
