@@ -484,6 +484,34 @@ TEST_CASE("Process: SQLite data, OR tags, counters and device credentials surviv
     CHECK(client.receive_as<CounterResponse>().state.to_state().positive.at("client") == 3.0);
     client.send(DeviceHello{device.device_token});
     CHECK(client.receive_as<DeviceAck>().device_id == device.device_id);
+
+    // The node's tag registry is rebuilt from storage: a stored tag and a
+    // removed one both stay their keys', so adding them under another key is refused.
+    ClientOp reuse_live;
+    reuse_live.id = "201";
+    reuse_live.map_name = "tags";
+    reuse_live.key = "other";
+    reuse_live.op_type = OpType::OrAdd;
+    reuse_live.or_record = ORMapRecordData{Value("mine"), tag_ts, tag_ts.to_string(), {}};
+    ClientOp reuse_removed = reuse_live;
+    reuse_removed.id = "202";
+    reuse_removed.or_record.value.timestamp = gone_ts;
+    reuse_removed.or_record.value.tag = gone_ts.to_string();
+    client.send(OpBatch{{reuse_live, reuse_removed}, {}, {}});
+    std::vector<std::string> refused;
+    for (;;) {
+        auto m = client.receive();
+        REQUIRE(m.has_value());
+        if (const auto* rejected = std::get_if<OpRejected>(&*m)) {
+            CHECK(rejected->code == 409);
+            refused.push_back(rejected->op_id);
+        } else if (std::holds_alternative<OpAck>(*m)) {
+            break;
+        }
+    }
+    CHECK(refused == std::vector<std::string>{"201", "202"});
+    client.send(ORMapDiffRequest{"tags", {"other"}});
+    CHECK(client.receive_as<ORMapDiffResponse>().entries.at(0).records.empty());
 }
 
 namespace {
