@@ -137,7 +137,7 @@ bool PolicyStore::allows(const auth::Principal* caller, Access access, std::stri
     return allowed;
 }
 
-std::vector<storage::Mutation> PolicyStore::upsert(AccessPolicy policy) {
+void PolicyStore::upsert(AccessPolicy policy, const Persist& persist) {
     std::vector<storage::Mutation> out;
     const std::string text = policy.to_json().dump();
     out.emplace_back(storage::MetaPut{std::string(kMetaNamespace), policy.id, Bytes(text.begin(), text.end())});
@@ -151,15 +151,20 @@ std::vector<storage::Mutation> PolicyStore::upsert(AccessPolicy policy) {
     } else {
         policies_.insert(it, std::move(policy));
     }
-    return out;
+    if (persist) persist(std::move(out));
 }
 
-std::optional<storage::Mutation> PolicyStore::remove(std::string_view id) {
+bool PolicyStore::remove(std::string_view id, const Persist& persist) {
     std::unique_lock lock(mutex_);
     const auto it = std::find_if(policies_.begin(), policies_.end(), [&](const AccessPolicy& p) { return p.id == id; });
-    if (it == policies_.end()) return std::nullopt;
+    if (it == policies_.end()) return false;
     policies_.erase(it);
-    return storage::MetaErase{std::string(kMetaNamespace), std::string(id)};
+    if (persist) {
+        std::vector<storage::Mutation> out;
+        out.emplace_back(storage::MetaErase{std::string(kMetaNamespace), std::string(id)});
+        persist(std::move(out));
+    }
+    return true;
 }
 
 std::vector<AccessPolicy> PolicyStore::list() const {

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <optional>
+#include <functional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -59,10 +60,14 @@ public:
     bool allows(const auth::Principal* caller, Access access, std::string_view map, const Value* record = nullptr) const;
     bool is_admin_subject(std::string_view subject) const;
 
-    // Adds or replaces a policy by id; returns the mutations that persist it.
-    std::vector<storage::Mutation> upsert(AccessPolicy policy);
-    // Drops a policy; nothing when there was none.
-    std::optional<storage::Mutation> remove(std::string_view id);
+    // Gets the mutations that store a change, under the store's lock: changes
+    // racing from two shards reach storage in the order they took effect here.
+    using Persist = std::function<void(std::vector<storage::Mutation>)>;
+
+    // Adds or replaces a policy by id.
+    void upsert(AccessPolicy policy, const Persist& persist = {});
+    // Drops a policy; false (and nothing to persist) when there was none.
+    bool remove(std::string_view id, const Persist& persist = {});
     std::vector<AccessPolicy> list() const;
 
     // Loading: one stored meta entry of kMetaNamespace.

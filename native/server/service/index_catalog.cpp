@@ -41,20 +41,28 @@ nlohmann::json IndexDescriptor::to_json() const {
     return {{"mapName", map_name}, {"attribute", attribute}, {"indexType", type == Type::Hash ? "hash" : "navigable"}};
 }
 
-std::optional<storage::Mutation> IndexCatalog::add(const IndexDescriptor& index) {
+void IndexCatalog::add(const IndexDescriptor& index, const Apply& apply) {
     std::lock_guard lock(mutex_);
-    if (std::find(indexes_.begin(), indexes_.end(), index) != indexes_.end()) return std::nullopt;
-    indexes_.push_back(index);
-    const std::string text = index.to_json().dump();
-    return storage::MetaPut{std::string(kMetaNamespace), meta_key(index), Bytes(text.begin(), text.end())};
+    std::vector<storage::Mutation> stored;
+    if (std::find(indexes_.begin(), indexes_.end(), index) == indexes_.end()) {
+        indexes_.push_back(index);
+        const std::string text = index.to_json().dump();
+        stored.emplace_back(storage::MetaPut{std::string(kMetaNamespace), meta_key(index), Bytes(text.begin(), text.end())});
+    }
+    if (apply) apply(std::move(stored));
 }
 
-std::optional<storage::Mutation> IndexCatalog::remove(const IndexDescriptor& index) {
+bool IndexCatalog::remove(std::string_view map_name, std::string_view attribute, const Apply& apply) {
     std::lock_guard lock(mutex_);
-    const auto it = std::find(indexes_.begin(), indexes_.end(), index);
-    if (it == indexes_.end()) return std::nullopt;
-    indexes_.erase(it);
-    return storage::MetaErase{std::string(kMetaNamespace), meta_key(index)};
+    std::vector<storage::Mutation> forgotten;
+    std::erase_if(indexes_, [&](const IndexDescriptor& d) {
+        if (d.map_name != map_name || d.attribute != attribute) return false;
+        forgotten.emplace_back(storage::MetaErase{std::string(kMetaNamespace), meta_key(d)});
+        return true;
+    });
+    if (forgotten.empty()) return false;
+    apply(std::move(forgotten));
+    return true;
 }
 
 std::vector<IndexDescriptor> IndexCatalog::list() const {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -35,10 +36,17 @@ class IndexCatalog {
 public:
     static constexpr std::string_view kMetaNamespace = "indexes";
 
-    // The mutation that stores it, or nothing when it was there already.
-    std::optional<storage::Mutation> add(const IndexDescriptor& index);
-    // The mutation that forgets it, or nothing when there was none.
-    std::optional<storage::Mutation> remove(const IndexDescriptor& index);
+    // What a caller does with a change, under the catalog's lock: gets the
+    // mutations that store it and hands the change to every shard and to the
+    // store, so both see the catalog's changes in the order they happened.
+    using Apply = std::function<void(std::vector<storage::Mutation>)>;
+
+    // Adds an index; `apply` gets its stored entry, or nothing when it was
+    // there already (the shards are told again all the same).
+    void add(const IndexDescriptor& index, const Apply& apply = {});
+    // Forgets the indexes of every type on map.attribute; `apply` only runs,
+    // and the result is true, when there was one.
+    bool remove(std::string_view map_name, std::string_view attribute, const Apply& apply);
     std::vector<IndexDescriptor> list() const;
     // Loading: one stored entry (an unreadable one is skipped: an index only speeds reads up).
     void restore(std::string_view value);

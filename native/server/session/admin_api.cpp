@@ -48,6 +48,37 @@ void answer_indexes(Node& node, std::size_t home, std::vector<IndexDescriptor> i
         });
 }
 
+// Hands an index change to every shard (`on_shard`) and its stored form to
+// the store, at once: the caller holds the catalog's lock, so shards and store
+// see changes in catalog order. `then(results, done)` answers on `home` once
+// both are done; a failed commit answers 500 instead.
+template <class OnShard, class Then>
+void apply_index_change(Node& node, std::size_t home, std::vector<storage::Mutation> mutations, OnShard on_shard, Then then,
+                        std::function<void(HttpAnswer)> done) {
+    using Results = std::vector<decltype(on_shard(node.state(0)))>;
+    struct Join {  // touched on `home` only
+        int pending = 2;
+        std::optional<HttpAnswer> failed;
+        Results results;
+        Then then;
+        std::function<void(HttpAnswer)> done;
+        void arrive() {
+            if (--pending != 0) return;
+            if (failed) return done(std::move(*failed));
+            then(results, std::move(done));
+        }
+    };
+    auto join = std::make_shared<Join>(Join{2, {}, {}, std::move(then), std::move(done)});
+    node.scatter(home, std::move(on_shard), [join](Results& results) {
+        join->results = std::move(results);
+        join->arrive();
+    });
+    persist_then(node, home, std::move(mutations), HttpAnswer{}, [join](HttpAnswer answer) {
+        if (answer.status >= 400) join->failed = std::move(answer);
+        join->arrive();
+    });
+}
+
 void create_index(Node& node, std::size_t home, std::string_view body, std::function<void(HttpAnswer)> done) {
     const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return done(json_error(400, "the body is not JSON"));
@@ -55,20 +86,16 @@ void create_index(Node& node, std::size_t home, std::string_view body, std::func
     if (auto* error = std::get_if<std::string>(&parsed)) return done(json_error(400, *error));
     IndexDescriptor index = std::get<IndexDescriptor>(std::move(parsed));
     if (is_reserved_map_name(index.map_name)) return done(json_error(400, "map name \"" + index.map_name + "\" is reserved"));
-    auto stored = node.index_catalog().add(index);
-    const unsigned status = stored ? 201 : 200;
-    std::vector<storage::Mutation> mutations;
-    if (stored) mutations.push_back(std::move(*stored));
-    // Built on every shard, then stored, then answered with its size.
-    node.scatter(
-        home, [index](ShardState& s) { return s.add_index(index); },
-        [&node, home, index, status, mutations = std::move(mutations), done = std::move(done)](std::vector<std::size_t>&) mutable {
-            persist_then(node, home, std::move(mutations), HttpAnswer{},
-                         [&node, home, index, status, done = std::move(done)](HttpAnswer failed) mutable {
-                             if (failed.status >= 400) return done(std::move(failed));
-                             answer_indexes(node, home, {index}, status, /*single=*/true, std::move(done));
-                         });
-        });
+    // Built on every shard and stored, then answered with its size.
+    node.index_catalog().add(index, [&](std::vector<storage::Mutation> mutations) {
+        const unsigned status = mutations.empty() ? 200 : 201;
+        apply_index_change(
+            node, home, std::move(mutations), [index](ShardState& s) { return s.add_index(index); },
+            [&node, home, index, status](std::vector<std::size_t>&, std::function<void(HttpAnswer)> answer) {
+                answer_indexes(node, home, {index}, status, /*single=*/true, std::move(answer));
+            },
+            std::move(done));
+    });
 }
 
 void drop_index(Node& node, std::size_t home, std::string_view rest, std::function<void(HttpAnswer)> done) {
@@ -77,27 +104,18 @@ void drop_index(Node& node, std::size_t home, std::string_view rest, std::functi
     if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
         return done(json_error(400, "DELETE /api/admin/indexes/{mapName}/{attribute}"));
     }
-    const std::string map(rest.substr(0, slash));
-    const std::string attribute(rest.substr(slash + 1));
-    std::vector<storage::Mutation> mutations;
-    std::vector<IndexDescriptor> dropped;
-    for (const auto type : {IndexDescriptor::Type::Hash, IndexDescriptor::Type::Navigable}) {
-        IndexDescriptor d{map, attribute, type};
-        if (auto m = node.index_catalog().remove(d)) {
-            mutations.push_back(std::move(*m));
-            dropped.push_back(d);
-        }
-    }
-    if (dropped.empty()) return done(json_error(404, "no index on " + map + "." + attribute));
-    node.scatter(
-        home,
-        [dropped](ShardState& s) {
-            for (const IndexDescriptor& d : dropped) s.drop_index(d);
-            return 0;
-        },
-        [&node, home, mutations = std::move(mutations), done = std::move(done)](std::vector<int>&) mutable {
-            persist_then(node, home, std::move(mutations), HttpAnswer{204, "application/json", ""}, std::move(done));
-        });
+    const IndexDescriptor index{std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
+    const bool dropped = node.index_catalog().remove(index.map_name, index.attribute, [&](std::vector<storage::Mutation> mutations) {
+        apply_index_change(
+            node, home, std::move(mutations),
+            [index](ShardState& s) {
+                s.drop_index(index);
+                return 0;
+            },
+            [](std::vector<int>&, std::function<void(HttpAnswer)> answer) { answer(HttpAnswer{204, "application/json", ""}); },
+            done);
+    });
+    if (!dropped) done(json_error(404, "no index on " + index.map_name + "." + index.attribute));
 }
 
 // Null when the caller may use the admin API, else the refusal.
@@ -114,11 +132,16 @@ std::optional<HttpAnswer> refuse_unless_admin(Node& node, const AdminRequest& re
     return json_error(403, "the admin API needs a subject in TOPGUN_ADMIN_SUBJECTS or the admin role");
 }
 
-// Persists `mutations`, then answers (on `home`): a policy change is durable before it is confirmed.
+// Persists `mutations`, then answers (on `home`): a policy change is durable
+// before it is confirmed. Never answers from the caller's stack: the policy
+// store calls this under its lock.
 void persist_then(Node& node, std::size_t home, std::vector<storage::Mutation> mutations, HttpAnswer answer,
                   std::function<void(HttpAnswer)> done) {
     storage::WriteBehind* wb = node.persistence();
-    if (wb == nullptr || mutations.empty()) return done(std::move(answer));
+    if (wb == nullptr || mutations.empty()) {
+        node.shards()[home].post([answer = std::move(answer), done = std::move(done)]() mutable { done(std::move(answer)); });
+        return;
+    }
     wb->submit(std::move(mutations), [&node, home, answer = std::move(answer), done = std::move(done)](bool ok) mutable {
         node.shards()[home].post([ok, answer = std::move(answer), done = std::move(done)]() mutable {
             done(ok ? std::move(answer) : json_error(500, "storage commit failed: the change is in effect but not durable"));
@@ -168,16 +191,18 @@ void serve_admin(Node& node, std::size_t home, const AdminRequest& request, std:
         if (auto* error = std::get_if<std::string>(&parsed)) return done(json_error(400, *error));
         auto& policy = std::get<AccessPolicy>(parsed);
         HttpAnswer created = json_answer(201, policy.to_json());
-        return persist_then(node, home, node.access().upsert(std::move(policy)), std::move(created), std::move(done));
+        return node.access().upsert(std::move(policy), [&](std::vector<storage::Mutation> mutations) {
+            persist_then(node, home, std::move(mutations), std::move(created), std::move(done));
+        });
     }
     if (path.starts_with(kPolicies) && path.size() > kPolicies.size() + 1 && path[kPolicies.size()] == '/' &&
         request.method == "DELETE") {
         const std::string_view id = path.substr(kPolicies.size() + 1);
-        auto removed = node.access().remove(id);
+        const bool removed = node.access().remove(id, [&](std::vector<storage::Mutation> mutations) {
+            persist_then(node, home, std::move(mutations), HttpAnswer{204, "application/json", ""}, done);
+        });
         if (!removed) return done(json_error(404, "no policy \"" + std::string(id) + "\""));
-        std::vector<storage::Mutation> mutations;
-        mutations.push_back(std::move(*removed));
-        return persist_then(node, home, std::move(mutations), HttpAnswer{204, "application/json", ""}, std::move(done));
+        return;
     }
     if (path == "/api/admin/maps" && request.method == "GET") return list_maps(node, home, std::move(done));
     if (path == kIndexes && request.method == "GET") {

@@ -12,6 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <mutex>
+#include <thread>
+
 using namespace topgun;
 using namespace topgun::protocol;
 using namespace topgun::server;
@@ -137,6 +141,29 @@ TEST_CASE("Access: policy conditions parse into record predicates; bad ones are 
                                       nlohmann::json{{"action", "read"}, {"effect", "allow"}}, nlohmann::json::array()}) {
         CHECK(std::holds_alternative<std::string>(AccessPolicy::from_json(bad)));
     }
+}
+
+TEST_CASE("Access: a policy removal racing its upsert reaches storage after it, as it took effect after it") {
+    PolicyStore store({});
+    std::mutex stored_mutex;
+    std::vector<std::string> submitted;  // "put" / "erase" of policy "p", in the order storage gets them
+    auto submit = [&](std::vector<storage::Mutation> mutations) {
+        std::lock_guard lock(stored_mutex);
+        for (const storage::Mutation& m : mutations) {
+            if (const auto* put = std::get_if<storage::MetaPut>(&m); put && put->key == "p") submitted.push_back("put");
+            if (std::holds_alternative<storage::MetaErase>(m)) submitted.push_back("erase");
+        }
+    };
+    std::thread remover;
+    store.upsert(policy("p", "docs", "all", "allow"), [&](std::vector<storage::Mutation> mutations) {
+        // Another admin request removes the policy while this upsert is being submitted.
+        remover = std::thread([&] { store.remove("p", submit); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        submit(std::move(mutations));
+    });
+    remover.join();
+    CHECK(store.list().empty());
+    CHECK(submitted == std::vector<std::string>{"put", "erase"});
 }
 
 TEST_CASE("Access: map patterns are globs") {

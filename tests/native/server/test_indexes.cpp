@@ -3,6 +3,7 @@
 // POST /sync), on a node of four shards.
 #include "in_process.hpp"
 
+#include "service/index_catalog.hpp"
 #include "session/admin_api.hpp"
 #include "session/http_sync.hpp"
 
@@ -10,7 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <mutex>
 #include <random>
+#include <thread>
 
 using namespace topgun;
 using namespace topgun::protocol;
@@ -44,6 +48,27 @@ std::vector<QueryResultEntry> snapshot(TestClient& c, const std::string& id, con
 }
 
 }  // namespace
+
+TEST_CASE("Admin indexes: a drop racing an add reaches storage after it, as it took effect after it") {
+    IndexCatalog catalog;
+    const IndexDescriptor index{"items", "color", IndexDescriptor::Type::Hash};
+    std::mutex stored_mutex;
+    std::vector<std::string> submitted;  // "put" / "erase", in the order storage gets them
+    auto submit = [&](std::vector<storage::Mutation> mutations) {
+        std::lock_guard lock(stored_mutex);
+        for (const storage::Mutation& m : mutations) submitted.push_back(std::holds_alternative<storage::MetaPut>(m) ? "put" : "erase");
+    };
+    std::thread dropper;
+    catalog.add(index, [&](std::vector<storage::Mutation> mutations) {
+        // Another admin request drops the index while this add is being submitted.
+        dropper = std::thread([&] { catalog.remove(index.map_name, index.attribute, submit); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        submit(std::move(mutations));
+    });
+    dropper.join();
+    CHECK(catalog.list().empty());
+    CHECK(submitted == std::vector<std::string>{"put", "erase"});
+}
 
 TEST_CASE("Admin indexes: created on every shard, listed with their size, dropped; bad requests are 400") {
     InProcessServer server(test_config(4));
