@@ -272,6 +272,24 @@ private:
         return false;
     }
 
+    // Without auth the admin API trusts tools on this machine only: a loopback
+    // peer with no proxy in front (a forwarded request's peer is the proxy,
+    // not the client) that is no browser page, unless TOPGUN_CORS_ORIGINS
+    // names its origin (`*` is not enough: any site open in a local browser
+    // could change policies).
+    bool local_tool(const http::request<http::string_body>& request) {
+        beast::error_code ec;
+        const auto remote = stream_.socket().remote_endpoint(ec);
+        if (ec || !remote.address().is_loopback()) return false;
+        for (const std::string_view proxy_header : {"Forwarded", "X-Forwarded-For", "X-Real-IP"}) {
+            if (request.find(proxy_header) != request.end()) return false;
+        }
+        const auto header = request[http::field::origin];
+        const std::string_view origin(header.data(), header.size());
+        const auto& named = node_.config().cors_origins;
+        return origin.empty() || std::find(named.begin(), named.end(), origin) != named.end();
+    }
+
     // The Access-Control-Allow-Origin answering an Origin header: empty when
     // there is none or TOPGUN_CORS_ORIGINS does not list it (or `*`).
     std::string allowed_origin(std::string_view origin) const {
@@ -289,13 +307,11 @@ private:
             self->respond(static_cast<http::status>(a.status), std::move(a.body), a.content_type, keep_alive);
         };
         if (path.starts_with("/api/admin/")) {
-            beast::error_code ec;
-            const auto remote = stream_.socket().remote_endpoint(ec);
             const auto auth = request[http::field::authorization];
             const auto method = request.method_string();
             serve_admin(node_, home_,
                         AdminRequest{std::string_view(method.data(), method.size()), path, std::string_view(auth.data(), auth.size()),
-                                     !ec && remote.address().is_loopback(), request.body()},
+                                     local_tool(request), request.body()},
                         answer);
         } else if (path == "/sync") {
             if (request.method() != http::verb::post) {

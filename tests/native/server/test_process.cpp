@@ -45,7 +45,7 @@ ClientOp put(std::string id, std::string map, std::string key, Value value) {
     return op;
 }
 
-using HttpHeaders = std::vector<std::pair<boost::beast::http::field, std::string>>;
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;  // (name, value)
 
 struct HttpCall {
     boost::beast::http::verb verb;
@@ -68,7 +68,7 @@ std::vector<boost::beast::http::response<boost::beast::http::string_body>> http_
     for (HttpCall& call : calls) {
         http::request<http::string_body> req{call.verb, call.target, 11};
         req.set(http::field::host, "127.0.0.1");
-        for (const auto& [field, value] : call.headers) req.set(field, value);
+        for (const auto& [name, value] : call.headers) req.set(name, value);
         req.body() = std::move(call.body);
         req.prepare_payload();
         beast::error_code write_error;  // a server refusing a large body answers and closes before reading it all
@@ -92,7 +92,7 @@ boost::beast::http::response<boost::beast::http::string_body> http_exchange(std:
 std::pair<unsigned, std::string> http_request(std::uint16_t port, boost::beast::http::verb verb, const std::string& target,
                                               std::string body = {}, std::string content_type = {}) {
     HttpHeaders headers;
-    if (!content_type.empty()) headers.emplace_back(boost::beast::http::field::content_type, std::move(content_type));
+    if (!content_type.empty()) headers.emplace_back("Content-Type", std::move(content_type));
     auto response = http_exchange(port, verb, target, std::move(body), headers);
     return {response.result_int(), response.body()};
 }
@@ -368,27 +368,27 @@ TEST_CASE("Process: access policies and indexes set through the admin API surviv
                            "application/json")
                   .first == 201);
 
-        const auto denied = http_exchange(port, http::verb::get, "/health", "", {{http::field::origin, "https://evil.example"}});
+        const auto denied = http_exchange(port, http::verb::get, "/health", "", {{"Origin", "https://evil.example"}});
         CHECK(denied.result_int() == 403);
-        const auto allowed = http_exchange(port, http::verb::get, "/health", "", {{http::field::origin, "https://app.example"}});
+        const auto allowed = http_exchange(port, http::verb::get, "/health", "", {{"Origin", "https://app.example"}});
         CHECK(allowed.result_int() == 200);
         CHECK(allowed[http::field::access_control_allow_origin] == "https://app.example");
-        const auto preflight = http_exchange(port, http::verb::options, "/sync", "", {{http::field::origin, "https://other.example"}});
+        const auto preflight = http_exchange(port, http::verb::options, "/sync", "", {{"Origin", "https://other.example"}});
         CHECK(preflight.result_int() == 204);
         CHECK(preflight[http::field::access_control_allow_methods].find("POST") != std::string_view::npos);
         CHECK(http_get(port, "/health").first == 200);  // no Origin: not a cross-origin request
         // A body over the limit: refused with the CORS header of its own origin,
         // never with the previous request's on the same connection.
         const std::string too_big(2 * 1024 * 1024 + 1, 'x');
-        const auto kept_alive = http_exchanges(port, {HttpCall{http::verb::get, "/health", "", {{http::field::origin, "https://app.example"}}},
+        const auto kept_alive = http_exchanges(port, {HttpCall{http::verb::get, "/health", "", {{"Origin", "https://app.example"}}},
                                                       HttpCall{http::verb::post, "/sync", too_big, {}}});
         CHECK(kept_alive[0][http::field::access_control_allow_origin] == "https://app.example");
         CHECK(kept_alive[1].result_int() == 413);
         CHECK(kept_alive[1][http::field::access_control_allow_origin].empty());
-        const auto from_app = http_exchange(port, http::verb::post, "/sync", too_big, {{http::field::origin, "https://other.example"}});
+        const auto from_app = http_exchange(port, http::verb::post, "/sync", too_big, {{"Origin", "https://other.example"}});
         CHECK(from_app.result_int() == 413);
         CHECK(from_app[http::field::access_control_allow_origin] == "https://other.example");
-        const auto from_elsewhere = http_exchange(port, http::verb::post, "/sync", too_big, {{http::field::origin, "https://evil.example"}});
+        const auto from_elsewhere = http_exchange(port, http::verb::post, "/sync", too_big, {{"Origin", "https://evil.example"}});
         CHECK(from_elsewhere.result_int() == 413);
         CHECK(from_elsewhere[http::field::access_control_allow_origin].empty());
     }
@@ -406,6 +406,22 @@ TEST_CASE("Process: access policies and indexes set through the admin API surviv
     const auto rejected = client.receive_as<OpRejected>();
     CHECK(rejected.op_id == "2");
     CHECK(rejected.code == 403);
+}
+
+TEST_CASE("Process: without auth the admin API trusts local tools only, not proxied requests or browser pages", "[server][process][admin]") {
+    namespace http = boost::beast::http;
+    ServerProcess server(ServerProcess::Env{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "memory"},
+                                            {"TOPGUN_CORS_ORIGINS", "*, https://admin.example"}});
+    const std::uint16_t port = server.require_port();
+    CHECK(http_get(port, "/api/admin/policies").first == 200);
+    for (const auto& [header, value] : std::vector<std::pair<std::string, std::string>>{
+             {"X-Forwarded-For", "203.0.113.9"}, {"Forwarded", "for=203.0.113.9"}, {"X-Real-IP", "203.0.113.9"}}) {
+        CAPTURE(header);
+        CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{header, value}}).result_int() == 403);
+    }
+    // Any site open in a browser here passes the `*` CORS check, but is no local tool.
+    CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{"Origin", "https://evil.example"}}).result_int() == 403);
+    CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{"Origin", "https://admin.example"}}).result_int() == 200);
 }
 
 TEST_CASE("Process: a frame over 2 MiB closes the connection with 1009", "[server][process][limits]") {
