@@ -24,9 +24,7 @@ command -v node >/dev/null || { echo "server-load: node is needed (it reads topg
 
 duration=${DURATION:-10}
 warmup=${WARMUP:-2}
-ref_version=2.2.0
-ref_package=@topgunbuild/server-linux-x64
-ref_dir=${TOPGUN_REF_DIR:-$HOME/.cache/topgun-ref}
+ref_version=$(bash scripts/reference-server.sh --version)
 
 # --- build -----------------------------------------------------------------------------------------
 if [[ -n ${TOPGUN_BUILD_DIR:-} ]]; then
@@ -144,25 +142,11 @@ else
   notes+=("our server skipped: the topgun-server target is not in this tree yet ($server)")
 fi
 
-ref_bin=$ref_dir/node_modules/$ref_package/bin/topgun-server
-ref_installed() {
-  [[ -f $ref_bin ]] && grep -q "\"version\": *\"$ref_version\"" "$ref_dir/node_modules/$ref_package/package.json" 2>/dev/null
-}
-if ! ref_installed; then
-  if [[ $(uname -sm) != "Linux x86_64" ]]; then
-    notes+=("reference server skipped: $ref_package runs on Linux x86_64 only")
-  elif ! command -v npm >/dev/null; then
-    notes+=("reference server skipped: npm is not installed")
-  else
-    mkdir -p "$ref_dir"
-    if ! npm install --prefix "$ref_dir" --no-audit --no-fund --loglevel=error "$ref_package@$ref_version" \
-      >"$tmp/npm.log" 2>&1; then
-      notes+=("reference server skipped: npm could not install $ref_package@$ref_version ($(tail -n 1 "$tmp/npm.log"))")
-    fi
-  fi
+ref_bin=""
+if ! ref_bin=$(bash scripts/reference-server.sh 2>"$tmp/ref.log"); then
+  notes+=("reference server skipped: $(tail -n 1 "$tmp/ref.log")")
 fi
-if ref_installed; then
-  chmod +x "$ref_bin"
+if [[ -n $ref_bin ]]; then
   if start_server reference "$ref_bin" STORAGE_BACKEND=null TOPGUN_NO_AUTH=1; then
     run_row "reference (Rust $ref_version)" memory 50 10 faw
     run_row "reference (Rust $ref_version)" memory 1 1 faw
@@ -212,7 +196,7 @@ if ((have_server)) && [[ -x $server ]]; then
   memory_row "topgun-server (ours)" sqlite "$server" 1 STORAGE_BACKEND=sqlite \
     TOPGUN_SQLITE_PATH="$tmp/memory.sqlite" TOPGUN_NO_AUTH=1
 fi
-if ref_installed; then
+if [[ -n $ref_bin ]]; then
   memory_row "reference (Rust $ref_version)" memory "$ref_bin" 0 STORAGE_BACKEND=null TOPGUN_NO_AUTH=1
 fi
 

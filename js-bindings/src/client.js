@@ -673,7 +673,6 @@ export class TopGunClient {
   #onOnline;
   #authRequired = false; // this connection's server asked for a token
   #queries = new Map(); // server query id -> QueryHandle
-  #nextQueryId = 1;
   #syncPending = new Map(); // map name -> Merkle requests unanswered this connection (0: in sync)
   #searches = new Map(); // subscription id -> SearchHandle
   #journal; // EventJournal, made on first use
@@ -820,7 +819,9 @@ export class TopGunClient {
    */
   query(mapName, filter = {}) {
     const map = this.getMap(mapName);
-    const handle = new QueryHandle(map, wireQuery(filter), `q-${this.#nextQueryId++}`);
+    // Unique across clients: the reference server keeps one subscription per
+    // query id, so a second client's `q-1` would take over the first one's.
+    const handle = new QueryHandle(map, wireQuery(filter), globalThis.crypto.randomUUID());
     map.queries.set(handle.id, handle);
     this.#queries.set(handle.serverId, handle);
     if (this.#state === ConnectionState.CONNECTED) this.#querySub(handle);

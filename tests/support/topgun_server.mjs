@@ -16,12 +16,25 @@ export function serverBinary() {
 }
 
 /**
- * Starts the server (`--port 0` unless `args` names one) with `env` added to a
- * minimal environment; resolves {child, port} once it prints PORT=.
+ * The reference Rust server (npm @topgunbuild/server-linux-x64) named by
+ * TOPGUN_REFERENCE_SERVER, which scripts/test-wasm.sh installs outside the
+ * project's dependencies; undefined when unset.
  */
-export function startServer({ args = ['--port', '0'], env = {} } = {}) {
+export function referenceServerBinary() {
+  const binary = process.env.TOPGUN_REFERENCE_SERVER;
+  if (binary !== undefined && !existsSync(binary)) throw new Error(`TOPGUN_REFERENCE_SERVER names no file: ${binary}`);
+  return binary;
+}
+
+/**
+ * Starts `binary` (default: ours; both servers print PORT= and take --port)
+ * with `args` (`--port 0` unless they name one) and `env` added to a minimal
+ * environment, in `cwd`; resolves {child, port} once it prints PORT=.
+ */
+export function startServer({ binary = serverBinary(), args = ['--port', '0'], env = {}, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(serverBinary(), args, {
+    const child = spawn(binary, args, {
+      cwd,
       env: { PATH: process.env.PATH, TOPGUN_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
