@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'fake-indexeddb/auto';
 import WebSocket from 'ws';
-import { TopGunClient, ConnectionState, MemoryStorage, IndexedDBStorage } from '../src/index.js';
+import { TopGunClient, ConnectionState, MemoryStorage, IndexedDBStorage, LwwReplica } from '../src/index.js';
 import { signJwt, startServer as startProcess, stopServer } from '../../tests/support/topgun_server.mjs';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'topgun-client-test-'));
@@ -471,6 +471,11 @@ test('flush() saves a change merged from the server at once, so a reload right a
     writer.getMap('flushed').set('k', { v: 1 });
     await until(() => reader.getMap('flushed').get('k')?.v === 1, 'the remote write merged');
     await reader.flush(); // well inside the 100 ms snapshot delay
+    // Stored when flush() resolves, not by the delayed save.
+    const saved = new LwwReplica('check');
+    saved.restore(await storage.get('map:flushed'));
+    assert.deepEqual(saved.get('k'), { v: 1 });
+    saved.dispose();
     await stopServer(server.child);
     serverUp = false;
     await reloaded.start();

@@ -112,6 +112,7 @@ test('reference server: offline writes on both sides converge after a restart, a
     follow(b, 'notes');
     notesA.set('shared', 'from carol, online');
     await until(() => notesB.get('shared') === 'from carol, online', 'the first write to arrive');
+    await until(() => a.getPendingOpsCount() === 0, 'the first write acked');
 
     await stopServer(server.child);
     await until(() => !connected(a) && !connected(b), 'both offline');

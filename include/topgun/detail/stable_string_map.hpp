@@ -8,8 +8,9 @@
 // array of 8-byte slots (32-bit hash fragment + node index, linear probing)
 // and one key compare in the node: two cache misses instead of three or more,
 // and 8 bytes less per entry. The fragment also gives the slot's home, so
-// growing and erasing move slots without touching (or re-hashing) any key. Nodes live in chunks that grow geometrically
-// (small maps stay small) and are recycled through a free list.
+// growing, and erasing's shifts of the slots after the erased one, move slots
+// without touching (or re-hashing) any other key. Nodes live in chunks that
+// grow geometrically (small maps stay small) and are recycled through a free list.
 #pragma once
 
 #include <topgun/config.hpp>

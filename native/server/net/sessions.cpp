@@ -39,6 +39,25 @@ std::string endpoint_text(const beast::tcp_stream& stream) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+// Whether a Host header names this machine by loopback ("localhost",
+// "127.0.0.1:8080", "[::1]:8080"). A page that rebinds its own domain to
+// 127.0.0.1 reaches a loopback server without an Origin on its GETs, but its
+// requests carry its domain as Host.
+bool loopback_host(std::string_view host) {
+    std::string_view name = host;
+    if (name.starts_with('[')) {
+        const auto close = name.find(']');
+        if (close == std::string_view::npos) return false;
+        name = name.substr(1, close - 1);
+    } else if (const auto colon = name.find(':'); colon != std::string_view::npos) {
+        name = name.substr(0, colon);
+    }
+    if (beast::iequals(name, "localhost")) return true;
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(name, ec);
+    return !ec && address.is_loopback();
+}
+
 class WebSocketSession final : public Transport, public std::enable_shared_from_this<WebSocketSession> {
 public:
     WebSocketSession(Node& node, std::size_t home, beast::tcp_stream&& stream)
@@ -274,9 +293,10 @@ private:
 
     // Without auth the admin API trusts tools on this machine only: a loopback
     // peer with no proxy in front (a forwarded request's peer is the proxy,
-    // not the client) that is no browser page, unless TOPGUN_CORS_ORIGINS
-    // names its origin (`*` is not enough: any site open in a local browser
-    // could change policies).
+    // not the client), addressed by a loopback Host (not a rebound domain),
+    // that is no browser page, unless TOPGUN_CORS_ORIGINS names its origin
+    // (`*` is not enough: any site open in a local browser could change
+    // policies).
     bool local_tool(const http::request<http::string_body>& request) {
         beast::error_code ec;
         const auto remote = stream_.socket().remote_endpoint(ec);
@@ -284,6 +304,8 @@ private:
         for (const std::string_view proxy_header : {"Forwarded", "X-Forwarded-For", "X-Real-IP"}) {
             if (request.find(proxy_header) != request.end()) return false;
         }
+        const auto host = request[http::field::host];
+        if (!host.empty() && !loopback_host(std::string_view(host.data(), host.size()))) return false;
         const auto header = request[http::field::origin];
         const std::string_view origin(header.data(), header.size());
         const auto& named = node_.config().cors_origins;

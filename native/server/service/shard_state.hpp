@@ -110,10 +110,11 @@ public:
         if (it == indexes_.end()) it = indexes_.try_emplace(d.map_name, std::make_unique<query::IndexSet>(lww(d.map_name))).first;
         return d.type == IndexDescriptor::Type::Hash ? it->second->add_hash(d.attribute).size() : it->second->add_ordered(d.attribute).size();
     }
-    void drop_index(const IndexDescriptor& d) {
-        const auto it = indexes_.find(d.map_name);
+    // Drops every index of the attribute (the catalog keeps one per attribute).
+    void drop_indexes(const std::string& map_name, const std::string& attribute) {
+        const auto it = indexes_.find(map_name);
         if (it == indexes_.end()) return;
-        it->second->drop(d.attribute);
+        it->second->drop(attribute);
         if (it->second->empty()) indexes_.erase(it);
     }
 

@@ -104,25 +104,26 @@ void drop_index(Node& node, std::size_t home, std::string_view rest, std::functi
     if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
         return done(json_error(400, "DELETE /api/admin/indexes/{mapName}/{attribute}"));
     }
-    const IndexDescriptor index{std::string(rest.substr(0, slash)), std::string(rest.substr(slash + 1))};
-    const bool dropped = node.index_catalog().remove(index.map_name, index.attribute, [&](std::vector<storage::Mutation> mutations) {
+    std::string map(rest.substr(0, slash));
+    std::string attribute(rest.substr(slash + 1));
+    const bool dropped = node.index_catalog().remove(map, attribute, [&](std::vector<storage::Mutation> mutations) {
         apply_index_change(
             node, home, std::move(mutations),
-            [index](ShardState& s) {
-                s.drop_index(index);
+            [map, attribute](ShardState& s) {
+                s.drop_indexes(map, attribute);
                 return 0;
             },
             [](std::vector<int>&, std::function<void(HttpAnswer)> answer) { answer(HttpAnswer{204, "application/json", ""}); },
             done);
     });
-    if (!dropped) done(json_error(404, "no index on " + index.map_name + "." + index.attribute));
+    if (!dropped) done(json_error(404, "no index on " + map + "." + attribute));
 }
 
 // Null when the caller may use the admin API, else the refusal.
 std::optional<HttpAnswer> refuse_unless_admin(Node& node, const AdminRequest& request) {
     if (node.config().no_auth) {
-        if (request.loopback) return std::nullopt;
-        return json_error(403, "without authentication the admin API serves loopback clients only");
+        if (request.local_tool) return std::nullopt;
+        return json_error(403, "without authentication the admin API serves tools on this machine only (loopback, not proxied, no browser page)");
     }
     auto who = http_caller(node, request.authorization);
     if (auto* refused = std::get_if<HttpAnswer>(&who)) return std::move(*refused);

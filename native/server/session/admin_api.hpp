@@ -3,7 +3,7 @@
 // Who may call it: with auth on, a bearer JWT whose subject is in
 // TOPGUN_ADMIN_SUBJECTS or whose `roles` hold "admin" (the reference admits
 // that role, and its tooling relies on it); with auth off, local tools only
-// (`loopback`: the transport decides, see net/sessions.cpp local_tool).
+// (`local_tool`: the transport decides, see net/sessions.cpp).
 //
 //   GET    /api/admin/policies        → 200 {policies: [...]}
 //   POST   /api/admin/policies        → 201 the policy (stored before the answer), 400 on a bad one
@@ -25,7 +25,7 @@ struct AdminRequest {
     std::string_view method;  // "GET", "POST", "DELETE", ...
     std::string_view path;
     std::string_view authorization;
-    bool loopback = false;  // a tool on this machine: loopback peer, not proxied, not a foreign browser page
+    bool local_tool = false;  // a tool on this machine: loopback peer and Host, not proxied, not a foreign browser page
     std::string_view body;
 };
 

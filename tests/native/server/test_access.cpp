@@ -90,10 +90,10 @@ std::string write(TestClient& c, const std::string& map, const std::string& key,
 }
 
 HttpAnswer admin(InProcessServer& server, std::string_view method, std::string_view path, std::string_view body = "",
-                 const std::string& bearer = "", bool loopback = true) {
+                 const std::string& bearer = "", bool local_tool = true) {
     std::optional<HttpAnswer> answer;
     const std::string authorization = bearer.empty() ? "" : "Bearer " + bearer;
-    serve_admin(server.node(), 0, AdminRequest{method, path, authorization, loopback, body}, [&](HttpAnswer a) { answer = std::move(a); });
+    serve_admin(server.node(), 0, AdminRequest{method, path, authorization, local_tool, body}, [&](HttpAnswer a) { answer = std::move(a); });
     server.poll();
     REQUIRE(answer);
     return *answer;
@@ -161,6 +161,7 @@ TEST_CASE("Access: a policy removal racing its upsert reaches storage after it, 
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         submit(std::move(mutations));
     });
+    REQUIRE(remover.joinable());  // the store called back
     remover.join();
     CHECK(store.list().empty());
     CHECK(submitted == std::vector<std::string>{"put", "erase"});
@@ -306,10 +307,10 @@ TEST_CASE("Access: POST /sync applies the caller's policies to its operations an
 }
 
 TEST_CASE("Admin API: who may call it") {
-    SECTION("no-auth: loopback clients only") {
+    SECTION("no-auth: local tools only") {
         InProcessServer server;
         CHECK(admin(server, "GET", "/api/admin/policies").status == 200);
-        CHECK(admin(server, "GET", "/api/admin/policies", "", "", /*loopback=*/false).status == 403);
+        CHECK(admin(server, "GET", "/api/admin/policies", "", "", /*local_tool=*/false).status == 403);
     }
     SECTION("JWT: an admin subject or the admin role") {
         JwtServer server;

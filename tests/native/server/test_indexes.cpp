@@ -65,6 +65,7 @@ TEST_CASE("Admin indexes: a drop racing an add reaches storage after it, as it t
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         submit(std::move(mutations));
     });
+    REQUIRE(dropper.joinable());  // the store called back
     dropper.join();
     CHECK(catalog.list().empty());
     CHECK(submitted == std::vector<std::string>{"put", "erase"});

@@ -408,7 +408,7 @@ TEST_CASE("Process: access policies and indexes set through the admin API surviv
     CHECK(rejected.code == 403);
 }
 
-TEST_CASE("Process: without auth the admin API trusts local tools only, not proxied requests or browser pages", "[server][process][admin]") {
+TEST_CASE("Process: without auth the admin API trusts local tools only, not proxied requests, browser pages or rebound domains", "[server][process][admin]") {
     namespace http = boost::beast::http;
     ServerProcess server(ServerProcess::Env{{"TOPGUN_NO_AUTH", "1"}, {"STORAGE_BACKEND", "memory"},
                                             {"TOPGUN_CORS_ORIGINS", "*, https://admin.example"}});
@@ -422,6 +422,12 @@ TEST_CASE("Process: without auth the admin API trusts local tools only, not prox
     // Any site open in a browser here passes the `*` CORS check, but is no local tool.
     CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{"Origin", "https://evil.example"}}).result_int() == 403);
     CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{"Origin", "https://admin.example"}}).result_int() == 200);
+    // A page whose domain now resolves to 127.0.0.1 sends its GETs without Origin, but with its Host.
+    CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{"Host", "rebound.example:" + std::to_string(port)}}).result_int() == 403);
+    for (const std::string& host : std::vector<std::string>{"localhost", "LOCALHOST:1", "127.0.0.1:" + std::to_string(port), "[::1]:8080", "127.1.2.3"}) {
+        CAPTURE(host);
+        CHECK(http_exchange(port, http::verb::get, "/api/admin/policies", "", {{"Host", host}}).result_int() == 200);
+    }
 }
 
 TEST_CASE("Process: a frame over 2 MiB closes the connection with 1009", "[server][process][limits]") {
