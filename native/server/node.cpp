@@ -166,6 +166,10 @@ void Node::start(bool threads) {
         shards_[s].post([reap] { (*reap)(); });
     }
     schedule_maintenance();
+    // The full-text indexes the catalog names are built now, not on the first search.
+    for (const IndexDescriptor& index : index_catalog_.list()) {
+        if (index.type == IndexDescriptor::Type::Inverted) with_map_search(index.map_name, [](MapSearch&) {});
+    }
     if (threads) shards_.start();
 }
 

@@ -3,9 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 namespace topgun::server {
 namespace {
+
+constexpr std::pair<IndexDescriptor::Type, std::string_view> kTypeNames[] = {
+    {IndexDescriptor::Type::Hash, "hash"}, {IndexDescriptor::Type::Navigable, "navigable"}, {IndexDescriptor::Type::Inverted, "inverted"}};
 
 std::string meta_key(const IndexDescriptor& d) { return nlohmann::json::array({d.map_name, d.attribute, d.to_json()["indexType"]}).dump(); }
 
@@ -25,20 +30,20 @@ std::variant<IndexDescriptor, std::string> IndexDescriptor::from_json(const nloh
     }
     const auto type = j.find("indexType");
     const std::string name = type != j.end() && type->is_string() ? type->get<std::string>() : "";
-    if (name == "hash") {
-        d.type = Type::Hash;
-    } else if (name == "navigable") {
-        d.type = Type::Navigable;
-    } else if (name == "inverted" || name == "vector") {
-        return "indexType \"" + name + "\" is not available on this server yet (hash and navigable are)";
+    const auto known = std::find_if(std::begin(kTypeNames), std::end(kTypeNames), [&](const auto& t) { return t.second == name; });
+    if (known != std::end(kTypeNames)) {
+        d.type = known->first;
+    } else if (name == "vector") {
+        return std::string("indexType \"vector\" is not available on this server yet (hash, navigable and inverted are)");
     } else {
-        return std::string("indexType must be hash or navigable");
+        return std::string("indexType must be hash, navigable or inverted");
     }
     return d;
 }
 
 nlohmann::json IndexDescriptor::to_json() const {
-    return {{"mapName", map_name}, {"attribute", attribute}, {"indexType", type == Type::Hash ? "hash" : "navigable"}};
+    const auto name = std::find_if(std::begin(kTypeNames), std::end(kTypeNames), [&](const auto& t) { return t.first == type; })->second;
+    return {{"mapName", map_name}, {"attribute", attribute}, {"indexType", name}};
 }
 
 void IndexCatalog::add(const IndexDescriptor& index, const Apply& apply) {

@@ -2,7 +2,8 @@
 // (`POST /api/admin/indexes`), kept in the store so they come back after a
 // restart. Each shard builds the index over its part of the map
 // (ShardState::add_index); live queries then take their initial rows from the
-// index's candidates instead of a scan, and POST /sync queries likewise.
+// index's candidates instead of a scan, and POST /sync queries likewise. A
+// full-text ("inverted") index is the map's search index instead.
 //
 // Touched by the admin API from any shard: a lock.
 #pragma once
@@ -22,7 +23,11 @@
 namespace topgun::server {
 
 struct IndexDescriptor {
-    enum class Type : std::uint8_t { Hash, Navigable };  // equality / ranges and order (the reference's names)
+    // Equality, ranges and order, full text (the reference's names). A full-text
+    // index is the map's search index (service/map_search.hpp), which takes
+    // every string of a record as the reference's does: naming one attribute
+    // builds it at once (and at every start) instead of on the first search.
+    enum class Type : std::uint8_t { Hash, Navigable, Inverted };
     std::string map_name;
     std::string attribute;  // a dot path into the record value
     Type type = Type::Hash;

@@ -104,8 +104,10 @@ public:
         return it == indexes_.end() ? nullptr : it->second.get();
     }
     // Builds an index over this shard's records of the map (idempotent);
-    // returns how many records it files.
+    // returns how many records it files. Full-text indexes are not the shards'
+    // (Node::with_map_search): nothing to build here.
     std::size_t add_index(const IndexDescriptor& d) {
+        if (d.type == IndexDescriptor::Type::Inverted) return 0;
         auto it = indexes_.find(d.map_name);
         if (it == indexes_.end()) it = indexes_.try_emplace(d.map_name, std::make_unique<query::IndexSet>(lww(d.map_name))).first;
         return d.type == IndexDescriptor::Type::Hash ? it->second->add_hash(d.attribute).size() : it->second->add_ordered(d.attribute).size();

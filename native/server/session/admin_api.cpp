@@ -17,7 +17,18 @@ constexpr std::string_view kPolicies = "/api/admin/policies";
 constexpr std::string_view kIndexes = "/api/admin/indexes";
 
 // Records the index files on one shard.
-std::size_t indexed_count(const ShardState& s, const IndexDescriptor& index) {
+std::uint64_t live_records(const LWWMap& map) {
+    std::uint64_t live = 0;
+    map.for_each([&](std::string_view, const Value&) { ++live; });
+    return live;
+}
+
+std::size_t indexed_count(ShardState& s, const IndexDescriptor& index) {
+    if (index.type == IndexDescriptor::Type::Inverted) {
+        // Every live record is a document of the map's search index.
+        const auto it = s.lww_maps().find(index.map_name);
+        return it == s.lww_maps().end() ? 0 : live_records(it->second);
+    }
     const query::IndexSet* set = s.indexes(index.map_name);
     if (set == nullptr) return 0;
     if (index.type == IndexDescriptor::Type::Hash) return set->hash(index.attribute) ? set->hash(index.attribute)->size() : 0;
@@ -92,7 +103,12 @@ void create_index(Node& node, std::size_t home, std::string_view body, std::func
         apply_index_change(
             node, home, std::move(mutations), [index](ShardState& s) { return s.add_index(index); },
             [&node, home, index, status](std::vector<std::size_t>&, std::function<void(HttpAnswer)> answer) {
-                answer_indexes(node, home, {index}, status, /*single=*/true, std::move(answer));
+                auto respond = [&node, home, index, status, answer = std::move(answer)]() mutable {
+                    answer_indexes(node, home, {index}, status, /*single=*/true, std::move(answer));
+                };
+                if (index.type != IndexDescriptor::Type::Inverted) return respond();
+                // Answered once the map's search index holds every shard's records.
+                node.with_map_search(index.map_name, [&node, home, respond](MapSearch&) { node.shards()[home].post([respond]() mutable { respond(); }); });
             },
             std::move(done));
     });
@@ -156,11 +172,7 @@ void list_maps(Node& node, std::size_t home, std::function<void(HttpAnswer)> don
         home,
         [](ShardState& state) {
             Counts counts;
-            for (const auto& [name, map] : state.lww_maps()) {
-                std::uint64_t live = 0;
-                map.for_each([&](std::string_view, const Value&) { ++live; });
-                counts[name] += live;
-            }
+            for (const auto& [name, map] : state.lww_maps()) counts[name] += live_records(map);
             for (auto& [name, map] : state.or_maps()) counts[name] += map.map.size();
             return counts;
         },

@@ -96,7 +96,7 @@ TEST_CASE("Admin indexes: created on every shard, listed with their size, droppe
     CHECK(listed["indexes"][1]["indexType"] == "navigable");
     CHECK(listed["indexes"][1]["entryCount"] == 200);
 
-    for (const std::string bad : {R"({"mapName":"items","attribute":"body","indexType":"inverted"})",
+    for (const std::string bad : {R"({"mapName":"items","attribute":"body","indexType":"vector"})",
                                   R"({"mapName":"items","attribute":"x","indexType":"btree"})",
                                   R"({"mapName":"items","attribute":"a..b","indexType":"hash"})",
                                   R"({"mapName":"__topgun_x","attribute":"a","indexType":"hash"})", R"({"attribute":"a"})", "nope"}) {
@@ -109,6 +109,43 @@ TEST_CASE("Admin indexes: created on every shard, listed with their size, droppe
     CHECK(server.node().state(0).indexes("items")->hash("color") == nullptr);
     CHECK(admin(server, "DELETE", "/api/admin/indexes/items/price").status == 204);
     CHECK(server.node().state(0).indexes("items") == nullptr);
+}
+
+TEST_CASE("Admin indexes: an inverted index is the map's search index, answered once built, listed and dropped") {
+    InProcessServer server(test_config(4));
+    auto writer = server.connect();
+    std::vector<ClientOp> ops;
+    for (int i = 0; i < 40; ++i) {
+        Value doc = Value::map();
+        doc.set("body", Value(i % 4 == 0 ? "a harbor at dawn" : "plain text " + std::to_string(i)));
+        ops.push_back(put_op(std::to_string(i), "docs", "d" + std::to_string(i), std::move(doc), stamp(now_millis(), static_cast<std::uint32_t>(i))));
+    }
+    ops.push_back(remove_op("40", "docs", "d0", stamp(now_millis() + 1, 0)));
+    writer->send(OpBatch{ops, {}, {}});
+    server.poll();
+
+    const auto created = admin(server, "POST", "/api/admin/indexes", R"({"mapName":"docs","attribute":"body","indexType":"inverted"})");
+    CHECK(created.status == 201);
+    const auto body = nlohmann::json::parse(created.body);
+    CHECK(body["indexType"] == "inverted");
+    CHECK(body["entryCount"] == 39);  // the live records: the search index's documents
+    CHECK(admin(server, "POST", "/api/admin/indexes", R"({"mapName":"docs","attribute":"body","indexType":"inverted"})").status == 200);
+    for (std::size_t s = 0; s < server.node().shards().size(); ++s) CHECK(server.node().state(s).indexes("docs") == nullptr);
+
+    const auto listed = nlohmann::json::parse(admin(server, "GET", "/api/admin/indexes").body);
+    REQUIRE(listed["indexes"].size() == 1);
+    CHECK(listed["indexes"][0] == nlohmann::json{{"mapName", "docs"}, {"attribute", "body"}, {"indexType", "inverted"}, {"entryCount", 39}});
+
+    auto reader = server.connect();
+    reader->send(Search{"s", "docs", "harbor", SearchOptions{20, {}, {}}});
+    const SearchResp found = reader->take_one<SearchResp>();
+    CHECK(found.results.size() == 9);  // d4, d8, ... d36: d0 was removed
+
+    const auto vector = admin(server, "POST", "/api/admin/indexes", R"({"mapName":"docs","attribute":"body","indexType":"vector"})");
+    CHECK(vector.status == 400);
+    CHECK(vector.body.find("not available") != std::string::npos);
+    CHECK(admin(server, "DELETE", "/api/admin/indexes/docs/body").status == 204);
+    CHECK(nlohmann::json::parse(admin(server, "GET", "/api/admin/indexes").body)["indexes"].empty());
 }
 
 // The same records in two maps, one indexed: every query must answer alike,

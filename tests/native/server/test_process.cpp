@@ -367,6 +367,9 @@ TEST_CASE("Process: access policies and indexes set through the admin API surviv
         CHECK(http_request(port, http::verb::post, "/api/admin/indexes", R"({"mapName":"open-notes","attribute":"tag","indexType":"hash"})",
                            "application/json")
                   .first == 201);
+        CHECK(http_request(port, http::verb::post, "/api/admin/indexes", R"({"mapName":"open-notes","attribute":"tag","indexType":"inverted"})",
+                           "application/json")
+                  .first == 201);
 
         const auto denied = http_exchange(port, http::verb::get, "/health", "", {{"Origin", "https://evil.example"}});
         CHECK(denied.result_int() == 403);
@@ -398,9 +401,11 @@ TEST_CASE("Process: access policies and indexes set through the admin API surviv
     REQUIRE(listed["policies"].size() == 1);
     CHECK(listed["policies"][0]["id"] == "open");
     const auto indexes = nlohmann::json::parse(http_get(port, "/api/admin/indexes").second);
-    REQUIRE(indexes["indexes"].size() == 1);
+    REQUIRE(indexes["indexes"].size() == 2);
     CHECK(indexes["indexes"][0]["attribute"] == "tag");
     CHECK(indexes["indexes"][0]["entryCount"] == 1);  // rebuilt from the stored records
+    CHECK(indexes["indexes"][1]["indexType"] == "inverted");
+    CHECK(indexes["indexes"][1]["entryCount"] == 1);
     WsClient client("127.0.0.1", port);
     client.send(OpBatch{{put("1", "open-notes", "k", Value(1)), put("2", "closed", "k", Value(2))}, {}, {}});
     const auto rejected = client.receive_as<OpRejected>();
