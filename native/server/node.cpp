@@ -280,9 +280,9 @@ void Node::arm_lock_timer(std::size_t shard) {
 void Node::flush_query_events(std::size_t shard) {
     for (auto& [to, pending] : state(shard).queries().take()) {
         const std::size_t home = to;  // a structured binding cannot be captured (clang 14)
-        shards_[home].post([this, home, batches = std::move(pending)]() mutable {
+        shards_[home].post([this, home, shard, batches = std::move(pending)]() mutable {
             for (ShardQueryBatch& batch : batches) {
-                if (Connection* c = hub(home).find(batch.connection)) c->on_query_events(batch.subscription, batch.events);
+                if (Connection* c = hub(home).find(batch.connection)) c->on_query_events(shard, batch.subscription, batch.events);
             }
         });
     }

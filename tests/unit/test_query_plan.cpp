@@ -1,7 +1,9 @@
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/hlc.hpp>
 #include <topgun/partition.hpp>
+#include <topgun/query/aggregation.hpp>
 #include <topgun/query/index_set.hpp>
+#include <topgun/query/live_query.hpp>
 #include <topgun/query/query_engine.hpp>
 #include <topgun/query/query_plan.hpp>
 
@@ -9,7 +11,9 @@
 
 #include "query_builders.hpp"
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -230,4 +234,53 @@ TEST_CASE("query plan: an indexed sort + limit walks only the page", "[query][da
     const auto next = query::execute(map, q, {.indexes = &indexes});
     REQUIRE(next.rows.size() == 10);
     CHECK(next.rows.front().key == "k5010");
+}
+
+TEST_CASE("aggregation: property: the partial rows of any split merge into the rows of one table", "[query][aggregation]") {
+    using F = protocol::AggregateFunction;
+    std::mt19937 rng(977);
+    auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+    // Ints, halves (exact in any order of addition), their whole doubles (42.0
+    // groups with 42), strings, nil: every case a group or an accumulator
+    // tells apart.
+    auto random_value = [&]() -> Value {
+        switch (pick(6)) {
+            case 0: return Value();
+            case 1: return Value(static_cast<double>(pick(8)) / 2.0);
+            case 2: return Value(static_cast<double>(pick(3)));
+            case 3: return Value(std::string(1, static_cast<char>('p' + pick(3))));
+            default: return Value(static_cast<int>(pick(3)));
+        }
+    };
+    for (int iteration = 0; iteration < 200; ++iteration) {
+        Partitioned data(1 + pick(4));
+        for (std::size_t i = 0, n = pick(40); i < n; ++i) {
+            Value record = Value::map();
+            if (pick(6) != 0) record.set("g", random_value());
+            if (pick(6) != 0) record.set("x", random_value());
+            data.set("k" + std::to_string(pick(50)), record);
+        }
+        Query q;
+        if (pick(3) != 0) q.group_by = std::vector<std::string>{"g"};
+        q.aggregations = std::vector<protocol::Aggregation>{{F::Count, std::nullopt}, {F::Sum, "x"}, {F::Min, "x"},
+                                                            {F::Max, "x"}, {F::Avg, "x"}};
+        query::GroupTable whole(q);
+        data.whole.for_each([&](std::string_view key, const Value& v) { whole.add(key, v); });
+        std::vector<std::unique_ptr<query::GroupTable>> tables;
+        std::map<std::string, std::vector<Value>> partials;  // group id -> each part's partial row
+        for (auto& part : data.parts) {
+            tables.push_back(std::make_unique<query::GroupTable>(q));
+            part->for_each([&](std::string_view key, const Value& v) { tables.back()->add(key, v); });
+            for (const auto& g : tables.back()->groups()) partials[g.id].push_back(tables.back()->partial_row(g));
+        }
+        INFO("iteration " << iteration);
+        REQUIRE(partials.size() == whole.groups().size());
+        const query::GroupTable merger(q);
+        for (const auto& g : whole.groups()) {
+            std::vector<const Value*> parts;
+            for (const Value& p : partials.at(g.id)) parts.push_back(&p);
+            std::shuffle(parts.begin(), parts.end(), rng);  // arrival order does not matter
+            REQUIRE(query::detail::same_on_wire(merger.merge_partial_rows(parts), whole.row(g)));  // 1 and 1.0 tie as min alike
+        }
+    }
 }

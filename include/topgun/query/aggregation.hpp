@@ -22,6 +22,13 @@
 // 42.0 share a group, so which one shows must not depend on how the data is
 // partitioned or iterated). Partial groups point into the records and keys
 // they saw, so the maps must not change until the final rows are built.
+//
+// Parts that cannot share pointers (a server's shards, each on its own
+// thread) exchange partial rows instead: GroupTable::partial_row is a group's
+// row plus what merging needs (`__first`, the key its groupBy values come
+// from; `__partial`, each aggregation's accumulator), and merge_partial_rows
+// turns one group's partial rows into the row one table over all the records
+// gives.
 #pragma once
 
 #include <topgun/config.hpp>
@@ -36,6 +43,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -118,6 +126,26 @@ struct Accumulator {
     }
 
     Value sum_value() const { return exact ? Value(int_sum) : whole_as_integer(sum); }
+
+    // [intSum (nil once inexact), sum, numbers, min, max (nil: none)]; from_value
+    // points min and max into `v`, which must outlive the accumulator.
+    Value to_value() const {
+        return Value(Value::Array{exact ? Value(int_sum) : Value(), Value(sum), Value(static_cast<std::uint64_t>(numbers)),
+                                  min ? *min : Value(), max ? *max : Value()});
+    }
+    static Accumulator from_value(const Value& v) {
+        Accumulator acc;
+        if (!v.is_array() || v.as_array().size() != 5) return acc;
+        const Value::Array& a = v.as_array();
+        acc.exact = a[0].type() == Value::Type::Int;
+        acc.int_sum = acc.exact ? a[0].as_int() : 0;
+        acc.sum = a[1].is_number() ? a[1].to_double() : 0;
+        if (a[2].type() == Value::Type::UInt) acc.numbers = static_cast<std::size_t>(a[2].as_uint());
+        if (a[2].type() == Value::Type::Int && a[2].as_int() > 0) acc.numbers = static_cast<std::size_t>(a[2].as_int());
+        acc.min = a[3].is_nil() ? nullptr : &a[3];
+        acc.max = a[4].is_nil() ? nullptr : &a[4];
+        return acc;
+    }
 
 private:
     void keep_extremes(const Value* low, const Value* high) {
@@ -202,6 +230,46 @@ public:
         for (std::size_t i = 0; i < group_paths_.size(); ++i) {
             const Value* gv = g.first ? group_paths_[i].resolve(*g.first) : nullptr;
             v.set(group_by_[i], gv ? *gv : Value());
+        }
+        return v;
+    }
+
+    // The group's row plus `__first` and `__partial` (see the top of the file).
+    Value partial_row(const Group& g) const {
+        Value v = row(g);
+        v.set("__first", g.first ? Value(std::string(g.first_key)) : Value());
+        Value::Array accumulators;
+        for (const detail::Accumulator& acc : g.acc) accumulators.push_back(acc.to_value());
+        v.set("__partial", Value(std::move(accumulators)));
+        return v;
+    }
+
+    // One group's final row from its parts' partial rows (at least one, each
+    // a partial_row of a table of this query for the same group).
+    Value merge_partial_rows(std::span<const Value* const> parts) const {
+        Group merged{std::string(), nullptr, {}, 0, std::vector<detail::Accumulator>(aggregations_.size())};
+        const Value* first_part = nullptr;
+        std::string_view first_key;
+        for (const Value* part : parts) {
+            if (const Value* id = part->find("__key"); id && id->is_string()) merged.id = id->as_string();
+            if (const Value* count = part->find("__count"); count && count->is_integer()) {
+                merged.count += count->type() == Value::Type::UInt ? count->as_uint() : static_cast<std::uint64_t>(count->as_int());
+            }
+            const Value* first = part->find("__first");
+            if (first && first->is_string() && (first_part == nullptr || first->as_string() < first_key)) {
+                first_part = part;
+                first_key = first->as_string();
+            }
+            const Value* accumulators = part->find("__partial");
+            if (accumulators == nullptr || !accumulators->is_array()) continue;
+            for (std::size_t i = 0; i < merged.acc.size() && i < accumulators->as_array().size(); ++i) {
+                merged.acc[i].merge(detail::Accumulator::from_value(accumulators->as_array()[i]));
+            }
+        }
+        Value v = row(merged);
+        for (const std::string& field : group_by_) {
+            const Value* gv = first_part ? first_part->find(field) : nullptr;
+            v.set(field, gv ? *gv : Value());
         }
         return v;
     }

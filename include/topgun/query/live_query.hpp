@@ -119,6 +119,9 @@ using LiveQueryId = std::uint64_t;
 struct LiveQueryOptions {
     std::size_t max_records = 10000;  // window size cap, as QueryOptions::max_records
     std::optional<Value> auth;        // the subscriber's principal for "auth.<path>" valueRefs
+    // Grouped queries: rows are GroupTable::partial_rows, for a merge of this
+    // map's rows with other parts' (a server's shards).
+    bool partial_groups = false;
 };
 
 struct LiveQueryEvent {
@@ -231,7 +234,7 @@ struct LiveGroup {
 };
 
 struct LiveGrouping {
-    explicit LiveGrouping(const protocol::Query& q) : table(q) {
+    LiveGrouping(const protocol::Query& q, bool partial_rows) : table(q), partial(partial_rows) {
         if (q.group_by) {
             for (const std::string& f : *q.group_by) group_paths.emplace_back(f);
         }
@@ -251,6 +254,7 @@ struct LiveGrouping {
     LiveGrouping& operator=(const LiveGrouping&) = delete;
 
     GroupTable table;  // builds the rows, exactly as execute does
+    bool partial;      // rows are partial rows (LiveQueryOptions::partial_groups)
     std::vector<FieldPath> group_paths;
     std::vector<protocol::AggregateFunction> aggregations;
     std::vector<FieldPath> aggregation_paths;
@@ -371,7 +375,7 @@ public:
             s.text_per_document = text_per_document;
             if (!s.text_per_document) corpus_text_queries_.push_back(&s);
         }
-        if (q.group_by || q.aggregations) s.grouping = std::make_unique<detail::LiveGrouping>(q);
+        if (q.group_by || q.aggregations) s.grouping = std::make_unique<detail::LiveGrouping>(q, options.partial_groups);
         if (q.cursor) {
             s.cursor = Cursor::decode(*q.cursor);
             if (s.cursor && (s.cursor->shape != s.shape || s.cursor->slots.size() != s.order().size())) {
@@ -537,7 +541,7 @@ private:
                 }
             }
         }
-        return g.table.row(row);
+        return g.partial ? g.table.partial_row(row) : g.table.row(row);
     }
 
     // The record as the registry knows it: the map's stored value (kept until

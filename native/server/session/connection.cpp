@@ -723,8 +723,8 @@ void Connection::handle_query_sub(QuerySub sub) {
                                 options = live->shard_options(principal)]() mutable {
             ShardState& state = node.state(s);
             query::LiveQueryAdded added = state.queries().add(state.lww(map), map, q, std::move(options), who, state.indexes(map));
-            node.shards()[who.home].post([self, subscription = who.subscription, rows = std::move(added.initial.rows)]() mutable {
-                self->on_query_rows(subscription, std::move(rows));
+            node.shards()[who.home].post([self, s, subscription = who.subscription, rows = std::move(added.initial.rows)]() mutable {
+                self->on_query_rows(s, subscription, std::move(rows));
             });
         });
     }
@@ -743,15 +743,15 @@ void Connection::unsubscribe_query(const std::string& query_id) {
     }
 }
 
-void Connection::on_query_rows(std::uint64_t subscription, std::vector<QueryResultEntry> rows) {
+void Connection::on_query_rows(std::size_t shard, std::uint64_t subscription, std::vector<QueryResultEntry> rows) {
     const auto it = queries_.find(subscription);
     if (it == queries_.end()) return;
-    if (auto resp = it->second->on_shard_rows(std::move(rows))) reply(*resp);
+    if (auto resp = it->second->on_shard_rows(shard, std::move(rows))) reply(*resp);
 }
 
-void Connection::on_query_events(std::uint64_t subscription, std::vector<ShardQueryEvent>& events) {
+void Connection::on_query_events(std::size_t shard, std::uint64_t subscription, std::vector<ShardQueryEvent>& events) {
     const auto it = queries_.find(subscription);
-    if (it != queries_.end()) it->second->on_shard_events(events);
+    if (it != queries_.end()) it->second->on_shard_events(shard, events);
 }
 
 void Connection::bind_device(const std::optional<std::string>& presented, std::function<void(const DeviceBinding&)> then) {

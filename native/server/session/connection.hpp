@@ -78,7 +78,7 @@ public:
     void close(std::uint16_t code, std::string_view reason);
 
     // A shard's events for one of this connection's live queries.
-    void on_query_events(std::uint64_t subscription, std::vector<ShardQueryEvent>& events);
+    void on_query_events(std::size_t shard, std::uint64_t subscription, std::vector<ShardQueryEvent>& events);
 
 private:
     enum class Phase { AwaitingAuth, Ready, Closed };
@@ -112,7 +112,7 @@ private:
     void handle_journal_read(const protocol::JournalRead& request);
     void handle_query_sub(protocol::QuerySub sub);
     void unsubscribe_query(const std::string& query_id);
-    void on_query_rows(std::uint64_t subscription, std::vector<protocol::QueryResultEntry> rows);
+    void on_query_rows(std::size_t shard, std::uint64_t subscription, std::vector<protocol::QueryResultEntry> rows);
     // The principal as "auth.<path>" valueRefs see it: {id, roles}.
     std::optional<Value> auth_value() const;
     // Whether the access policies let this caller `access` map `map`; a refusal is answered with ERROR 403.
