@@ -45,6 +45,17 @@ ClientOp put(std::string id, std::string map, std::string key, Value value) {
     return op;
 }
 
+// An OR_ADD whose tag is its timestamp's text.
+ClientOp or_add(std::string id, std::string map, std::string key, Value value, const Timestamp& ts) {
+    ClientOp op;
+    op.id = std::move(id);
+    op.map_name = std::move(map);
+    op.key = std::move(key);
+    op.op_type = OpType::OrAdd;
+    op.or_record = ORMapRecordData{std::move(value), ts, ts.to_string(), {}};
+    return op;
+}
+
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;  // (name, value)
 
 struct HttpCall {
@@ -456,20 +467,9 @@ TEST_CASE("Process: SQLite data, OR tags, counters and device credentials surviv
         WsClient client("127.0.0.1", server.require_port());
         std::vector<ClientOp> ops;
         for (int i = 0; i < 100; ++i) ops.push_back(put(std::to_string(i + 1), "todos", "t" + std::to_string(i), Value(i)));
-        ClientOp add;
-        add.id = "101";
-        add.map_name = "tags";
-        add.key = "k";
-        add.op_type = OpType::OrAdd;
-        add.or_record = ORMapRecordData{Value("red"), tag_ts, tag_ts.to_string(), {}};
-        ops.push_back(add);
+        ops.push_back(or_add("101", "tags", "k", Value("red"), tag_ts));
         // A key whose only record is removed: its tombstone must still travel after the restart.
-        ClientOp gone = add;
-        gone.id = "102";
-        gone.key = "gone";
-        gone.or_record.value.tag = gone_ts.to_string();
-        gone.or_record.value.timestamp = gone_ts;
-        ops.push_back(gone);
+        ops.push_back(or_add("102", "tags", "gone", Value("red"), gone_ts));
         ClientOp remove;
         remove.id = "103";
         remove.map_name = "tags";
@@ -514,17 +514,7 @@ TEST_CASE("Process: SQLite data, OR tags, counters and device credentials surviv
 
     // The node's tag registry is rebuilt from storage: a stored tag and a
     // removed one both stay their keys', so adding them under another key is refused.
-    ClientOp reuse_live;
-    reuse_live.id = "201";
-    reuse_live.map_name = "tags";
-    reuse_live.key = "other";
-    reuse_live.op_type = OpType::OrAdd;
-    reuse_live.or_record = ORMapRecordData{Value("mine"), tag_ts, tag_ts.to_string(), {}};
-    ClientOp reuse_removed = reuse_live;
-    reuse_removed.id = "202";
-    reuse_removed.or_record.value.timestamp = gone_ts;
-    reuse_removed.or_record.value.tag = gone_ts.to_string();
-    client.send(OpBatch{{reuse_live, reuse_removed}, {}, {}});
+    client.send(OpBatch{{or_add("201", "tags", "other", Value("mine"), tag_ts), or_add("202", "tags", "other", Value("mine"), gone_ts)}, {}, {}});
     std::vector<std::string> refused;
     for (;;) {
         auto m = client.receive();
