@@ -5,8 +5,9 @@
 #     ({where: {owner}}): queries no write matches (their upkeep: each write is
 #     checked against them) and queries one of which each write matches (one
 #     QUERY_UPDATE per write, all to the one subscribing connection), and the
-#     cost they add;
-#   - the QUERY_SUB snapshot of a 10k-record map;
+#     cost they add; and with one query grouping the map by owner (count,
+#     sum), whose group row each write changes;
+#   - the QUERY_SUB snapshot of a 10k-record map, plain and grouped;
 #   - SEARCH top-10 (two words) over 100k documents of 50 words;
 #   - writes with the event journal off (its per-write cost) and with access
 #     policies configured (RBAC checks on every op);
@@ -73,6 +74,8 @@ misses=$ops
 write_row "1,000 live queries, one of them matching each write" 1000 1000
 with=$ops
 cost() { node -e "console.log((100 * (1 / $2 - 1 / $1) / (1 / $1)).toFixed(0) + ' %')"; }
+write_row "1 live query grouping the map by owner (count, sum), each write changing a group" 1 1000 --group-queries
+rows+=("| cost per write of that grouped query | $(cost "$base" "$ops") | |")
 rows+=("| cost per write of 1,000 live queries kept up to date (target ≤ 20 %) | $(cost "$base" "$misses") | |")
 rows+=("| cost per write with one QUERY_UPDATE each | $(cost "$base" "$with") | |")
 SERVER_ENV=TOPGUN_JOURNAL_ENABLED=false write_row "no live query, event journal off" 0 1000
@@ -93,9 +96,11 @@ rows+=("| topic fan-out to 100 subscribers (target ≥ 200k msg/s) | $(field 'Ma
 
 # Snapshot: 10k records, then 20 QUERY_SUBs matching all of them.
 start_server
-run --connections 10 --batch 100 --duration 60 --warmup 0 --keys 10000 --key-order sequential --map snap --owners 10 >/dev/null
+run --connections 10 --batch 100 --duration 60 --warmup 0 --keys 10000 --key-order sequential --map snap --owners 10 --group-queries >/dev/null
 json=$(run --connections 1 --batch 1 --duration 1 --warmup 0 --keys 1 --map snap --live-queries 20 --owners 0)
 rows+=("| QUERY_SUB snapshot of 10k records (target < 20 ms) | p50 $(field '(r.liveQueries.snapshotUs.p50 / 1000).toFixed(1)' <<<"$json") ms | max $(field '(r.liveQueries.snapshotUs.max / 1000).toFixed(1)' <<<"$json") ms |")
+json=$(run --connections 1 --batch 1 --duration 1 --warmup 0 --keys 1 --map snap --live-queries 20 --owners 10 --group-queries)
+rows+=("| QUERY_SUB snapshot of those 10k records grouped by owner (10 groups; count, sum) | p50 $(field '(r.liveQueries.snapshotUs.p50 / 1000).toFixed(1)' <<<"$json") ms | max $(field '(r.liveQueries.snapshotUs.max / 1000).toFixed(1)' <<<"$json") ms |")
 
 # Search: 100k documents of 50 words, then 300 two-word searches.
 start_server

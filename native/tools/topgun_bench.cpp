@@ -30,6 +30,9 @@
 // concerns one query's owner); without it every query matches everything.
 // --query-misses makes query i {where: {owner: "x<i>"}}, which no write
 // matches: the server still checks every write against them, sends nothing.
+// --group-queries makes every query {groupBy: [owner], aggregations: [count,
+// sum(n)]} over the whole map (the values get a number `n`): each write
+// changes one group row of each.
 // --searches N has that connection then send N SEARCHes, one at a time, of
 // two words each (top 10), timing SEARCH -> SEARCH_RESP; the first builds the
 // map's index and is reported apart. --words W makes each value's body W
@@ -113,6 +116,7 @@ struct Options {
     unsigned searches = 0;
     unsigned words = 0;
     bool query_misses = false;
+    bool group_queries = false;
     unsigned topic_subscribers = 0;
 };
 
@@ -272,6 +276,12 @@ public:
         protocol::Query q;
         // "x<i>" owners are never written: each write is checked against the queries and matches none.
         const std::string owner = (o.query_misses ? "x" : "u") + std::to_string(o.owners > 0 ? i % o.owners : i);
+        if (o.group_queries) {
+            q.group_by = std::vector<std::string>{"owner"};
+            q.aggregations = std::vector<protocol::Aggregation>{{protocol::AggregateFunction::Count, {}},
+                                                                {protocol::AggregateFunction::Sum, "n"}};
+            return q;
+        }
         if (o.owners > 0 || o.query_misses) q.where = protocol::StringMap<topgun::Value>{{"owner", topgun::Value(owner)}};
         return q;
     }
@@ -481,6 +491,7 @@ private:
         if (options_.owners == 0 && options_.words == 0) return value_;
         topgun::Value v = topgun::Value::map();
         if (options_.owners > 0) v.set("owner", topgun::Value("u" + std::to_string(key % options_.owners)));
+        if (options_.group_queries) v.set("n", topgun::Value(static_cast<std::int64_t>(key % 100)));
         if (options_.words == 0) {
             v.set("body", value_);
             return v;
@@ -1010,6 +1021,7 @@ int main(int argc, char** argv) {
     app.add_option("--live-queries", o.live_queries, "QUERY_SUBs of one extra, non-writing connection on --map")
         ->capture_default_str();
     app.add_flag("--query-misses", o.query_misses, "Live queries on owners no write uses (their upkeep alone, no QUERY_UPDATE)");
+    app.add_flag("--group-queries", o.group_queries, "Live queries group the whole map by owner (count, sum of n)");
     app.add_option("--searches", o.searches, "SEARCHes the non-writing connection sends before the run")->capture_default_str();
     app.add_option("--words", o.words, "Write {body: W words of a 1,000-word vocabulary} values (0: a random string)")
         ->capture_default_str();
