@@ -81,7 +81,10 @@ test('a server frame hands its LWW records to the replica of each map, and only 
   const todos = new LwwReplica('client');
   const notes = new LwwReplica('client');
   assert.deepEqual(todos.mergeFrame(frame, 'todos'), { changed: ['t1', 't2'], driftRejected: [] });
-  assert.deepEqual(todos.mergeFrame(frame, 'todos').changed, []); // taken already
+  const again = new LwwReplica('client');
+  assert.deepEqual(again.mergeFrame(frame, 'todos').changed, []); // taken already: nothing, not empty records
+  assert.deepEqual(again.entries(), []);
+  again.dispose();
   assert.deepEqual(notes.mergeFrame(frame, 'notes').changed, ['n1']);
   assert.deepEqual(frame.payload.events[1], orAdd); // the rest reads as before
   frame.dispose();

@@ -59,35 +59,41 @@ public:
 
     // How many LWW records for `map_name` take_lww_records would hand over.
     std::size_t count_lww_records(std::string_view map_name) const {
-        if (!decoded_) return 0;
-        if (const auto* leaf = std::get_if<protocol::SyncRespLeaf>(&decoded_.message())) {
-            return leaf->map_name == map_name ? leaf->records.size() : 0;
-        }
-        const auto events = frame_detail::events_of(decoded_.message());
-        return static_cast<std::size_t>(
-            std::count_if(events.begin(), events.end(), [&](const auto& e) { return frame_detail::is_lww_event(e) && e.map_name == map_name; }));
+        std::size_t n = 0;
+        if (!taken(map_name)) for_each_lww_record(decoded_, map_name, [&n](const auto&, const auto&) { ++n; });
+        return n;
     }
 
     // Hands each LWW record for `map_name` to `take(key, record)`, which may
-    // move them out: a second visit gets none. No copy of the batch is made.
+    // move them out: a second visit gets none (nor one after a take that
+    // failed halfway). No copy of the batch is made.
     template <class Take>
     void take_lww_records(std::string_view map_name, Take&& take) {
-        if (!decoded_) return;
-        if (auto* leaf = std::get_if<protocol::SyncRespLeaf>(&decoded_.message())) {
-            if (leaf->map_name != map_name) return;
-            for (protocol::SyncLeafRecord& r : leaf->records) take(r.key, r.record);
-            leaf->records.clear();
-            return;
-        }
-        for (protocol::ServerEventPayload& e : frame_detail::events_of(decoded_.message())) {
-            if (!frame_detail::is_lww_event(e) || e.map_name != map_name) continue;
-            take(e.key, *e.record);
-            e.record.reset();
-        }
+        if (taken(map_name)) return;
+        taken_.emplace_back(map_name);
+        for_each_lww_record(decoded_, map_name, take);
     }
 
 private:
+    // visit(key, record) for each LWW record of `map_name` in `decoded` (const or not).
+    template <class Decoded, class Visit>
+    static void for_each_lww_record(Decoded& decoded, std::string_view map_name, Visit&& visit) {
+        if (!decoded) return;
+        auto& message = decoded.message();
+        if (auto* leaf = std::get_if<protocol::SyncRespLeaf>(&message)) {
+            if (leaf->map_name != map_name) return;
+            for (auto& r : leaf->records) visit(r.key, r.record);
+            return;
+        }
+        for (auto& e : frame_detail::events_of(message)) {
+            if (frame_detail::is_lww_event(e) && e.map_name == map_name) visit(e.key, *e.record);
+        }
+    }
+
+    bool taken(std::string_view map_name) const { return std::find(taken_.begin(), taken_.end(), map_name) != taken_.end(); }
+
     protocol::DecodeResult decoded_;
+    std::vector<std::string> taken_;  // maps whose records were handed over
 };
 
 }  // namespace topgun::wasm
