@@ -43,8 +43,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <span>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>

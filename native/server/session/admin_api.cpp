@@ -16,13 +16,14 @@ void persist_then(Node& node, std::size_t home, std::vector<storage::Mutation> m
 constexpr std::string_view kPolicies = "/api/admin/policies";
 constexpr std::string_view kIndexes = "/api/admin/indexes";
 
-// Records the index files on one shard.
+// A map's live records (tombstones and expired records are not counted).
 std::uint64_t live_records(const LWWMap& map) {
     std::uint64_t live = 0;
     map.for_each([&](std::string_view, const Value&) { ++live; });
     return live;
 }
 
+// Records the index files on one shard.
 std::size_t indexed_count(ShardState& s, const IndexDescriptor& index) {
     if (index.type == IndexDescriptor::Type::Inverted) {
         // Every live record is a document of the map's search index.

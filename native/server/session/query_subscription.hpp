@@ -37,8 +37,8 @@
 #include "service/shard_queries.hpp"
 
 #include <topgun/crdt/lww_map.hpp>
-#include <topgun/query/aggregation.hpp>
 #include <topgun/hlc.hpp>
+#include <topgun/query/aggregation.hpp>
 #include <topgun/query/live_query.hpp>
 
 #include <cstddef>
