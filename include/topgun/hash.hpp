@@ -20,6 +20,11 @@ public:
     static constexpr std::uint32_t kOffsetBasis = 0x811C9DC5u;
     static constexpr std::uint32_t kPrime = 0x01000193u;
 
+    constexpr Fnv1a() noexcept = default;
+    // Goes on from `state`, the value() of the input so far: FNV-1a's state is
+    // its value, so a hash of "<key>:..." can start from a kept hash of the key.
+    constexpr explicit Fnv1a(std::uint32_t state) noexcept : hash_(state) {}
+
     constexpr Fnv1a& add_unit(std::uint16_t unit) noexcept {
         hash_ = (hash_ ^ unit) * kPrime;
         return *this;

@@ -25,6 +25,7 @@ using Bytes = std::vector<std::uint8_t>;
 // for memory per record.
 class Value {
 public:
+    // The kinds kept on the heap come last (release() relies on it).
     enum class Type : std::uint8_t { Nil, Bool, Int, UInt, Double, String, Binary, Array, Map };
 
     using Array = std::vector<Value>;
@@ -171,7 +172,11 @@ public:
     static int compare(const Value& a, const Value& b) noexcept;
 
 private:
+    // Inline for the common case of nothing on the heap (moved-from, scalars).
     void release() noexcept {
+        if (type_ >= Type::String) release_heap();
+    }
+    void release_heap() noexcept {
         switch (type_) {
             case Type::String: delete data_.s; break;
             case Type::Binary: delete data_.bin; break;

@@ -15,7 +15,7 @@ namespace topgun::wasm {
 
 using emscripten::val;
 
-// The kinds that carry records decode here, at -O3 (this file links first, so
+// The kinds that carry records decode here, at -O2 (this file links first, so
 // its copies of their decoders are the ones kept); every other kind through
 // decode_client_frame, built for size.
 ServerFrame::ServerFrame(const val& bytes)

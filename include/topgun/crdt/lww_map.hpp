@@ -111,7 +111,7 @@ public:
     RecordView write(std::string_view key, Value value, std::optional<std::uint64_t> ttl_ms = std::nullopt) {
         if (ttl_ms && *ttl_ms == 0) ttl_ms.reset();
         const LWWChange::Kind kind = value.is_nil() ? LWWChange::Kind::Remove : LWWChange::Kind::Set;
-        return view(*store(entries_.find(key), key, std::move(value), hlc_->now(), ttl_ms, kind));
+        return view(*store(entries_.lookup(key), key, std::move(value), hlc_->now(), ttl_ms, kind));
     }
 
     // Merges a remote record: it wins iff its timestamp is strictly greater
@@ -324,17 +324,17 @@ private:
         if (hlc_->update(remote.timestamp) == HLC::UpdateResult::DriftExceeded && hlc_->options().strict) {
             return MergeResult::DriftRejected;
         }
-        Node* n = entries_.find(key);
-        if (n != nullptr && !newer(remote.timestamp, n->value)) return MergeResult::Ignored;
-        store(n, key, Value(std::forward<V>(value)), remote.timestamp, remote.ttl_ms, LWWChange::Kind::Merge);
+        const Entries::Lookup found = entries_.lookup(key);
+        if (found.node != nullptr && !newer(remote.timestamp, found.node->value)) return MergeResult::Ignored;
+        store(found, key, Value(std::forward<V>(value)), remote.timestamp, remote.ttl_ms, LWWChange::Kind::Merge);
         return MergeResult::Applied;
     }
 
-    // Writes a record at node `n` (nullptr: a new key) and returns its node.
-    Node* store(Node* n, std::string_view key, Value value, const Timestamp& timestamp, std::optional<std::uint64_t> ttl_ms,
-                LWWChange::Kind kind) {
-        const bool inserted = n == nullptr;
-        if (inserted) n = &entries_.emplace_absent(key);
+    // Writes a record where lookup() found the key (a new node when absent) and returns its node.
+    Node* store(const Entries::Lookup& found, std::string_view key, Value value, const Timestamp& timestamp,
+                std::optional<std::uint64_t> ttl_ms, LWWChange::Kind kind) {
+        const bool inserted = found.node == nullptr;
+        Node* n = inserted ? &entries_.emplace_absent(key, found) : found.node;
         Slot& slot = n->value;
 
         // The old live value is only kept (and the clock only read) for listeners.
@@ -350,8 +350,8 @@ private:
         slot.counter = timestamp.counter;
         slot.node = node_ids_.intern(timestamp.node_id);
         slot.ttl_ms = ttl_ms.value_or(kNoTtl);
-        slot.item_hash = merkle::lww_item_hash(n->key, timestamp);
         if (inserted) slot.route = fnv1a(n->key);
+        slot.item_hash = merkle::lww_item_hash_from_route(slot.route, timestamp);
         trie_.upsert(&n->key, slot.route, old_item, slot.item_hash);
 
         if (notify) listeners_.emit(LWWChange{kind, n->key, had_live ? &old_value : nullptr, live_value(slot, now), ref(*n)});

@@ -45,28 +45,36 @@ public:
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
 
-    Node* find(std::string_view key) noexcept {
-        if (slots_.empty()) return nullptr;
+    // Where a key is: its node (nullptr when absent) and its hash, which
+    // inserting it after a miss needs (emplace_absent), so a merge hashes it once.
+    struct Lookup {
+        Node* node;
+        std::uint32_t fragment;
+    };
+    Lookup lookup(std::string_view key) noexcept {
         const std::uint32_t fragment = hash(key);
+        if (slots_.empty()) return {nullptr, fragment};
         for (std::size_t i = fragment & mask_;; i = (i + 1) & mask_) {
             const std::uint64_t slot = slots_[i];
-            if (slot == 0) return nullptr;
+            if (slot == 0) return {nullptr, fragment};
             if (static_cast<std::uint32_t>(slot >> 32) == fragment) {
                 Node& n = node(static_cast<std::uint32_t>(slot) - 1);
-                if (n.key == key) return &n;
+                if (n.key == key) return {&n, fragment};
             }
         }
     }
+    Node* find(std::string_view key) noexcept { return lookup(key).node; }
     const Node* find(std::string_view key) const noexcept { return const_cast<StableStringMap*>(this)->find(key); }
 
     // The node of `key`, inserted with a default value when absent.
     std::pair<Node*, bool> try_emplace(std::string_view key) {
-        if (Node* existing = find(key)) return {existing, false};
-        return {&emplace_absent(key), true};
+        const Lookup found = lookup(key);
+        if (found.node != nullptr) return {found.node, false};
+        return {&emplace_absent(key, found), true};
     }
 
-    // Inserts `key`, which the caller has just found absent, with a default value.
-    Node& emplace_absent(std::string_view key) {
+    // Inserts `key`, which lookup() has just found absent, with a default value.
+    Node& emplace_absent(std::string_view key, const Lookup& absent) {
         if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor <= 3/4
         std::uint32_t index;
         if (!free_.empty()) {
@@ -79,7 +87,7 @@ public:
         Node& n = node(index);
         n.key.assign(key);
         used_[index] = true;
-        insert_slot(hash(key), index);
+        insert_slot(absent.fragment, index);
         ++size_;
         return n;
     }

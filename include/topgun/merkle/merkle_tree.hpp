@@ -17,17 +17,18 @@
 TOPGUN_BEGIN_NAMESPACE
 namespace merkle {
 
+// The item hash from fnv1a(key), which the maps keep as the key's route: the
+// key is not hashed a second time on the merge path.
+inline std::uint32_t lww_item_hash_from_route(std::uint32_t route, std::uint64_t millis, std::uint32_t counter,
+                                              std::string_view node_id) noexcept {
+    return Fnv1a{route}.add_char(':').add_decimal(millis).add_char(':').add_decimal(counter).add_char(':').add_utf8(node_id).value();
+}
+inline std::uint32_t lww_item_hash_from_route(std::uint32_t route, const Timestamp& ts) noexcept {
+    return lww_item_hash_from_route(route, ts.millis, ts.counter, ts.node_id);
+}
 inline std::uint32_t lww_item_hash(std::string_view key, std::uint64_t millis, std::uint32_t counter,
                                    std::string_view node_id) noexcept {
-    return Fnv1a{}
-        .add_utf8(key)
-        .add_char(':')
-        .add_decimal(millis)
-        .add_char(':')
-        .add_decimal(counter)
-        .add_char(':')
-        .add_utf8(node_id)
-        .value();
+    return lww_item_hash_from_route(fnv1a(key), millis, counter, node_id);
 }
 inline std::uint32_t lww_item_hash(std::string_view key, const Timestamp& ts) noexcept {
     return lww_item_hash(key, ts.millis, ts.counter, ts.node_id);

@@ -76,7 +76,7 @@ template <class E>
 constexpr std::optional<E> enum_from(std::string_view s) noexcept {
     const auto& names = EnumNames<E>::names;
     for (std::size_t i = 0; i < names.size(); ++i) {
-        if (names[i] == s) return static_cast<E>(i);
+        if (topgun::detail::same_short_string(names[i], s)) return static_cast<E>(i);
     }
     return std::nullopt;
 }
@@ -311,18 +311,18 @@ bool decode_field(msgpack::Reader& r, T& out) {
         for (std::uint32_t i = 0; i < count; ++i) {
             std::string_view key;
             if (!detail::read_member_key(r, key)) return false;
+            constexpr std::string_view kNames[] = {"millis", "counter", "nodeId"};
+            std::size_t field = 0;
+            while (field < 3 && !detail::same_short_string(key, kNames[field])) ++field;
             bool ok = true;
-            if (key == "millis") {
-                ok = millis = r.read_uint(out.millis);
-            } else if (key == "counter") {
-                ok = counter = r.read_u32(out.counter);
-            } else if (key == "nodeId") {
-                ok = node = r.read_string(out.node_id);
-            } else {
-                ok = r.skip();
+            switch (field) {
+                case 0: ok = millis = r.read_uint(out.millis); break;
+                case 1: ok = counter = r.read_u32(out.counter); break;
+                case 2: ok = node = r.read_string(out.node_id); break;
+                default: ok = r.skip(); break;
             }
             if (!ok) {
-                if (key == "millis" || key == "counter" || key == "nodeId") detail::prefix_path(r, key);
+                if (field < 3) detail::prefix_path(r, key);
                 return false;
             }
         }
