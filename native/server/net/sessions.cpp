@@ -1,9 +1,12 @@
 // HTTP and WebSocket sessions on Boost.Beast. The HTTP session answers the
 // health endpoints and hands an upgrade on `/` or `/ws` to a WebSocket
 // session, which feeds binary frames to a Connection and writes its frames
-// from a bounded queue (a consumer that falls behind by more than the backlog
-// limit is dropped; its client resyncs through Merkle sync when it returns).
+// from a bounded queue that merges waiting events (outbound_queue.hpp; a
+// consumer that falls behind by more than the backlog limit is dropped; its
+// client resyncs through Merkle sync when it returns).
 #include "net/sessions.hpp"
+
+#include "net/outbound_queue.hpp"
 
 #include "metrics.hpp"
 
@@ -18,7 +21,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <deque>
 #include <unordered_set>
 
 namespace topgun::server {
@@ -81,19 +83,15 @@ public:
 
     void send(SharedFrame frame) override {
         if (closing_) return;
-        if (queued_bytes_ + frame->size() > node_.config().max_backlog_bytes) {
+        if (!queue_.push(std::move(frame))) {
             node_.metrics().slow_consumers_dropped.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("connection {} from {}: over {} bytes queued, dropping a slow consumer", connection_->id(), remote_,
                          node_.config().max_backlog_bytes);
-            // The frame being written stays until its write completes (on_write pops it).
-            const bool in_flight = writing_ && !queue_.empty();
-            queue_.erase(in_flight ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
-            queued_bytes_ = in_flight ? queue_.front()->size() : 0;
+            // The frame being written stays until its write completes (on_write).
+            queue_.drop_pending();
             close(close_code::kTryAgainLater, "slow consumer");
             return;
         }
-        queued_bytes_ += frame->size();
-        queue_.push_back(std::move(frame));
         if (!writing_) write_next();
     }
 
@@ -161,7 +159,8 @@ private:
 
     void write_next() {
         if (finished_) return;
-        if (queue_.empty()) {
+        SharedFrame frame = queue_.start_write();
+        if (frame == nullptr) {
             writing_ = false;
             if (closing_ && !close_sent_) {
                 close_sent_ = true;
@@ -174,7 +173,8 @@ private:
             return;
         }
         writing_ = true;
-        ws_.async_write(boost::asio::buffer(*queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        // The queue keeps the frame alive until written().
+        ws_.async_write(boost::asio::buffer(*frame), [self = shared_from_this()](beast::error_code ec, std::size_t) {
             self->on_write(ec);
         });
     }
@@ -186,8 +186,7 @@ private:
             finish();
             return;
         }
-        queued_bytes_ -= queue_.front()->size();
-        queue_.pop_front();
+        queue_.written();
         write_next();
     }
 
@@ -209,8 +208,7 @@ private:
     std::string remote_;
     std::shared_ptr<Connection> connection_;
     beast::flat_buffer buffer_;
-    std::deque<SharedFrame> queue_;
-    std::size_t queued_bytes_ = 0;
+    OutboundQueue queue_{node_.config().max_backlog_bytes};
     bool writing_ = false;
     bool reading_ = false;
     bool handling_ = false;  // inside on_read, between the read and the buffer's release
