@@ -61,10 +61,12 @@ std::vector<int> seen(const std::vector<SharedFrame>& frames) {
     return out;
 }
 
-// Writes everything queued, one frame at a time.
-std::vector<SharedFrame> drain(OutboundQueue& q) {
+// Writes everything queued, one frame at a time; `backlog` gets the queue's
+// bytes as the first write starts.
+std::vector<SharedFrame> drain(OutboundQueue& q, std::size_t* backlog = nullptr) {
     std::vector<SharedFrame> out;
     while (SharedFrame f = q.start_write()) {
+        if (out.empty() && backlog != nullptr) *backlog = q.bytes();
         out.push_back(f);
         q.written();
     }
@@ -114,12 +116,7 @@ TEST_CASE("outbound queue: other frames keep their place between merged events; 
     // Accounting follows the merge: the in-flight frame, the merged batch, the two others.
     q.written();
     std::size_t expected = 0;
-    std::vector<SharedFrame> out;
-    while (SharedFrame f = q.start_write()) {
-        if (out.empty()) expected = q.bytes();
-        out.push_back(f);
-        q.written();
-    }
+    const std::vector<SharedFrame> out = drain(q, &expected);
     REQUIRE(out.size() == 3);
     CHECK(expected == out[0]->size() + out[1]->size() + out[2]->size());
     CHECK(out[2] == lone);
@@ -221,12 +218,7 @@ TEST_CASE("outbound queue: a waiting update gives way to a newer one of the same
     REQUIRE(q.push(search.second));
     q.written();
     std::size_t expected = 0;
-    std::vector<SharedFrame> out;
-    while (SharedFrame f = q.start_write()) {
-        if (out.empty()) expected = q.bytes();
-        out.push_back(f);
-        q.written();
-    }
+    const std::vector<SharedFrame> out = drain(q, &expected);
     std::vector<std::string> got;
     std::size_t sizes = 0;
     for (const SharedFrame& f : out) {
