@@ -135,7 +135,7 @@ bool OutboundQueue::add_events(const SharedFrame& frame) {
 
 void OutboundQueue::close_batch() {
     if (!batch_) return;
-    EventBatch batch = std::move(*batch_);
+    OutboundEventBatch batch = std::move(*batch_);
     batch_.reset();
     if (batch.accounted == batch.first->size()) {  // nothing joined the first frame
         entries_.push_back({std::move(batch.first), {}});

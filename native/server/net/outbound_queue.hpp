@@ -26,6 +26,16 @@
 
 namespace topgun::server {
 
+// Events gathered behind an OutboundQueue's write in flight, as their encoded
+// bytes. (At namespace scope: clang does not let std::optional use a nested
+// class's member initializers inside the enclosing class.)
+struct OutboundEventBatch {
+    SharedFrame first;  // sent as it is if no other event joins it
+    msgpack::Writer items;
+    std::uint32_t count = 0;
+    std::size_t accounted = 0;  // the bytes of the frames merged into it
+};
+
 class OutboundQueue {
 public:
     // A merged batch stays well under the 2 MiB frame limit of clients.
@@ -53,14 +63,6 @@ private:
         SharedFrame frame;      // null once superseded
         std::string update_id;  // a waiting update's identity (type, id, key), else empty
     };
-    // Events gathered behind the write in flight, as their encoded bytes.
-    struct EventBatch {
-        SharedFrame first;  // sent as it is if no other event joins it
-        msgpack::Writer items;
-        std::uint32_t count = 0;
-        std::size_t accounted = 0;  // the bytes of the frames merged into it
-    };
-
     // Appends the events of `frame` to the tail batch; false for any other frame.
     bool add_events(const SharedFrame& frame);
     // Queues an update, dropping the waiting one it supersedes; false for any other frame.
@@ -70,7 +72,7 @@ private:
 
     std::size_t max_bytes_;
     std::deque<Entry> entries_;        // the front is in flight while in_flight_
-    std::optional<EventBatch> batch_;  // after every entry
+    std::optional<OutboundEventBatch> batch_;  // after every entry
     std::uint64_t popped_ = 0;         // entries that left the front: entries_[i] is number popped_ + i
     std::unordered_map<std::string, std::uint64_t> waiting_updates_;  // update_id -> entry number
     std::size_t bytes_ = 0;
