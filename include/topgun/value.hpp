@@ -173,6 +173,9 @@ public:
 
 private:
     // Inline for the common case of nothing on the heap (moved-from, scalars).
+    static_assert(Type::String > Type::Double && Type::Binary > Type::String && Type::Array > Type::String &&
+                      Type::Map > Type::String,
+                  "release() takes the kinds from String on as the ones on the heap");
     void release() noexcept {
         if (type_ >= Type::String) release_heap();
     }

@@ -1,134 +1,193 @@
 #include "net/outbound_queue.hpp"
 
 #include <topgun/msgpack/reader.hpp>
-#include <topgun/protocol/query.hpp>
-#include <topgun/protocol/search.hpp>
-#include <topgun/protocol/writes.hpp>
+#include <topgun/protocol/codec.hpp>
 
 #include <string_view>
+#include <variant>
 
 namespace topgun::server {
 namespace {
 
-// The encoded events a frame carries: a SERVER_EVENT's payload, or the items
-// of a SERVER_BATCH_EVENT's events array. Nothing for any other frame. The
-// frames are the server's own encodings, where the payload is the last member
-// (and the events array the payload's only one): what follows its header is
-// the events, found without reading them.
+// The frames queued are the server's own encodings, {type, payload} with the
+// payload last: a frame of any other shape is queued as it is.
+struct FrameHead {
+    std::string_view type;
+    std::size_t payload = 0;  // the payload's offset
+};
+
+msgpack::Reader reader_of(std::span<const std::uint8_t> bytes) {
+    return msgpack::Reader(bytes, msgpack::Limits{.max_bytes = bytes.size()});
+}
+
+std::optional<FrameHead> frame_head(std::span<const std::uint8_t> frame) {
+    msgpack::Reader r = reader_of(frame);
+    std::uint32_t members = 0;
+    if (!r.read_map_header(members)) return std::nullopt;
+    FrameHead head;
+    for (std::uint32_t i = 0; i < members; ++i) {
+        std::string_view key;
+        if (!r.read_string(key)) return std::nullopt;
+        if (key == "payload") {
+            if (i + 1 != members || head.type.empty()) return std::nullopt;
+            head.payload = r.offset();
+            return head;
+        }
+        if (!(key == "type" ? r.read_string(head.type) : r.skip())) return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+// The encoded events of a SERVER_EVENT (its payload) or a SERVER_BATCH_EVENT
+// (the items of its events array, the payload's only member): what follows
+// the array's header, found without reading the events.
 struct EncodedEvents {
     std::span<const std::uint8_t> items;
     std::uint32_t count = 0;
 };
 
-// Reads the keys of a map's members up to `wanted`, skipping the others'
-// values; true when `wanted` is the map's last member (the reader is then at its value).
-bool at_last_member(msgpack::Reader& r, std::string_view wanted, std::string_view* type = nullptr) {
+std::optional<EncodedEvents> encoded_events(std::span<const std::uint8_t> frame, const FrameHead& head) {
+    const std::span<const std::uint8_t> payload = frame.subspan(head.payload);
+    if (payload.empty()) return std::nullopt;
+    if (head.type == protocol::ServerEvent::kType) {
+        if (msgpack::detail::kind_of(payload.front()) != msgpack::Kind::Map) return std::nullopt;
+        return EncodedEvents{payload, 1};
+    }
+    if (head.type != protocol::ServerBatchEvent::kType) return std::nullopt;
+    msgpack::Reader r = reader_of(payload);
     std::uint32_t members = 0;
-    if (!r.read_map_header(members)) return false;
-    for (std::uint32_t i = 0; i < members; ++i) {
-        std::string_view key;
-        if (!r.read_string(key)) return false;
-        if (key == wanted) return i + 1 == members;
-        if (type != nullptr && key == "type") {
-            if (!r.read_string(*type)) return false;
-        } else if (!r.skip()) {
-            return false;
-        }
-    }
-    return false;
-}
-
-std::optional<EncodedEvents> encoded_events(std::span<const std::uint8_t> frame) {
-    msgpack::Reader r(frame, msgpack::Limits{.max_bytes = frame.size()});
-    std::string_view type;
-    if (!at_last_member(r, "payload", &type)) return std::nullopt;
-    if (type == protocol::ServerEvent::kType) {
-        if (r.peek() != msgpack::Kind::Map) return std::nullopt;
-        return EncodedEvents{frame.subspan(r.offset()), 1};
-    }
-    if (type != protocol::ServerBatchEvent::kType || !at_last_member(r, "events")) return std::nullopt;
+    std::string_view key;
+    if (!r.read_map_header(members) || members != 1 || !r.read_string(key) || key != "events") return std::nullopt;
     EncodedEvents out;
     if (!r.read_array_header(out.count)) return std::nullopt;
-    out.items = frame.subspan(r.offset());
+    out.items = payload.subspan(r.offset());
     return out;
 }
 
-// "QUERY_UPDATE\0<queryId>\0<key>" (or SEARCH_UPDATE and its subscriptionId)
-// for an update frame; nothing for any other frame.
-std::optional<std::string> update_id(std::span<const std::uint8_t> frame) {
-    msgpack::Reader r(frame, msgpack::Limits{.max_bytes = frame.size()});
-    std::string_view type;
-    if (!at_last_member(r, "payload", &type)) return std::nullopt;
+// What identifies an update frame (its type, query or subscription id and
+// key, written so that no two differ only in where the id ends) and its change.
+struct UpdateHead {
+    std::string id;
+    protocol::ChangeType change = protocol::ChangeType::Enter;
+};
+
+std::optional<UpdateHead> update_head(std::span<const std::uint8_t> frame, const FrameHead& head) {
     std::string_view id_field;
-    if (type == protocol::QueryUpdate::kType) {
+    if (head.type == protocol::QueryUpdate::kType) {
         id_field = "queryId";
-    } else if (type == protocol::SearchUpdate::kType) {
+    } else if (head.type == protocol::SearchUpdate::kType) {
         id_field = "subscriptionId";
     } else {
         return std::nullopt;
     }
+    msgpack::Reader r = reader_of(frame.subspan(head.payload));
     std::uint32_t members = 0;
     if (!r.read_map_header(members)) return std::nullopt;
-    std::string_view id, key;
-    bool has_id = false, has_key = false;
-    for (std::uint32_t i = 0; i < members && !(has_id && has_key); ++i) {
-        std::string_view name;
+    std::optional<std::string_view> id, key;
+    std::optional<protocol::ChangeType> change;
+    for (std::uint32_t i = 0; i < members; ++i) {
+        std::string_view name, text;
         if (!r.read_string(name)) return std::nullopt;
-        bool ok = true;
-        if (name == id_field) {
-            ok = has_id = r.read_string(id);
-        } else if (name == "key") {
-            ok = has_key = r.read_string(key);
-        } else {
-            ok = r.skip();
+        if (name == id_field || name == "key" || name == "changeType") {
+            if (!r.read_string(text)) return std::nullopt;
+            if (name == id_field) id = text;
+            if (name == "key") key = text;
+            if (name == "changeType" && !(change = protocol::enum_from<protocol::ChangeType>(text))) return std::nullopt;
+        } else if (!r.skip()) {
+            return std::nullopt;
         }
-        if (!ok) return std::nullopt;
     }
-    if (!has_id || !has_key) return std::nullopt;
-    std::string out;
-    out.reserve(type.size() + id.size() + key.size() + 2);
-    out.append(type).append(1, '\0').append(id).append(1, '\0').append(key);
+    if (!id || !key || !change) return std::nullopt;
+    UpdateHead out{std::string(head.type), *change};
+    out.id.append(1, '\0').append(std::to_string(id->size())).append(1, ':').append(*id).append(*key);
     return out;
+}
+
+// What a client that was sent `before` and now `after` for one key sees
+// from the state it had before `before`.
+protocol::ChangeType combined(protocol::ChangeType before, protocol::ChangeType after) {
+    using protocol::ChangeType;
+    if (before == ChangeType::Enter && after == ChangeType::Update) return ChangeType::Enter;
+    if (before == ChangeType::Leave && after == ChangeType::Enter) return ChangeType::Update;
+    return after;
+}
+
+// The update frame with another change type.
+SharedFrame with_change(const SharedFrame& frame, protocol::ChangeType change) {
+    protocol::DecodeResult decoded = protocol::decode_message(*frame);
+    if (!decoded) return frame;
+    return std::visit(
+        [&](auto& m) -> SharedFrame {
+            using M = std::remove_cvref_t<decltype(m)>;
+            if constexpr (std::is_same_v<M, protocol::QueryUpdate> || std::is_same_v<M, protocol::SearchUpdate>) {
+                m.change_type = change;
+                return make_frame(protocol::encode_message(m));
+            } else {
+                return frame;
+            }
+        },
+        decoded.message());
 }
 
 }  // namespace
 
 bool OutboundQueue::push(SharedFrame frame) {
-    if (bytes_ + frame->size() > max_bytes_) return false;
-    bytes_ += frame->size();
     // Only what waits behind a write in flight is compacted: an idle socket
     // gets the frame at once.
-    if (in_flight_ && (add_events(frame) || add_update(frame))) return true;
-    close_batch();
-    entries_.push_back({std::move(frame), {}});
-    return true;
-}
-
-bool OutboundQueue::add_update(const SharedFrame& frame) {
-    std::optional<std::string> id = update_id(*frame);
-    if (!id) return false;
-    close_batch();
-    const std::uint64_t number = popped_ + entries_.size();
-    const auto [it, inserted] = waiting_updates_.try_emplace(std::move(*id), number);
-    if (!inserted) {
-        // Waiting ones only are in the index (start_write takes an update out).
-        Entry& older = entries_[it->second - popped_];
-        bytes_ -= older.frame->size();
-        older.frame = nullptr;
-        older.update_id.clear();
-        it->second = number;
+    if (in_flight_) {
+        if (const std::optional<FrameHead> head = frame_head(*frame)) {
+            bool refused = false;
+            if (add_update(frame, head->type, head->payload, refused)) return true;
+            if (refused) return false;
+            if (bytes_ + frame->size() > max_bytes_) return false;
+            if (add_events(frame, head->type, head->payload)) return true;
+        }
     }
-    entries_.push_back({frame, it->first});
+    if (bytes_ + frame->size() > max_bytes_) return false;
+    bytes_ += frame->size();
+    close_batch();
+    entries_.push_back({std::move(frame)});
     return true;
 }
 
-bool OutboundQueue::add_events(const SharedFrame& frame) {
-    const std::optional<EncodedEvents> events = encoded_events(*frame);
+bool OutboundQueue::add_update(const SharedFrame& frame, std::string_view type, std::size_t payload, bool& refused) {
+    std::optional<UpdateHead> head = update_head(*frame, FrameHead{type, payload});
+    if (!head) return false;
+    const auto found = waiting_updates_.find(head->id);
+    if (found == waiting_updates_.end()) {
+        if (bytes_ + frame->size() > max_bytes_) return !(refused = true);
+        bytes_ += frame->size();
+        close_batch();
+        const auto [it, inserted] = waiting_updates_.emplace(std::move(head->id), popped_ + entries_.size());
+        entries_.push_back({frame, &it->first, head->change});
+        return true;
+    }
+    // Waiting ones only are in the index (start_write takes an update out).
+    Entry& older = entries_[found->second - popped_];
+    const protocol::ChangeType change = combined(older.change, head->change);
+    SharedFrame newer = change == head->change ? frame : with_change(frame, change);
+    if (bytes_ - older.frame->size() + newer->size() > max_bytes_) return !(refused = true);
+    bytes_ = bytes_ - older.frame->size() + newer->size();
+    older.frame = std::move(newer);
+    older.change = change;
+    return true;
+}
+
+bool OutboundQueue::add_events(const SharedFrame& frame, std::string_view type, std::size_t payload) {
+    const std::optional<EncodedEvents> events = encoded_events(*frame, FrameHead{type, payload});
     if (!events) return false;
-    if (batch_ && batch_->items.bytes().size() + events->items.size() > kMaxBatchBytes) close_batch();
-    if (!batch_) batch_.emplace().first = frame;
-    batch_->items.raw(events->items);
+    if (batch_ && batch_->accounted + events->items.size() > kMaxBatchBytes) close_batch();
+    bytes_ += frame->size();
+    if (!batch_) {
+        batch_.emplace();
+        batch_->first = frame;
+        batch_->first_items = events->items;
+    } else {
+        if (batch_->frames == 1) batch_->items.raw(batch_->first_items);  // a second frame joins
+        batch_->items.raw(events->items);
+    }
     batch_->count += events->count;
+    ++batch_->frames;
     batch_->accounted += frame->size();
     return true;
 }
@@ -137,8 +196,8 @@ void OutboundQueue::close_batch() {
     if (!batch_) return;
     OutboundEventBatch batch = std::move(*batch_);
     batch_.reset();
-    if (batch.accounted == batch.first->size()) {  // nothing joined the first frame
-        entries_.push_back({std::move(batch.first), {}});
+    if (batch.frames == 1) {  // nothing joined the first frame
+        entries_.push_back({std::move(batch.first)});
         return;
     }
     msgpack::Writer head(64);
@@ -156,20 +215,16 @@ void OutboundQueue::close_batch() {
     bytes.insert(bytes.end(), items.begin(), items.end());
     SharedFrame merged = make_frame(std::move(bytes));
     bytes_ = bytes_ - batch.accounted + merged->size();
-    entries_.push_back({std::move(merged), {}});
+    entries_.push_back({std::move(merged)});
 }
 
 SharedFrame OutboundQueue::start_write() {
-    while (!entries_.empty() && entries_.front().frame == nullptr) {  // superseded
-        entries_.pop_front();
-        ++popped_;
-    }
     if (entries_.empty()) close_batch();
     if (entries_.empty()) return nullptr;
     Entry& next = entries_.front();
-    if (!next.update_id.empty()) {
-        waiting_updates_.erase(next.update_id);
-        next.update_id.clear();
+    if (next.update_id != nullptr) {
+        waiting_updates_.erase(*next.update_id);
+        next.update_id = nullptr;
     }
     in_flight_ = true;
     return next.frame;
@@ -185,8 +240,7 @@ void OutboundQueue::written() {
 void OutboundQueue::drop_pending() {
     batch_.reset();
     waiting_updates_.clear();
-    const std::size_t keep = in_flight_ ? 1 : 0;
-    entries_.resize(keep);
+    entries_.resize(in_flight_ ? 1 : 0);
     bytes_ = in_flight_ ? entries_.front().frame->size() : 0;
 }
 

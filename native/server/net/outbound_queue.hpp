@@ -3,18 +3,22 @@
 //   - the SERVER_EVENTs and SERVER_BATCH_EVENTs waiting behind it are merged,
 //     in order, into one SERVER_BATCH_EVENT (the TS client applies the batch
 //     form event by event, as single events, PROTOCOL.md §5.4);
-//   - a QUERY_UPDATE or SEARCH_UPDATE supersedes a waiting one of the same
-//     query (subscription) and key, which is dropped: clients keep the last
-//     state each key was sent, so only the newest matters.
-// A subscriber of a busy map or a query whose rows change on every write then
-// gets fewer, larger frames and the current rows instead of falling behind
-// until it is dropped as a slow consumer. Nothing waits: a frame that finds no
-// write in flight is written at once.
+//   - a QUERY_UPDATE or SEARCH_UPDATE takes the place of a waiting one of the
+//     same query (subscription) and key: clients keep the last state each key
+//     was sent, so only the newest matters. The change type says what the
+//     client sees from the state it was last sent: ENTER then UPDATE is an
+//     ENTER, LEAVE then ENTER an UPDATE.
+// A subscriber of a busy map, or of a query whose rows change on every write,
+// then gets fewer, larger frames and the current rows instead of falling
+// behind until it is dropped as a slow consumer; the queue holds at most one
+// update per query and key. Nothing waits: a frame that finds no write in
+// flight is written at once.
 #pragma once
 
 #include "session/transport.hpp"
 
 #include <topgun/msgpack/writer.hpp>
+#include <topgun/protocol/common.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -26,14 +30,16 @@
 
 namespace topgun::server {
 
-// Events gathered behind an OutboundQueue's write in flight, as their encoded
-// bytes. (At namespace scope: clang does not let std::optional use a nested
-// class's member initializers inside the enclosing class.)
+// Events gathered behind an OutboundQueue's write in flight. (At namespace
+// scope: clang does not let std::optional use a nested class's member
+// initializers inside the enclosing class.)
 struct OutboundEventBatch {
-    SharedFrame first;  // sent as it is if no other event joins it
-    msgpack::Writer items;
-    std::uint32_t count = 0;
-    std::size_t accounted = 0;  // the bytes of the frames merged into it
+    SharedFrame first;                         // sent as it is if no other event joins it
+    std::span<const std::uint8_t> first_items;  // its events' bytes, in *first
+    msgpack::Writer items;                     // every event's bytes, once a second frame joined
+    std::uint32_t count = 0;      // events
+    std::size_t frames = 0;       // frames merged into it
+    std::size_t accounted = 0;    // their bytes
 };
 
 class OutboundQueue {
@@ -55,26 +61,32 @@ public:
     // Forgets every frame not yet in flight (a dropped slow consumer).
     void drop_pending();
 
-    // Bytes queued, the one in flight included.
+    // The bytes of the frames queued, the one in flight included (events
+    // waiting to be merged count as the frames they came in).
     std::size_t bytes() const noexcept { return bytes_; }
 
 private:
     struct Entry {
-        SharedFrame frame;      // null once superseded
-        std::string update_id;  // a waiting update's identity (type, id, key), else empty
+        SharedFrame frame;
+        const std::string* update_id = nullptr;  // a waiting update's key in waiting_updates_
+        protocol::ChangeType change = protocol::ChangeType::Enter;  // the update's, as queued
     };
-    // Appends the events of `frame` to the tail batch; false for any other frame.
-    bool add_events(const SharedFrame& frame);
-    // Queues an update, dropping the waiting one it supersedes; false for any other frame.
-    bool add_update(const SharedFrame& frame);
+
+    // Appends the events of a SERVER_EVENT / SERVER_BATCH_EVENT whose payload
+    // starts at `payload` to the tail batch; false when it is no such frame.
+    bool add_events(const SharedFrame& frame, std::string_view type, std::size_t payload);
+    // Queues an update frame, in the place of a waiting one of the same query
+    // and key; false when it is no update or the backlog would overflow
+    // (`refused` then says which).
+    bool add_update(const SharedFrame& frame, std::string_view type, std::size_t payload, bool& refused);
     // Queues the tail batch as one frame.
     void close_batch();
 
     std::size_t max_bytes_;
-    std::deque<Entry> entries_;        // the front is in flight while in_flight_
+    std::deque<Entry> entries_;               // the front is in flight while in_flight_
     std::optional<OutboundEventBatch> batch_;  // after every entry
-    std::uint64_t popped_ = 0;         // entries that left the front: entries_[i] is number popped_ + i
-    std::unordered_map<std::string, std::uint64_t> waiting_updates_;  // update_id -> entry number
+    std::uint64_t popped_ = 0;                // entries that left the front: entries_[i] is number popped_ + i
+    std::unordered_map<std::string, std::uint64_t> waiting_updates_;  // update id -> entry number
     std::size_t bytes_ = 0;
     bool in_flight_ = false;
 };

@@ -36,10 +36,10 @@ SharedFrame batch(std::vector<int> ns, std::size_t value_bytes = 8) {
     for (int n : ns) b.events.push_back(event(n, value_bytes));
     return make_frame(protocol::encode_message(b));
 }
-SharedFrame update(std::string query, int key, int value) {
-    return make_frame(protocol::encode_message(protocol::QueryUpdate{std::move(query), "k" + std::to_string(key), Value(value), {}}));
+SharedFrame update(std::string query, std::string key, int value, protocol::ChangeType change = protocol::ChangeType::Enter) {
+    return make_frame(protocol::encode_message(protocol::QueryUpdate{std::move(query), std::move(key), Value(value), change}));
 }
-SharedFrame other(int n) { return update("q", n, n); }
+SharedFrame other(int n) { return update("q", "k" + std::to_string(n), n); }
 
 // What a client reads from the frames: each event's number, and -n for the other frames.
 std::vector<int> seen(const std::vector<SharedFrame>& frames) {
@@ -207,9 +207,9 @@ TEST_CASE("outbound queue: any interleaving of pushes and writes delivers every 
 
 TEST_CASE("outbound queue: a waiting update gives way to a newer one of the same query and key", "[server][outbound]") {
     OutboundQueue q(1 << 20);
-    REQUIRE(q.push(update("q", 1, 10)));
+    REQUIRE(q.push(update("q", "k1", 10)));
     REQUIRE(q.start_write() != nullptr);  // in flight: never superseded
-    for (const SharedFrame& f : {update("q", 1, 11), update("q", 2, 20), update("other", 1, 30), single(5), update("q", 1, 12)}) {
+    for (const SharedFrame& f : {update("q", "k1", 11), update("q", "k2", 20), update("other", "k1", 30), single(5), update("q", "k1", 12)}) {
         REQUIRE(q.push(f));
     }
     const std::pair<SharedFrame, SharedFrame> search{make_frame(protocol::encode_message(protocol::SearchUpdate{"s", "k1", Value(1), 0.5, {}, {}})),
@@ -230,8 +230,8 @@ TEST_CASE("outbound queue: a waiting update gives way to a newer one of the same
         if (const auto* s = std::get_if<protocol::SearchUpdate>(&m)) got.push_back("search " + s->key + "=" + std::to_string(s->value.as_int()));
         if (std::holds_alternative<protocol::ServerEvent>(m)) got.push_back("event");
     }
-    // q/k1=11 gave way to q/k1=12, which comes after the event; other queries and keys are untouched.
-    CHECK(got == std::vector<std::string>{"q/k2=20", "other/k1=30", "event", "q/k1=12", "search k1=2"});
+    // q/k1=12 took the place of q/k1=11; other queries and keys are untouched.
+    CHECK(got == std::vector<std::string>{"q/k1=12", "q/k2=20", "other/k1=30", "event", "search k1=2"});
     CHECK(expected == sizes);  // the dropped frames left the backlog
 }
 
@@ -265,7 +265,7 @@ TEST_CASE("outbound queue: with updates superseded at random, each key ends at i
             const int key = static_cast<int>(rng() % 5);
             last_pushed[key] = next;
             ++updates_pushed;
-            REQUIRE(q.push(update("q", key, next++)));
+            REQUIRE(q.push(update("q", "k" + std::to_string(key), next++)));
         } else {
             if (in_flight) {
                 take(in_flight);
@@ -289,4 +289,60 @@ TEST_CASE("outbound queue: with updates superseded at random, each key ends at i
     CHECK(values_seen.size() == last_pushed.size());
     CHECK(updates_seen < updates_pushed);  // some were superseded
     CHECK(q.bytes() == 0);
+}
+
+TEST_CASE("outbound queue: a superseding update says what changed since the state the client was last sent",
+          "[server][outbound]") {
+    using protocol::ChangeType;
+    struct Case {
+        ChangeType before, after, sent;
+    };
+    for (const Case c : {Case{ChangeType::Enter, ChangeType::Update, ChangeType::Enter},
+                         Case{ChangeType::Leave, ChangeType::Enter, ChangeType::Update},
+                         Case{ChangeType::Update, ChangeType::Leave, ChangeType::Leave},
+                         Case{ChangeType::Enter, ChangeType::Leave, ChangeType::Leave},
+                         Case{ChangeType::Update, ChangeType::Update, ChangeType::Update}}) {
+        OutboundQueue q(1 << 20);
+        REQUIRE(q.push(other(100)));
+        REQUIRE(q.start_write() != nullptr);
+        REQUIRE(q.push(update("q", "k1", 1, c.before)));
+        REQUIRE(q.push(update("q", "k1", 2, c.after)));
+        q.written();
+        const std::vector<SharedFrame> out = drain(q);
+        REQUIRE(out.size() == 1);
+        auto decoded = protocol::decode_message(*out[0]);
+        REQUIRE(decoded);
+        const auto& u = std::get<protocol::QueryUpdate>(decoded.message());
+        CHECK(u.change_type == c.sent);
+        CHECK(u.value == Value(2));
+    }
+}
+
+TEST_CASE("outbound queue: updates of different queries or keys never merge, whatever bytes their ids hold",
+          "[server][outbound]") {
+    OutboundQueue q(1 << 20);
+    REQUIRE(q.push(other(100)));
+    REQUIRE(q.start_write() != nullptr);
+    REQUIRE(q.push(update("a", std::string("b\0c", 3), 1)));
+    REQUIRE(q.push(update(std::string("a\0b", 3), "c", 2)));
+    q.written();
+    CHECK(drain(q).size() == 2);
+}
+
+TEST_CASE("outbound queue: behind a stalled write, updates of a few keys keep the backlog at one frame per key",
+          "[server][outbound]") {
+    const SharedFrame sample = update("q", "k0", 100000);
+    OutboundQueue q(sample->size() * 8);  // room for the frame in flight and a few more
+    REQUIRE(q.push(other(100)));
+    REQUIRE(q.start_write() != nullptr);
+    for (int i = 0; i < 100000; ++i) REQUIRE(q.push(update("q", "k" + std::to_string(i % 5), 100000 + i)));
+    CHECK(q.bytes() <= sample->size() * 6 + other(100)->size());
+    q.written();
+    std::vector<int> last;
+    for (const SharedFrame& f : drain(q)) {
+        auto decoded = protocol::decode_message(*f);
+        REQUIRE(decoded);
+        last.push_back(static_cast<int>(std::get<protocol::QueryUpdate>(decoded.message()).value.as_int()));
+    }
+    CHECK(last == std::vector<int>{199995, 199996, 199997, 199998, 199999});
 }
