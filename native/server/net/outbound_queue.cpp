@@ -9,12 +9,7 @@
 namespace topgun::server {
 namespace {
 
-// The frames queued are the server's own encodings, {type, payload} with the
-// payload last: a frame of any other shape is queued as it is.
-struct FrameHead {
-    std::string_view type;
-    std::size_t payload = 0;  // the payload's offset
-};
+using FrameHead = OutboundQueue::FrameHead;
 
 msgpack::Reader reader_of(std::span<const std::uint8_t> bytes) {
     return msgpack::Reader(bytes, msgpack::Limits{.max_bytes = bytes.size()});
@@ -24,7 +19,7 @@ std::optional<FrameHead> frame_head(std::span<const std::uint8_t> frame) {
     msgpack::Reader r = reader_of(frame);
     std::uint32_t members = 0;
     if (!r.read_map_header(members)) return std::nullopt;
-    FrameHead head;
+    FrameHead head{};
     for (std::uint32_t i = 0; i < members; ++i) {
         std::string_view key;
         if (!r.read_string(key)) return std::nullopt;
@@ -134,38 +129,36 @@ SharedFrame with_change(const SharedFrame& frame, protocol::ChangeType change) {
 bool OutboundQueue::push(SharedFrame frame) {
     // Only what waits behind a write in flight is compacted: an idle socket
     // gets the frame at once.
-    if (in_flight_) {
-        if (const std::optional<FrameHead> head = frame_head(*frame)) {
-            bool refused = false;
-            if (add_update(frame, head->type, head->payload, refused)) return true;
-            if (refused) return false;
-            if (bytes_ + frame->size() > max_bytes_) return false;
-            if (add_events(frame, head->type, head->payload)) return true;
-        }
+    const std::optional<FrameHead> head = in_flight_ ? frame_head(*frame) : std::nullopt;
+    if (head) {
+        bool refused = false;
+        if (add_update(frame, *head, refused)) return true;
+        if (refused) return false;
     }
     if (bytes_ + frame->size() > max_bytes_) return false;
+    if (head && add_events(frame, *head)) return true;
     bytes_ += frame->size();
     close_batch();
     entries_.push_back({std::move(frame)});
     return true;
 }
 
-bool OutboundQueue::add_update(const SharedFrame& frame, std::string_view type, std::size_t payload, bool& refused) {
-    std::optional<UpdateHead> head = update_head(*frame, FrameHead{type, payload});
-    if (!head) return false;
-    const auto found = waiting_updates_.find(head->id);
+bool OutboundQueue::add_update(const SharedFrame& frame, const FrameHead& head, bool& refused) {
+    std::optional<UpdateHead> update = update_head(*frame, head);
+    if (!update) return false;
+    const auto found = waiting_updates_.find(update->id);
     if (found == waiting_updates_.end()) {
         if (bytes_ + frame->size() > max_bytes_) return !(refused = true);
         bytes_ += frame->size();
         close_batch();
-        const auto [it, inserted] = waiting_updates_.emplace(std::move(head->id), popped_ + entries_.size());
-        entries_.push_back({frame, &it->first, head->change});
+        const auto [it, inserted] = waiting_updates_.emplace(std::move(update->id), popped_ + entries_.size());
+        entries_.push_back({frame, &it->first, update->change});
         return true;
     }
     // Waiting ones only are in the index (start_write takes an update out).
     Entry& older = entries_[found->second - popped_];
-    const protocol::ChangeType change = combined(older.change, head->change);
-    SharedFrame newer = change == head->change ? frame : with_change(frame, change);
+    const protocol::ChangeType change = combined(older.change, update->change);
+    SharedFrame newer = change == update->change ? frame : with_change(frame, change);
     if (bytes_ - older.frame->size() + newer->size() > max_bytes_) return !(refused = true);
     bytes_ = bytes_ - older.frame->size() + newer->size();
     older.frame = std::move(newer);
@@ -173,8 +166,9 @@ bool OutboundQueue::add_update(const SharedFrame& frame, std::string_view type, 
     return true;
 }
 
-bool OutboundQueue::add_events(const SharedFrame& frame, std::string_view type, std::size_t payload) {
-    const std::optional<EncodedEvents> events = encoded_events(*frame, FrameHead{type, payload});
+bool OutboundQueue::add_events(const SharedFrame& frame, const FrameHead& head) {
+    const std::optional<EncodedEvents> events = encoded_events(*frame, head);
+    // The caller checked the backlog has room for the whole frame.
     if (!events) return false;
     if (batch_ && batch_->accounted + events->items.size() > kMaxBatchBytes) close_batch();
     bytes_ += frame->size();

@@ -26,6 +26,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace topgun::server {
@@ -65,6 +66,14 @@ public:
     // waiting to be merged count as the frames they came in).
     std::size_t bytes() const noexcept { return bytes_; }
 
+    // A frame's type and where its payload starts. The frames queued are the
+    // server's own encodings, {type, payload} with the payload last: a frame
+    // of any other shape is queued as it is.
+    struct FrameHead {
+        std::string_view type;
+        std::size_t payload;
+    };
+
 private:
     struct Entry {
         SharedFrame frame;
@@ -72,13 +81,13 @@ private:
         protocol::ChangeType change = protocol::ChangeType::Enter;  // the update's, as queued
     };
 
-    // Appends the events of a SERVER_EVENT / SERVER_BATCH_EVENT whose payload
-    // starts at `payload` to the tail batch; false when it is no such frame.
-    bool add_events(const SharedFrame& frame, std::string_view type, std::size_t payload);
+    // Appends the events of a SERVER_EVENT / SERVER_BATCH_EVENT to the tail
+    // batch; false when it is no such frame.
+    bool add_events(const SharedFrame& frame, const FrameHead& head);
     // Queues an update frame, in the place of a waiting one of the same query
     // and key; false when it is no update or the backlog would overflow
     // (`refused` then says which).
-    bool add_update(const SharedFrame& frame, std::string_view type, std::size_t payload, bool& refused);
+    bool add_update(const SharedFrame& frame, const FrameHead& head, bool& refused);
     // Queues the tail batch as one frame.
     void close_batch();
 
