@@ -128,14 +128,25 @@ public:
 
     // `auth` is the principal (for example {id, roles}) that "auth.<path>"
     // valueRefs resolve against; without it such leaves are false.
-    bool evaluate(const Value& record, const Value* auth = nullptr) const { return eval(root_, record, auth, nullptr); }
+    bool evaluate(const Value& record, const Value* auth = nullptr) const {
+        return eval(root_, record, Context{auth, nullptr, nullptr});
+    }
+
+    // A field whose value the caller already holds (an ordered index's entry),
+    // so leaves on `path` read it instead of resolving it in the record: a
+    // cold record's member array is then never touched for them. `value` is
+    // nullptr or nil when the field is missing.
+    struct KnownField {
+        std::string_view path;
+        const Value* value = nullptr;
+    };
 
     // The same for the record stored under `key`, with full-text nodes answered
     // by `text` (false when it is null).
     bool evaluate(const Value& record, std::string_view key, const FullTextMatcher* text,
-                  const Value* auth = nullptr) const {
+                  const Value* auth = nullptr, const KnownField* known = nullptr) const {
         const TextLookup lookup{key, text};
-        return eval(root_, record, auth, text ? &lookup : nullptr);
+        return eval(root_, record, Context{auth, text ? &lookup : nullptr, known});
     }
 
     bool needs_search_index() const noexcept { return text_nodes_ > 0; }
@@ -352,23 +363,30 @@ private:
         const FullTextMatcher* matcher;
     };
 
-    static bool eval(const Node& n, const Value& record, const Value* auth, const TextLookup* text) {
+    struct Context {
+        const Value* auth;
+        const TextLookup* text;
+        const KnownField* known;
+    };
+
+    static bool eval(const Node& n, const Value& record, const Context& context) {
         switch (n.op) {
             case Op::And:
                 for (const Node& c : n.children) {
-                    if (!eval(c, record, auth, text)) return false;
+                    if (!eval(c, record, context)) return false;
                 }
                 return true;
             case Op::Or:
                 for (const Node& c : n.children) {
-                    if (eval(c, record, auth, text)) return true;
+                    if (eval(c, record, context)) return true;
                 }
                 return false;
-            case Op::Not: return n.children.empty() || !eval(n.children.front(), record, auth, text);
+            case Op::Not: return n.children.empty() || !eval(n.children.front(), record, context);
             case Op::Match:
             case Op::MatchPhrase:
-            case Op::MatchPrefix: return text != nullptr && text->matcher->matches(n.text_slot, text->key);
-            default: return eval_leaf(n, record, auth);
+            case Op::MatchPrefix:
+                return context.text != nullptr && context.text->matcher->matches(n.text_slot, context.text->key);
+            default: return eval_leaf(n, record, context);
         }
     }
 
@@ -379,8 +397,9 @@ private:
         return false;
     }
 
-    static bool eval_leaf(const Node& n, const Value& record, const Value* auth) {
-        const Value* actual = n.attribute.resolve(record);
+    static bool eval_leaf(const Node& n, const Value& record, const Context& context) {
+        const Value* actual = context.known && n.attribute.text() == context.known->path ? context.known->value
+                                                                                          : n.attribute.resolve(record);
         const bool missing = actual == nullptr || actual->is_nil();
         if (n.op == Op::IsNull) return missing;
         if (n.op == Op::IsNotNull) return !missing;
@@ -388,7 +407,7 @@ private:
 
         const Value* expected = nullptr;
         if (n.ref != RefSource::None) {
-            const Value* source = n.ref == RefSource::Auth ? auth : &record;
+            const Value* source = n.ref == RefSource::Auth ? context.auth : &record;
             if (source == nullptr) return false;
             expected = n.ref_path.resolve(*source);
         } else if (n.has_value) {

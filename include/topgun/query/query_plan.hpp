@@ -3,14 +3,16 @@
 //
 //   per part:  read (planner.hpp) → filter → top-k          ┐
 //                                  or → partial aggregate    ├→ gather
-//   gather:    top-k merge                       → result sink
+//   gather:    top-k merge (several parts only)  → result sink
 //              or aggregate merge → top-k        → result sink
 //
 // "read" is a scan, the index candidates, or an ordered-index walk; "top-k"
 // keeps the first page + 1 rows after the cursor in the one SortOrder (one
 // extra row decides hasMore). A walk delivers rows already in order, so its
 // top-k is satisfied after page + 1 rows and tells its read stage to stop:
-// that is what keeps an indexed `sort + limit` at O(page). Partial
+// that is what keeps an indexed `sort + limit` at O(page). Walked rows carry
+// the index's copy of the field, so neither the filter nor the top-k reads it
+// from the record (whose value is usually cold in the cache). Partial
 // aggregation keeps one group table per part and merges partial groups once.
 // The `fields` projection happens in the result sink as it copies the page,
 // after the cursor slots are taken from the unprojected rows.
@@ -102,10 +104,30 @@ struct QueryPart {
 
 // What flows between the stages: a record (or group row) and, between partial
 // and merged aggregation, the partial group.
+// 32 bytes: every record of a scan passes through two queues as a Row, so one
+// more member costs a full scan or group-by ~7 %.
 struct Row {
     std::string_view key;
-    const Value* value = nullptr;
-    const GroupTable::Group* group = nullptr;
+    const Value* value = nullptr;  // nullptr in a partial group row
+
+    // A record read by walking an ordered index carries the index's copy of the
+    // walked field (a nil value when the record has none), so the filter and
+    // the sort need not look it up again in a record that is cold in the cache.
+    static Row walked(std::string_view key, const Value* value, const Value* field) noexcept {
+        return Row{key, value, field};
+    }
+    static Row partial_group(std::string_view id, const GroupTable::Group* group) noexcept {
+        return Row{id, nullptr, group};
+    }
+
+    // nullptr unless the row was walked.
+    const Value* walked_field() const noexcept { return value != nullptr ? static_cast<const Value*>(extra) : nullptr; }
+    const GroupTable::Group* group() const noexcept {
+        return value == nullptr ? static_cast<const GroupTable::Group*>(extra) : nullptr;
+    }
+
+    // The walked field of a record row, the group of a partial group row.
+    const void* extra = nullptr;
 };
 
 namespace detail {
@@ -163,7 +185,8 @@ public:
                     }
                     after_ = OrderedIndex::Position{field, record.key()};
                     if (const Value* value = map_.get(record, now_)) {
-                        out.push(Row{record.key(), value});
+                        static const Value missing;
+                        out.push(Row::walked(record.key(), value, field != nullptr ? field : &missing));
                         --budget;
                     }
                     return true;
@@ -186,12 +209,19 @@ private:
 };
 
 // Keeps the first `k` rows after the cursor in SortOrder and emits them in
-// order once its inputs are done. With sorted input it stops at `k` rows and
-// raises `satisfied` so the read stage stops too.
+// order once its inputs are done. With sorted input (a walk, which gives
+// `satisfied`) it stops at `k` rows, raises `satisfied` so the read stage stops
+// too, and has nothing to sort. A walked row's field is its first sort slot:
+// a walk only serves a sort on that one field.
 class TopKStage final : public dag::Processor<Row> {
 public:
     TopKStage(const SortOrder& order, std::size_t k, const Cursor* cursor, bool* satisfied)
-        : dag::Processor<Row>(dag::Role::Transform), order_(order), k_(k), cursor_(cursor), satisfied_(satisfied) {
+        : dag::Processor<Row>(dag::Role::Transform),
+          order_(order),
+          k_(k),
+          cursor_(cursor),
+          satisfied_(satisfied),
+          sorted_(satisfied != nullptr) {
         if (cursor_) cursor_slots_ = cursor_->slot_pointers();
     }
 
@@ -200,7 +230,10 @@ public:
         in.drain([&](Row& row) {
             if (satisfied_ && *satisfied_) return;  // sorted input: the page is full
             const std::size_t at = slots_.size();
-            for (std::size_t i = 0; i < n; ++i) slots_.push_back(order_.resolve(i, *row.value));
+            for (std::size_t i = 0; i < n; ++i) {
+                const Value* walked = i == 0 ? row.walked_field() : nullptr;
+                slots_.push_back(walked != nullptr ? SortOrder::slot(walked) : order_.resolve(i, *row.value));
+            }
             if (cursor_ && order_.compare(slots_of(at), row.key, cursor_slots_, cursor_->key) <= 0) {
                 slots_.resize(at);
                 return;
@@ -257,7 +290,7 @@ private:
     bool* satisfied_;
     std::vector<Entry> entries_;
     std::vector<const Value*> slots_;
-    bool sorted_ = false;
+    bool sorted_;
     std::size_t emitted_ = 0;
 };
 
@@ -272,7 +305,7 @@ public:
     bool complete(dag::Outbox<Row>& out) override {
         const auto& groups = table_.groups();
         for (; emitted_ < groups.size() && out.room() > 0; ++emitted_) {
-            out.push(Row{groups[emitted_].id, nullptr, &groups[emitted_]});
+            out.push(Row::partial_group(groups[emitted_].id, &groups[emitted_]));
         }
         return emitted_ == groups.size();
     }
@@ -288,7 +321,7 @@ public:
     explicit AggregateMergeStage(const protocol::Query& q) : dag::Processor<Row>(dag::Role::Transform), table_(q) {}
 
     void process(dag::Inbox<Row>& in, dag::Outbox<Row>& /*out*/) override {
-        in.drain([&](Row& row) { table_.merge(*row.group); });
+        in.drain([&](Row& row) { table_.merge(*row.group()); });
     }
     bool complete(dag::Outbox<Row>& out) override {
         const auto& groups = table_.groups();
@@ -354,8 +387,13 @@ public:
         dag::Graph<Row> graph;
         satisfied_ = std::make_unique<bool[]>(parts.size());
         const Cursor* cursor = cursor_ ? &*cursor_ : nullptr;
-        const auto gather = grouped ? dag::NodeId(graph.add("aggregate-merge", std::make_unique<detail::AggregateMergeStage>(query_)))
-                                    : dag::NodeId(graph.add("top-k", std::make_unique<detail::TopKStage>(order_, k, nullptr, nullptr)));
+        // One part's top-k is already the page: only several parts need a gather.
+        std::optional<dag::NodeId> gather;
+        if (grouped) {
+            gather = graph.add("aggregate-merge", std::make_unique<detail::AggregateMergeStage>(query_));
+        } else if (parts.size() > 1) {
+            gather = graph.add("top-k", std::make_unique<detail::TopKStage>(order_, k, nullptr, nullptr));
+        }
         // Queues are allocated up front: no larger than what can flow through
         // them, so a ten-row lookup does not set up kilobytes of ring buffers.
         const auto capacity = [](std::size_t items) { return std::clamp<std::size_t>(items, 1, 1024); };
@@ -369,14 +407,14 @@ public:
             explain_ += (explain_.empty() ? "" : "; ") + plan.explain();
         }
         const std::size_t page_capacity = capacity(std::min(k, candidates));
-        dag::NodeId last = gather;
+        std::optional<dag::NodeId> last = gather;  // what feeds the sink, unless a single part does
         if (grouped) {
             const auto top = graph.add("top-k", std::make_unique<detail::TopKStage>(order_, k, cursor, nullptr));
-            graph.connect(gather, top, capacity(candidates));
+            graph.connect(*gather, top, capacity(candidates));
             last = top;
         }
         sink_ = graph.add("result", dag::collect<Row>());
-        graph.connect(last, sink_, page_capacity);
+        if (last) graph.connect(*last, sink_, page_capacity);
 
         for (std::size_t i = 0; i < parts.size(); ++i) {
             const QueryPart& part = parts[i];
@@ -392,10 +430,11 @@ public:
             }
             satisfied_[i] = false;
             bool* satisfied = walk ? &satisfied_[i] : nullptr;
+            const std::string_view walked_path = walk ? std::string_view(plan.index->path().text()) : std::string_view();
             const auto read = graph.add("read" + suffix, std::make_unique<detail::ReadStage>(*part.map, std::move(plan), after,
                                                                                             satisfied, k));
-            const auto filter = graph.add("filter" + suffix, dag::filter<Row>([this](const Row& row) {
-                                              return matches(row.key, *row.value);
+            const auto filter = graph.add("filter" + suffix, dag::filter<Row>([this, walked_path](const Row& row) {
+                                              return matches(row, walked_path);
                                           }));
             graph.connect(read, filter, flow);
             const auto partial = grouped ? dag::NodeId(graph.add("partial-aggregate" + suffix,
@@ -403,7 +442,7 @@ public:
                                          : dag::NodeId(graph.add("top-k" + suffix, std::make_unique<detail::TopKStage>(
                                                                                        order_, k, cursor, satisfied)));
             graph.connect(filter, partial, flow);
-            graph.connect(partial, gather, grouped ? capacity(candidates) : page_capacity);
+            graph.connect(partial, gather ? *gather : dag::NodeId(sink_), grouped ? capacity(candidates) : page_capacity);
         }
         executor_.emplace(std::move(graph));
     }
@@ -484,8 +523,13 @@ public:
 
 private:
     // The one place that decides whether a record belongs to the result.
-    bool matches(std::string_view key, const Value& value) const {
-        return predicate_->evaluate(value, key, text_ ? &*text_ : nullptr, options_.auth);
+    bool matches(const Row& row, std::string_view walked_path) const {
+        const FullTextMatcher* text = text_ ? &*text_ : nullptr;
+        if (const Value* field = row.walked_field()) {
+            const Predicate::KnownField known{walked_path, field};
+            return predicate_->evaluate(*row.value, row.key, text, options_.auth, &known);
+        }
+        return predicate_->evaluate(*row.value, row.key, text, options_.auth);
     }
 
     protocol::Query query_;

@@ -55,9 +55,11 @@ public:
     const Value* resolve(std::size_t i, const Value& record) const noexcept {
         const Key& k = keys_[i];
         if (k.record_key) return nullptr;
-        const Value* v = k.path.resolve(record);
-        return v == nullptr || v->is_nil() ? nullptr : v;
+        return slot(k.path.resolve(record));
     }
+
+    // A resolved field as a sort slot: nil and missing are both nullptr.
+    static const Value* slot(const Value* field) noexcept { return field == nullptr || field->is_nil() ? nullptr : field; }
 
     // Ascending order of two non-nil values: type class, then value.
     static int compare_values(const Value& a, const Value& b) noexcept {
