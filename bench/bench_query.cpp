@@ -2,6 +2,8 @@
 // records of about 100 bytes, single thread.
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/hlc.hpp>
+#include <topgun/msgpack/reader.hpp>
+#include <topgun/msgpack/writer.hpp>
 #include <topgun/query/index_set.hpp>
 #include <topgun/query/query_engine.hpp>
 
@@ -10,9 +12,12 @@
 #include "query_builders.hpp"
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
+#include <vector>
 
 using namespace topgun;
 using topgun::testing::leaf;
@@ -40,9 +45,28 @@ struct Dataset {
     LWWMap map{hlc};
     std::unique_ptr<query::IndexSet> indexes;
 
+    // The records are decoded from their MsgPack, one after another, as a
+    // server or a replica stores them: how values were built decides where
+    // their pieces sit on the heap, and a scan's cost follows it (maps grown
+    // member by member and stored as built scan ~50 % slower).
     explicit Dataset(bool with_indexes) {
         std::mt19937 rng(42);
-        for (int i = 0; i < kRecords; ++i) map.set("rec-" + std::to_string(i), record(i, rng));
+        msgpack::Writer wire;
+        std::vector<std::size_t> ends;
+        ends.reserve(kRecords);
+        for (int i = 0; i < kRecords; ++i) {
+            wire.value(record(i, rng));
+            ends.push_back(wire.size());
+        }
+        const std::span<const std::uint8_t> bytes = wire.bytes();
+        std::size_t begin = 0;
+        for (int i = 0; i < kRecords; ++i) {
+            Value decoded;
+            msgpack::Error error;
+            if (!msgpack::decode(bytes.subspan(begin, ends[i] - begin), decoded, error)) std::abort();
+            begin = ends[i];
+            map.set("rec-" + std::to_string(i), std::move(decoded));
+        }
         if (with_indexes) {
             indexes = std::make_unique<query::IndexSet>(map);
             indexes->add_hash("owner");

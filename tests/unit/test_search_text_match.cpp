@@ -12,6 +12,9 @@
 #include "query_builders.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
+#include <span>
 #include <functional>
 #include <map>
 #include <memory>
@@ -150,6 +153,49 @@ TEST_CASE("text match: match, matchPhrase and matchPrefix inside and/or/not tree
     const auto r = query::execute(c.map, q, options);
     CHECK(keys_of(r) == Keys{"c", "b"});
     CHECK(r.has_more);
+}
+
+TEST_CASE("text match: scatter/gather parts answer full-text leaves from their own indexes", "[search][text-match][dag]") {
+    // One corpus over every record, and the same records split over two
+    // parts that each index only their own.
+    Corpus whole;
+    std::array<Corpus, 2> split;
+    const char* const bodies[] = {"the quick brown fox", "a lazy dog",        "quick foxes and bears",
+                                  "brown bread",         "the quick brown dog", "foxes run quick"};
+    for (std::size_t i = 0; i < std::size(bodies); ++i) {
+        const std::string key = "k" + std::to_string(i);
+        const Value doc = obj({{"body", bodies[i]}, {"n", static_cast<int>(i)}});
+        whole.map.set(key, doc);
+        split[i % 2].map.set(key, doc);
+    }
+    std::vector<query::QueryPart> parts;
+    for (const Corpus& c : split) parts.push_back(query::QueryPart{&c.map, nullptr, c.resolver()});
+
+    for (const PredicateNode& p : {text_leaf("match", "body", "quick"), text_leaf("match", "body", "dog bread"),
+                                   text_leaf("matchPhrase", "body", "quick brown"),
+                                   node("and", {text_leaf("match", "body", "foxes"), leaf("gt", "n", Value(2))})}) {
+        INFO(describe(p));
+        Query q;
+        q.predicate = p;
+        q.sort = protocol::Sort{{{"n", protocol::SortDirection::Asc}}};
+        const auto gathered = query::execute(std::span<const query::QueryPart>(parts), q);
+        REQUIRE_FALSE(gathered.error);
+        Keys expected = whole.keys(p);
+        std::sort(expected.begin(), expected.end());
+        CHECK(keys_of(gathered) == expected);  // sorted by n, which follows the key here
+        CHECK_FALSE(keys_of(gathered).empty());
+    }
+
+    // A part without indexes of its own is answered by the query's.
+    std::vector<query::QueryPart> mixed{parts[0], query::QueryPart{&split[1].map, nullptr, {}}};
+    Query q;
+    q.predicate = text_leaf("match", "body", "quick");
+    q.sort = protocol::Sort{{{"n", protocol::SortDirection::Asc}}};
+    query::QueryOptions options;
+    options.text_indexes = split[1].resolver();
+    CHECK(keys_of(query::execute(std::span<const query::QueryPart>(mixed), q, options)) == Keys{"k0", "k2", "k4", "k5"});
+    // Without one, such a part is an error, as a single map is.
+    CHECK(query::execute(std::span<const query::QueryPart>(mixed), q).error);
 }
 
 TEST_CASE("text match: matchOptions operator, fuzziness, minScore and boost", "[search][text-match]") {

@@ -166,6 +166,9 @@ public:
     // Numbers as f64 across int/double, else strings, booleans, then structure.
     static bool loose_equal(const Value& a, const Value& b) noexcept {
         if (a.is_number() && b.is_number()) return a.to_double() == b.to_double();
+        // The common case of eq, neq and in: string lengths mostly differ, so
+        // equality rejects without the byte compare a three-way order needs.
+        if (a.is_string() && b.is_string()) return a.as_string() == b.as_string();
         return a == b;
     }
 

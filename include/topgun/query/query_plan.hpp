@@ -100,6 +100,11 @@ struct QueryPage {
 struct QueryPart {
     const LWWMap* map = nullptr;
     const IndexSet* indexes = nullptr;  // of this map, or nullptr
+    // BM25 indexes over this part's records alone; when empty, the part's
+    // full-text leaves are answered by QueryOptions::text_indexes (one index
+    // set over every part's records). A part's own indexes score with its own
+    // statistics, as each shard of a distributed search does.
+    TextIndexResolver text_indexes;
 };
 
 // What flows between the stages: a record (or group row) and, between partial
@@ -354,16 +359,23 @@ public:
             error_ = std::move(error);
             return;
         }
-        if (predicate_->needs_search_index()) {
-            text_ = TextMatches::run(*predicate_, options_.text_indexes, &error);
-            if (!text_) {
-                error_ = std::move(error);
-                return;
-            }
-        }
         if (parts.empty()) {
             error_ = "query: no data to run over";
             return;
+        }
+        // The full-text nodes search once per index set: once for the shared
+        // one, once per part that brings its own.
+        part_text_.resize(parts.size());
+        if (predicate_->needs_search_index()) {
+            for (std::size_t i = 0; i < parts.size(); ++i) {
+                const bool own = static_cast<bool>(parts[i].text_indexes);
+                std::optional<TextMatches>& text = own ? part_text_[i] : text_;
+                if (!text) text = TextMatches::run(*predicate_, own ? parts[i].text_indexes : options_.text_indexes, &error);
+                if (!text) {
+                    error_ = std::move(error);
+                    return;
+                }
+            }
         }
         const bool grouped = query_.group_by || query_.aggregations;
         if (grouped) {
@@ -433,8 +445,9 @@ public:
             const std::string_view walked_path = walk ? std::string_view(plan.index->path().text()) : std::string_view();
             const auto read = graph.add("read" + suffix, std::make_unique<detail::ReadStage>(*part.map, std::move(plan), after,
                                                                                             satisfied, k));
-            const auto filter = graph.add("filter" + suffix, dag::filter<Row>([this, walked_path](const Row& row) {
-                                              return matches(row, walked_path);
+            const FullTextMatcher* text = part_text_[i] ? &*part_text_[i] : (text_ ? &*text_ : nullptr);
+            const auto filter = graph.add("filter" + suffix, dag::filter<Row>([this, walked_path, text](const Row& row) {
+                                              return matches(row, walked_path, text);
                                           }));
             graph.connect(read, filter, flow);
             const auto partial = grouped ? dag::NodeId(graph.add("partial-aggregate" + suffix,
@@ -523,8 +536,7 @@ public:
 
 private:
     // The one place that decides whether a record belongs to the result.
-    bool matches(const Row& row, std::string_view walked_path) const {
-        const FullTextMatcher* text = text_ ? &*text_ : nullptr;
+    bool matches(const Row& row, std::string_view walked_path, const FullTextMatcher* text) const {
         if (const Value* field = row.walked_field()) {
             const Predicate::KnownField known{walked_path, field};
             return predicate_->evaluate(*row.value, row.key, text, options_.auth, &known);
@@ -536,7 +548,8 @@ private:
     protocol::Query no_sort_;  // grouped queries read their parts unsorted
     QueryOptions options_;
     std::optional<Predicate> predicate_;
-    std::optional<TextMatches> text_;  // the full-text nodes' searches, run once
+    std::optional<TextMatches> text_;  // the full-text nodes' searches over QueryOptions::text_indexes
+    std::vector<std::optional<TextMatches>> part_text_;  // over a part's own text_indexes; sized once (filters point in)
     SortOrder order_;
     std::optional<Cursor> cursor_;
     protocol::CursorStatus cursor_status_ = protocol::CursorStatus::None;
