@@ -8,12 +8,19 @@
 
 #include <topgun/protocol/codec.hpp>
 #include <topgun/protocol/http_sync.hpp>
-#include <topgun/query/planner.hpp>
+#include <topgun/query/cursor.hpp>
+#include <topgun/query/query_engine.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <limits>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace topgun::server {
 
@@ -112,6 +119,16 @@ struct KeyedRow {
     Value value;
 };
 
+// One worker's part of a query: its first rows in key order, or why the plan failed.
+struct ShardRows {
+    std::vector<KeyedRow> rows;
+    std::optional<std::string> error;
+};
+
+// A one-shot query is scatter/gather: each worker runs it as the core's DAG
+// plan over its own records (index lookup or scan → filter → top-k by key,
+// query_plan.hpp) and returns its first `wanted` rows; the home merges the
+// sorted parts, so it holds at most shards × wanted rows, never a whole map.
 void start_query(const std::shared_ptr<Exchange>& ex, HttpQueryRequest request) {
     if (!ex->may_read(request.map_name, request.query_id)) return;
     // The filter is an exact-equality where-map (as the TS client sends a
@@ -121,50 +138,61 @@ void start_query(const std::shared_ptr<Exchange>& ex, HttpQueryRequest request) 
         q.where.emplace();
         for (const auto& [field, value] : filter->as_map()) q.where->emplace_back(field, value);
     }
+    q.sort = Sort{{SortField{"_key", SortDirection::Asc}}};
     std::string invalid;
-    auto predicate = query::Predicate::from_query(q, &invalid);
-    if (!predicate) {
+    if (!query::Predicate::from_query(q, &invalid)) {
         ex->error(400, "filter: " + invalid, request.query_id);
         return;
     }
-    std::string after;  // rows after this key
     if (request.cursor) {
         auto key = key_from_cursor(*request.cursor);
         if (!key) {
             ex->error(400, "invalid or expired cursor", request.query_id);
             return;
         }
-        after = std::move(*key);
+        // Rows after that key: the core's cursor at that position of the key order.
+        query::Cursor after;
+        after.shape = query::query_shape_hash(q);
+        after.key = std::move(*key);
+        after.slots.emplace_back();
+        q.cursor = after.encode();
     }
     const std::size_t offset = request.cursor ? 0 : request.offset.value_or(0);
     const std::size_t limit = std::min<std::size_t>(request.limit.value_or(kHttpSyncMaxRows), kHttpSyncMaxRows);
     const std::size_t wanted = offset + limit + 1;  // one more says whether more follow
+    q.limit = static_cast<std::uint32_t>(std::min<std::size_t>(wanted, std::numeric_limits<std::uint32_t>::max()));
     ++ex->outstanding;
     // Copied before the call: the second lambda takes `request`, and arguments are built in no set order.
     const std::string map = request.map_name;
-    const bool has_cursor = request.cursor.has_value();
     ex->node.scatter(
         ex->home,
-        [map, predicate = std::make_shared<const query::Predicate>(std::move(*predicate)), after, has_cursor,
-         wanted](ShardState& s) {
-            std::vector<KeyedRow> rows;
+        [map, q = std::move(q), wanted](ShardState& s) {
+            ShardRows out;
             const LWWMap* m = s.find_lww(map);
-            if (m == nullptr) return rows;
-            query::for_each_candidate(*m, s.indexes(map), *predicate, [&](std::string_view key, const Value& v) {
-                if (has_cursor && key <= after) return;
-                if (predicate->evaluate(v)) rows.push_back(KeyedRow{std::string(key), v});
-            });
-            auto by_key = [](const KeyedRow& a, const KeyedRow& b) { return a.key < b.key; };
-            if (rows.size() > wanted) {
-                std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(wanted), rows.end(), by_key);
-                rows.resize(wanted);
+            if (m == nullptr) return out;
+            const query::QueryPage page = query::execute_page(*m, q, {.max_records = wanted, .indexes = s.indexes(map)});
+            if (page.error) {
+                out.error = page.error;
+                return out;
             }
-            return rows;
+            out.rows.reserve(page.rows.size());
+            for (const query::QueryPage::Entry& row : page.rows) out.rows.push_back(KeyedRow{std::string(row.key), *row.value});
+            return out;
         },
-        [ex, request = std::move(request), offset, limit](std::vector<std::vector<KeyedRow>>& parts) {
+        [ex, request = std::move(request), offset, limit, wanted](std::vector<ShardRows>& parts) {
             std::vector<KeyedRow> rows;
-            for (auto& p : parts) std::move(p.begin(), p.end(), std::back_inserter(rows));
-            std::sort(rows.begin(), rows.end(), [](const KeyedRow& a, const KeyedRow& b) { return a.key < b.key; });
+            const auto by_key = [](const KeyedRow& a, const KeyedRow& b) { return a.key < b.key; };
+            for (ShardRows& p : parts) {
+                if (p.error) {
+                    ex->error(400, "query: " + *p.error, request.query_id);
+                    ex->part_done();
+                    return;
+                }
+                const auto middle = static_cast<std::ptrdiff_t>(rows.size());
+                std::move(p.rows.begin(), p.rows.end(), std::back_inserter(rows));
+                std::inplace_merge(rows.begin(), rows.begin() + middle, rows.end(), by_key);
+                if (rows.size() > wanted) rows.resize(wanted);
+            }
             HttpQueryResult result;
             result.query_id = request.query_id;
             const std::size_t first = std::min(offset, rows.size());

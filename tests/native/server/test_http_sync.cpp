@@ -3,6 +3,7 @@
 // in test_process.cpp.
 #include "in_process.hpp"
 
+#include "session/admin_api.hpp"
 #include "session/http_sync.hpp"
 
 #include <topgun/protocol/http_sync.hpp>
@@ -175,6 +176,19 @@ TEST_CASE("HTTP sync: with auth on, a bearer JWT is required") {
 
 TEST_CASE("HTTP sync: queries filter by equality, sort by key, page by offset or cursor") {
     InProcessServer server(test_config(4));
+    // Each worker plans its part: a scan, or with a hash index on the filter's
+    // field the index's candidates; both must give the same pages.
+    const bool indexed = GENERATE(false, true);
+    INFO((indexed ? "hash index on color" : "no index"));
+    if (indexed) {
+        std::optional<HttpAnswer> created;
+        serve_admin(server.node(), 0,
+                    AdminRequest{"POST", "/api/admin/indexes", "", true, R"({"mapName":"items","attribute":"color","indexType":"hash"})"},
+                    [&](HttpAnswer a) { created = std::move(a); });
+        server.poll();
+        REQUIRE(created);
+        REQUIRE(created->status == 201);
+    }
     std::vector<ClientOp> ops;
     std::vector<std::string> red_keys;
     std::mt19937 rng(7);
