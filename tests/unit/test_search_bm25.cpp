@@ -1,4 +1,6 @@
+#include <topgun/detail/utf8.hpp>
 #include <topgun/search/bm25.hpp>
+#include <topgun/search/edit_distance.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -6,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -193,6 +196,58 @@ TEST_CASE("bm25 fuzzy search", "[search]") {
     SearchOptions capped = fuzzy_options(1);
     capped.max_expansions = 1;
     CHECK(keys_of(index.search("aple", capped)) == Keys{"1"});
+}
+
+TEST_CASE("bm25 fuzzy expansion: property: the dictionary walk finds exactly the terms within the edits", "[search]") {
+    // Short words over a small alphabet (ASCII and multi-byte letters), so
+    // that many terms share prefixes and many lie within two edits.
+    const std::vector<std::string> letters = {"a", "b", "c", "\xC3\xA9" /* é */, "\xCF\x89" /* ω */, "\xE1\xB8\x81" /* ḁ */};
+    std::mt19937 rng(11);
+    const auto word = [&](std::size_t max_length) {
+        std::string w;
+        const std::size_t n = 1 + rng() % max_length;
+        for (std::size_t i = 0; i < n; ++i) w += letters[rng() % letters.size()];
+        return w;
+    };
+    const auto code_points = [](const std::string& s) {
+        std::u32string out;
+        for (std::size_t pos = 0; pos < s.size();) {
+            const auto [c, len] = topgun::detail::decode_utf8(s, pos);
+            out += c;
+            pos += len;
+        }
+        return out;
+    };
+    for (int round = 0; round < 20; ++round) {
+        Bm25Index index;
+        std::set<std::string> dictionary;
+        for (int doc = 0; doc < 60; ++doc) {
+            std::string text;
+            for (int w = 0; w < 4; ++w) {
+                const std::string t = word(6);
+                dictionary.insert(t);
+                text += t + " ";
+            }
+            index.add_or_update("d" + std::to_string(doc), text);
+        }
+        REQUIRE(index.term_count() == dictionary.size());
+        for (int q = 0; q < 30; ++q) {
+            const std::string query = word(7);
+            for (std::size_t edits : {1, 2}) {
+                SearchOptions o = fuzzy_options(edits);
+                o.limit = 1000;
+                o.max_expansions = 1000;
+                std::set<std::string> matched;
+                for (const SearchResult& r : index.search(query, o)) matched.insert(r.matched_terms.begin(), r.matched_terms.end());
+                std::set<std::string> expected;
+                for (const std::string& t : dictionary) {
+                    if (search::bounded_edit_distance(code_points(query), code_points(t), edits) <= edits) expected.insert(t);
+                }
+                INFO("query " << query << ", edits " << edits);
+                CHECK(matched == expected);
+            }
+        }
+    }
 }
 
 TEST_CASE("bm25 phrase search", "[search]") {

@@ -27,7 +27,8 @@
 // - A query scores term at a time, postings in document order, merging word
 //   by word into one list sorted by document; the last merge feeds a top-k
 //   heap: no hash map of every matching document, no per-document allocation.
-//   Fuzzy matching scans the dictionary (length filter, banded distance).
+//   Fuzzy matching walks the ordered dictionary as a trie, sharing distance
+//   rows between neighbouring terms and skipping branches already too far.
 // Bm25Index is not thread-safe for writers; concurrent const searches are fine
 // (queries keep their scratch on the stack).
 #pragma once
@@ -35,7 +36,6 @@
 #include <topgun/config.hpp>
 #include <topgun/detail/string_map.hpp>
 #include <topgun/detail/utf8.hpp>
-#include <topgun/search/edit_distance.hpp>
 #include <topgun/search/tokenizer.hpp>
 
 #include <algorithm>
@@ -536,7 +536,6 @@ private:
         std::vector<Block> blocks;  // sorted by (doc, field); none empty; no postings: a free slot
         std::uint32_t postings = 0;
         std::uint32_t max_tf = 0;  // never lowered while the term lives: an upper bound for pruning
-        std::uint32_t length = 0;  // in code points, for the fuzzy length filter
     };
     // Ordered, so prefix queries are a range scan.
     using Dictionary = std::map<std::string, TermId, std::less<>>;
@@ -689,7 +688,6 @@ private:
         const auto entry = dictionary_.emplace(std::string(text), id).first;
         Term& term = terms_[id];
         term.text = entry->first;
-        term.length = static_cast<std::uint32_t>(code_points(text));
         place_slot(entry->first, hash, id);
         return id;
     }
@@ -1099,27 +1097,74 @@ private:
         return true;
     }
 
-    // Scans every term: with the length filter and the banded, early-exit
-    // distance each costs O(length · max_edits), without allocating.
+    // Walks the ordered dictionary as if it were a trie: neighbouring terms
+    // share the distance rows of their common prefix, and once a prefix's row
+    // is over max_edits everywhere, every term under it is skipped (no
+    // extension comes back under the bound). A query thus visits the branches
+    // near it, not every term. Rows are over code points, the skip over the
+    // prefix's bytes (a code-point prefix is a byte prefix in UTF-8).
     void add_fuzzy(const std::string& term, std::size_t max_edits, std::size_t max_expansions,
                    std::map<std::string_view, double>& expansions) const {
         const std::u32string query = to_u32(term);
-        const bool ascii_query = query.size() == term.size();
-        std::u32string candidate;
-        std::vector<std::size_t> scratch;
+        const std::size_t width = query.size() + 1;
+        const std::size_t over = max_edits + 1;
+        // rows[d * width + j]: the distance between the first d code points of
+        // `path` and the first j of the query, capped at `over`.
+        std::vector<std::size_t> rows(width);
+        for (std::size_t j = 0; j < width; ++j) rows[j] = std::min(j, over);
+        std::u32string path;  // the code points the rows were computed for
+        std::u32string current;
+        std::vector<std::size_t> ends;  // ends[i]: byte length of the current term's first i + 1 code points
         std::vector<std::pair<std::size_t, std::string_view>> found;
-        for (const Term& t : terms_) {
-            if (t.postings == 0) continue;
-            if ((t.length > query.size() ? t.length - query.size() : query.size() - t.length) > max_edits) continue;
-            std::size_t d = 0;
-            if (ascii_query && t.length == t.text.size()) {  // both ASCII: bytes are code points
-                d = bounded_edit_distance_ascii(term, t.text, max_edits, scratch);
-            } else {
-                to_u32(t.text, candidate);
-                d = bounded_edit_distance(query, candidate, max_edits, scratch);
+        auto it = dictionary_.begin();
+        while (it != dictionary_.end()) {
+            const std::string& text = it->first;
+            current.clear();
+            ends.clear();
+            for (std::size_t pos = 0; pos < text.size();) {
+                const auto [c, len] = topgun::detail::decode_utf8(text, pos);
+                current += c;
+                pos += len;
+                ends.push_back(pos);
             }
-            if (d > 0 && d <= max_edits) found.emplace_back(d, t.text);
+            std::size_t depth = 0;
+            while (depth < path.size() && depth < current.size() && path[depth] == current[depth]) ++depth;
+            path.resize(depth);
+            bool skipped = false;
+            for (std::size_t d = depth + 1; d <= current.size(); ++d) {
+                rows.resize((d + 1) * width);
+                const std::size_t* above = &rows[(d - 1) * width];
+                std::size_t* row = &rows[d * width];
+                row[0] = std::min(d, over);
+                std::size_t best = row[0];
+                for (std::size_t j = 1; j < width; ++j) {
+                    const std::size_t substitute = above[j - 1] + (current[d - 1] == query[j - 1] ? 0 : 1);
+                    row[j] = std::min({substitute, above[j] + 1, row[j - 1] + 1, over});
+                    best = std::min(best, row[j]);
+                }
+                path.push_back(current[d - 1]);
+                if (best >= over) {
+                    // The first term after every one that starts with this prefix.
+                    std::string after = text.substr(0, ends[d - 1]);
+                    while (!after.empty() && static_cast<unsigned char>(after.back()) == 0xFF) after.pop_back();
+                    if (after.empty()) return finish_fuzzy(found, max_expansions, expansions);
+                    after.back() = static_cast<char>(static_cast<unsigned char>(after.back()) + 1);
+                    it = dictionary_.lower_bound(after);
+                    skipped = true;
+                    break;
+                }
+            }
+            if (skipped) continue;
+            const std::size_t d = rows[current.size() * width + query.size()];
+            if (d > 0 && d <= max_edits) found.emplace_back(d, text);
+            ++it;
         }
+        finish_fuzzy(found, max_expansions, expansions);
+    }
+
+    // The closest `max_expansions` of the terms found (ties in term order), weighted 1 / (1 + edits).
+    static void finish_fuzzy(std::vector<std::pair<std::size_t, std::string_view>>& found, std::size_t max_expansions,
+                             std::map<std::string_view, double>& expansions) {
         std::sort(found.begin(), found.end());
         if (found.size() > max_expansions) found.resize(max_expansions);
         for (const auto& [d, text] : found) {
@@ -1247,12 +1292,6 @@ private:
             out.push_back(std::move(r));
         }
         return out;
-    }
-
-    static std::size_t code_points(std::string_view s) noexcept {
-        std::size_t n = 0;
-        for (char ch : s) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
-        return n;
     }
 
     static void to_u32(std::string_view s, std::u32string& out) {
