@@ -136,6 +136,20 @@ TEST_CASE("map index: every string of a record, or the strings under configured 
     CHECK(texts[0].name == "title");
     CHECK(texts[1].name == "meta.note");
 
+    // By member: every string, under its top-level member's name, so query boosts name members.
+    MapSearchIndex members(map, {}, {}, search::TextFields::ByMember);
+    const auto member_texts = members.texts(*map.get("a"));
+    REQUIRE(member_texts.size() == 4);
+    CHECK(member_texts[0].name == "title");
+    CHECK(member_texts[1].name == "tags");
+    CHECK(member_texts[2].name == "tags");  // "sweet", inside an array inside a map
+    CHECK(member_texts[3].name == "meta");
+    CHECK(members.texts(*map.get("b")).front().name.empty());  // a scalar string record: one unnamed field
+    CHECK(members.index().search("apple").size() == 2);
+    search::SearchOptions meta_only;
+    meta_only.boosts = {{"title", 0.0}, {"tags", 0.0}};
+    CHECK(keys_of(members.index().search("crisp sweet apple", meta_only)) == Keys{"a", "b"});
+
     // The title boost applies: the same word in title and note.
     map.set("d", obj({{"title", "crisp"}}));
     map.set("e", obj({{"meta", obj({{"note", "crisp"}})}}));

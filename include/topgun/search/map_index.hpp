@@ -10,6 +10,10 @@
 //   recursively, in their order), as the reference server indexes records:
 //   one unnamed field, each string its own text (a phrase does not run from
 //   one string into the next);
+// - with TextFields::ByMember, every string too, but as a field named for the
+//   top-level member it sits under ("title", "address" for address.city), so
+//   a query's boosts can weigh members (SearchOptions::boosts); BM25 then
+//   scores each member as its own field and sums them;
 // - or, with a list of field paths, the strings under each path (recursively
 //   again), one BM25 field per path with that field's boost.
 // Numbers, booleans and binaries are not text. Every live record is a
@@ -28,6 +32,7 @@
 #include <topgun/value.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,6 +56,9 @@ struct IndexChange {
 };
 
 // Appends every string in `v` (maps and arrays recursively) to `out`.
+// How a record's strings become fields when no field paths are given.
+enum class TextFields : std::uint8_t { Combined, ByMember };
+
 inline void collect_strings(const Value& v, std::vector<std::string_view>& out) {
     switch (v.type()) {
         case Value::Type::String:
@@ -73,13 +81,15 @@ public:
 
     // Indexes every string of every record. The map must outlive the index
     // and stay where it is (the index listens to it).
-    explicit MapSearchIndex(LWWMap& map, TokenizerOptions tokenizer = {}, Bm25Options options = {})
-        : MapSearchIndex(map, {}, tokenizer, options) {}
+    explicit MapSearchIndex(LWWMap& map, TokenizerOptions tokenizer = {}, Bm25Options options = {},
+                            TextFields every_string = TextFields::Combined)
+        : MapSearchIndex(map, {}, tokenizer, options, every_string) {}
 
-    // Indexes the strings under each path; an empty list means every string.
+    // Indexes the strings under each path; an empty list means every string,
+    // as `every_string` says.
     MapSearchIndex(LWWMap& map, std::vector<IndexedField> fields, TokenizerOptions tokenizer = {},
-                   Bm25Options options = {})
-        : map_(&map), index_(tokenizer, options) {
+                   Bm25Options options = {}, TextFields every_string = TextFields::Combined)
+        : map_(&map), index_(tokenizer, options), every_string_(every_string) {
         for (IndexedField& f : fields) {
             index_.set_field_boost(f.path, f.boost);
             paths_.emplace_back(f.path);
@@ -105,6 +115,14 @@ public:
     std::vector<FieldText> texts(const Value& value) const {
         std::vector<FieldText> out;
         std::vector<std::string_view> strings;
+        if (paths_.empty() && every_string_ == TextFields::ByMember && value.is_map()) {
+            for (const auto& [member, v] : value.as_map()) {
+                strings.clear();
+                collect_strings(v, strings);
+                for (const std::string_view s : strings) out.push_back(FieldText{member, s});
+            }
+            return out;
+        }
         if (paths_.empty()) {
             collect_strings(value, strings);
             for (const std::string_view s : strings) out.push_back(FieldText{std::string_view(), s});
@@ -161,6 +179,7 @@ private:
 
     LWWMap* map_;
     Bm25Index index_;
+    TextFields every_string_;
     std::vector<query::FieldPath> paths_;
     std::vector<std::string> names_;  // the paths as field names
     ListenerId listener_ = 0;

@@ -17,8 +17,9 @@
 TOPGUN_BEGIN_NAMESPACE
 namespace search {
 
-// Limit 10 and minScore 0 unless given. Boosts name fields: an index over
-// every string of a record has one unnamed field, so they change nothing there.
+// Limit 10 and minScore 0 unless given. Boosts name fields: a member's name
+// in an index by member (TextFields::ByMember, the server's), a path in one
+// with field paths; over one unnamed field they change nothing.
 inline SearchOptions from_wire(const protocol::SearchOptions& o) {
     SearchOptions out;
     out.limit = o.limit.value_or(10);

@@ -56,7 +56,8 @@ struct RoutedSearchUpdates {
 
 class MapSearch {
 public:
-    explicit MapSearch(std::size_t shards) : remaining_(shards), mirror_("search-mirror"), index_(mirror_.map()), live_(index_) {}
+    explicit MapSearch(std::size_t shards)
+        : remaining_(shards), mirror_("search-mirror"), index_(mirror_.map(), {}, {}, search::TextFields::ByMember), live_(index_) {}
     MapSearch(const MapSearch&) = delete;  // the index and subscriptions point into this
     MapSearch& operator=(const MapSearch&) = delete;
 

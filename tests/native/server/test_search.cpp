@@ -1,7 +1,8 @@
 // Full-text search over the wire (PROTOCOL.md §9.1) on a node whose maps are
 // spread over four shards. The oracle is the core's index over one map holding
-// the same records: one index per map means the same statistics, so the same
-// hits, ranks and scores.
+// the same records, each top-level member a field as the server indexes them:
+// one index per map means the same statistics, so the same hits, ranks and
+// scores, boosts included.
 #include "in_process.hpp"
 
 #include <topgun/search/map_index.hpp>
@@ -32,12 +33,14 @@ Value doc(std::mt19937& rng) {
 
 class Corpus {
 public:
-    Corpus() : map_(clock_), index_(map_) {}
+    Corpus() : map_(clock_), index_(map_, {}, {}, search::TextFields::ByMember) {}
     void set(const std::string& key, const Value& v) { map_.set(key, v); }
     void remove(const std::string& key) { map_.remove(key); }
-    std::vector<search::SearchResult> search(const std::string& q, std::size_t limit = 10) const {
+    std::vector<search::SearchResult> search(const std::string& q, std::size_t limit = 10,
+                                             std::vector<search::FieldBoost> boosts = {}) const {
         search::SearchOptions o;
         o.limit = limit;
+        o.boosts = std::move(boosts);
         return index_.index().search(q, o);
     }
 
@@ -121,6 +124,43 @@ TEST_CASE("SEARCH ranks the whole map as one index would, over every shard, with
 
     reader->send(Search{"bad", "_topgun_x", "apple", {}});
     CHECK(reader->take_one<SearchResp>().error.has_value());
+
+    // Boosts weigh the members they name; unknown names change nothing.
+    for (const auto& [title, body] : {std::pair{5.0, 1.0}, std::pair{1.0, 5.0}, std::pair{0.5, 2.0}}) {
+        INFO("title " << title << ", body " << body);
+        reader->send(Search{"boost", "docs", "cherry delta",
+                            SearchOptions{8, {}, StringMap<double>{{"title", title}, {"body", body}, {"nope", 9.0}}}});
+        check_same(reader->take_one<SearchResp>().results,
+                   corpus.search("cherry delta", 8, {{"title", title}, {"body", body}}));
+    }
+}
+
+TEST_CASE("SEARCH boost ranks a match in the boosted member first", "[server][search]") {
+    InProcessServer server(test_config(4));
+    auto writer_client = server.connect();
+    auto reader = server.connect();
+    Corpus corpus;
+    Writer writer(*writer_client, corpus);
+    const auto record = [](std::string title, std::string body) {
+        Value v = Value::map();
+        v.set("title", Value(std::move(title)));
+        v.set("body", Value(std::move(body)));
+        return v;
+    };
+    // "kiwi" once in a title, and twice in a short body: the body wins unboosted.
+    writer.put("in-title", record("kiwi tart", "a long body of words about other fruit and baking"));
+    writer.put("in-body", record("dessert", "kiwi kiwi"));
+    for (int i = 0; i < 6; ++i) writer.put("other" + std::to_string(i), record("plum cake", "plum plum pie"));
+    writer_client->take();
+    const auto ranked = [&](std::optional<StringMap<double>> boost) {
+        reader->send(Search{"k", "docs", "kiwi", SearchOptions{10, {}, std::move(boost)}});
+        std::vector<std::string> keys;
+        for (const auto& hit : reader->take_one<SearchResp>().results) keys.push_back(hit.key);
+        return keys;
+    };
+    CHECK(ranked(std::nullopt) == std::vector<std::string>{"in-body", "in-title"});
+    CHECK(ranked(StringMap<double>{{"title", 10.0}}) == std::vector<std::string>{"in-title", "in-body"});
+    CHECK(ranked(StringMap<double>{{"body", 10.0}}) == std::vector<std::string>{"in-body", "in-title"});
 }
 
 TEST_CASE("SEARCH_SUB: the initial hits, then ENTER/UPDATE/LEAVE keep the client's window equal to a fresh search",
