@@ -644,16 +644,29 @@ private:
     }
 
     // A corpus-dependent query's change: its searches run again (the index
-    // changed) and every key they matched before or match now is re-checked
+    // changed), and the keys whose full-text answers changed are re-checked
     // with the written key (none: the write cannot belong to the query), as
-    // one change of its window.
+    // one change of its window. Other keys keep their records and answers, so
+    // their membership and place cannot have changed. The previous searches
+    // answer for the other keys still: one change of the index moves no
+    // document but the written one.
     void apply_with_rescan(State& s, std::optional<std::string_view> key, const std::optional<detail::LiveMember>& old,
                            const Value* old_value, const Value* new_value) {
         std::vector<std::string> keys;
         if (s.text->stale()) {
-            s.text->for_each_matched([&](std::string_view k) { keys.emplace_back(k); });
+            const TextMatches before = std::move(*s.text);
             s.text = search(s);
-            s.text->for_each_matched([&](std::string_view k) { keys.emplace_back(k); });
+            const auto answers_changed = [&](std::string_view k) {
+                for (std::size_t slot = 0; slot < before.size(); ++slot) {
+                    if (before.matches(slot, k) != s.text->matches(slot, k)) return true;
+                }
+                return false;
+            };
+            const auto collect = [&](std::string_view k) {
+                if (!(key && k == *key) && answers_changed(k)) keys.emplace_back(k);
+            };
+            before.for_each_matched(collect);
+            s.text->for_each_matched(collect);
             std::sort(keys.begin(), keys.end());
             keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
         }
