@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8' });
@@ -47,4 +48,12 @@ test('npm pack gives a tarball that installs and works in a fresh project', () =
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+// Issue 6's budget: what a browser downloads, gzipped. Measured here so that a
+// change that outgrows it fails instead of being noticed in a benchmark.
+test('the browser download (ES module + .wasm, gzipped) stays within 250 KB', () => {
+  const gzipped = (file) => gzipSync(readFileSync(join(packageDir, 'dist', file)), { level: 9 }).length;
+  const bytes = gzipped('topgun_core.mjs') + gzipped('topgun_core.wasm');
+  assert.ok(bytes <= 250 * 1024, `the browser download is ${(bytes / 1024).toFixed(1)} KB gzipped, over the 250 KB budget`);
 });
