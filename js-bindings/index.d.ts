@@ -375,7 +375,8 @@ export interface SearchField {
 
 /**
  * What local search indexes. Default: every string of a record, split on non-alphanumerics and
- * lower-cased, as the server's search (so hits rank alike online and offline).
+ * lower-cased, each top-level member its own field (a search's `boost` names members), as the
+ * server's search (so hits rank alike online and offline).
  */
 export interface SearchSetup {
   /** The strings under each dot path (arrays and maps under it included), each a field with its boost. */

@@ -249,10 +249,11 @@ export class LwwReplica extends MerkleReplica {
   /**
    * Chooses what local search reads and how (the index is rebuilt). Without a
    * call, the first search() indexes as the server does: every string of a
-   * record, split and lower-cased. Either way the index follows every later
+   * record, split and lower-cased, each top-level member its own field (so a
+   * search's `boost` names members). Either way the index follows every later
    * write and merge.
    * @param {{fields?: (string | {path: string, boost?: number})[], analyzer?: 'plain' | 'english'}} [options]
-   *   fields: the strings under each dot path, with its boost (default: every string);
+   *   fields: the strings under each dot path, with its boost (default: every string, by member);
    *   analyzer 'english': stop words, Porter stemming, terms of 2 to 40 letters (the reference TS client's local search)
    */
   enableSearch({ fields, analyzer } = {}) {

@@ -88,9 +88,12 @@ test('enableSearch reads the chosen fields only, with their boosts', () => {
   // Nested paths and arrays under a path.
   replica.enableSearch({ fields: ['tags'] });
   assert.deepEqual(replica.search('summer').map((h) => h.key), ['a3']);
-  // No fields: every string again.
+  // No fields: every string again, each top-level member a field, so a query's boost names members.
   replica.enableSearch();
   assert.equal(replica.search('offline').length, 4);
+  const byMember = (boost) => replica.search('offline', { boost }).map((h) => h.key).filter((k) => k === 'a1' || k === 'a3');
+  assert.deepEqual(byMember({ title: 10 }), ['a1', 'a3']);
+  assert.deepEqual(byMember({ tags: 10 }), ['a3', 'a1']);
   replica.dispose();
 });
 

@@ -34,7 +34,8 @@ val LwwReplica::enable_search(const val& input) {
         live_search_.reset();
         search_.reset();  // the old index stops listening before the new one reads the map
         const search::TokenizerOptions tokenizer = analyzer == "english" ? search::TokenizerOptions::english() : search::TokenizerOptions{};
-        search_ = std::make_unique<search::MapSearchIndex>(map_, std::move(fields), tokenizer);
+        search_ = std::make_unique<search::MapSearchIndex>(map_, std::move(fields), tokenizer, search::Bm25Options{},
+                                                           search::TextFields::ByMember);
         return val::undefined();
     });
 }
@@ -51,7 +52,9 @@ search::SearchOptions options_of(const LocalSearch& request) {
 }  // namespace
 
 search::MapSearchIndex& LwwReplica::search_index() {
-    if (!search_) search_ = std::make_unique<search::MapSearchIndex>(map_);
+    // As the server indexes a map: every string, each top-level member a field.
+    if (!search_) search_ = std::make_unique<search::MapSearchIndex>(map_, search::TokenizerOptions{}, search::Bm25Options{},
+                                                                     search::TextFields::ByMember);
     return *search_;
 }
 
