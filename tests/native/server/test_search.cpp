@@ -8,6 +8,7 @@
 #include <topgun/search/map_index.hpp>
 
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -79,14 +80,20 @@ void check_same(const std::vector<SearchResultEntry>& got, const std::vector<sea
     }
 }
 
+// A node of four shards, a client whose writes the oracle sees too, and a client that searches.
+struct Searching {
+    InProcessServer server{test_config(4)};
+    std::unique_ptr<TestClient> writer_client = server.connect();
+    std::unique_ptr<TestClient> reader = server.connect();
+    Corpus corpus;
+    Writer writer{*writer_client, corpus};
+};
+
 }  // namespace
 
 TEST_CASE("SEARCH ranks the whole map as one index would, over every shard, with the values", "[server][search]") {
-    InProcessServer server(test_config(4));
-    auto writer_client = server.connect();
-    auto reader = server.connect();
-    Corpus corpus;
-    Writer writer(*writer_client, corpus);
+    Searching f;
+    auto& [server, writer_client, reader, corpus, writer] = f;
     std::mt19937 rng(7);
     std::map<std::string, Value> docs;
     for (int i = 0; i < 80; ++i) {
@@ -136,11 +143,8 @@ TEST_CASE("SEARCH ranks the whole map as one index would, over every shard, with
 }
 
 TEST_CASE("SEARCH boost ranks a match in the boosted member first", "[server][search]") {
-    InProcessServer server(test_config(4));
-    auto writer_client = server.connect();
-    auto reader = server.connect();
-    Corpus corpus;
-    Writer writer(*writer_client, corpus);
+    Searching f;
+    auto& [server, writer_client, reader, corpus, writer] = f;
     const auto record = [](std::string title, std::string body) {
         Value v = Value::map();
         v.set("title", Value(std::move(title)));
@@ -153,9 +157,9 @@ TEST_CASE("SEARCH boost ranks a match in the boosted member first", "[server][se
     for (int i = 0; i < 6; ++i) writer.put("other" + std::to_string(i), record("plum cake", "plum plum pie"));
     writer_client->take();
     const auto ranked = [&](std::optional<StringMap<double>> boost) {
-        reader->send(Search{"k", "docs", "kiwi", SearchOptions{10, {}, std::move(boost)}});
+        f.reader->send(Search{"k", "docs", "kiwi", SearchOptions{10, {}, std::move(boost)}});
         std::vector<std::string> keys;
-        for (const auto& hit : reader->take_one<SearchResp>().results) keys.push_back(hit.key);
+        for (const auto& hit : f.reader->take_one<SearchResp>().results) keys.push_back(hit.key);
         return keys;
     };
     CHECK(ranked(std::nullopt) == std::vector<std::string>{"in-body", "in-title"});
@@ -168,11 +172,8 @@ TEST_CASE("SEARCH_SUB: the initial hits, then ENTER/UPDATE/LEAVE keep the client
     const auto seed = static_cast<std::uint32_t>(GENERATE(take(3, random(1, 1000000))));
     CAPTURE(seed);
     std::mt19937 rng(seed);
-    InProcessServer server(test_config(4));
-    auto writer_client = server.connect();
-    auto reader = server.connect();
-    Corpus corpus;
-    Writer writer(*writer_client, corpus);
+    Searching f;
+    auto& [server, writer_client, reader, corpus, writer] = f;
     for (int i = 0; i < 30; ++i) writer.put("d" + std::to_string(i), doc(rng));
 
     const std::string q = "cherry falcon";
