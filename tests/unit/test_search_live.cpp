@@ -146,6 +146,18 @@ TEST_CASE("map index: every string of a record, or the strings under configured 
     CHECK(member_texts[3].name == "meta");
     CHECK(members.texts(*map.get("b")).front().name.empty());  // a scalar string record: one unnamed field
     CHECK(members.index().search("apple").size() == 2);
+    // Names past the first max_member_fields share the unnamed field: data-like keys cannot add fields without bound.
+    {
+        LWWMap keyed(hlc);
+        Value many = Value::map();
+        for (std::size_t i = 0; i < 3 * MapSearchIndex::max_member_fields; ++i) {
+            many.set("user" + std::to_string(i), Value("note" + std::to_string(i)));
+        }
+        keyed.set("k", many);
+        MapSearchIndex by_member(keyed, {}, {}, search::TextFields::ByMember);
+        CHECK(by_member.index().stats().field_lengths.size() == MapSearchIndex::max_member_fields + 1);
+        CHECK(keys_of(by_member.index().search("note95")) == Keys{"k"});  // a late name's string is still found
+    }
     search::SearchOptions meta_only;
     meta_only.boosts = {{"title", 0.0}, {"tags", 0.0}};
     CHECK(keys_of(members.index().search("crisp sweet apple", meta_only)) == Keys{"a", "b"});

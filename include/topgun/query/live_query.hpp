@@ -61,8 +61,8 @@
 //                 alone, and phrase nodes search again when the index changed.
 //   otherwise     BM25 scores and prefix/fuzzy expansions move with every
 //                 write, so the query searches again after each change of the
-//                 index and re-checks every key its searches matched before or
-//                 match now (cost: its searches plus those keys, per write).
+//                 index and re-checks the written key and every key whose
+//                 full-text answers changed (cost: its searches, per write).
 //
 // Expiry: a record whose TTL has passed stays in the windows until the map
 // reports it — remove_expired() (a server's sweep) or report_expired() (a

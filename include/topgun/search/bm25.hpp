@@ -1144,11 +1144,10 @@ private:
                 }
                 path.push_back(current[d - 1]);
                 if (best >= over) {
-                    // The first term after every one that starts with this prefix.
-                    std::string after = text.substr(0, ends[d - 1]);
-                    while (!after.empty() && static_cast<unsigned char>(after.back()) == 0xFF) after.pop_back();
-                    if (after.empty()) return finish_fuzzy(found, max_expansions, expansions);
-                    after.back() = static_cast<char>(static_cast<unsigned char>(after.back()) + 1);
+                    // The first term after every one that starts with this prefix
+                    // (UTF-8 never holds the byte 0xFF, so the last byte can grow).
+                    std::string after(text, 0, ends[d - 1]);
+                    ++after.back();
                     it = dictionary_.lower_bound(after);
                     skipped = true;
                     break;
@@ -1159,12 +1158,7 @@ private:
             if (d > 0 && d <= max_edits) found.emplace_back(d, text);
             ++it;
         }
-        finish_fuzzy(found, max_expansions, expansions);
-    }
-
-    // The closest `max_expansions` of the terms found (ties in term order), weighted 1 / (1 + edits).
-    static void finish_fuzzy(std::vector<std::pair<std::size_t, std::string_view>>& found, std::size_t max_expansions,
-                             std::map<std::string_view, double>& expansions) {
+        // The closest `max_expansions` (ties in term order), weighted 1 / (1 + edits).
         std::sort(found.begin(), found.end());
         if (found.size() > max_expansions) found.resize(max_expansions);
         for (const auto& [d, text] : found) {

@@ -13,7 +13,10 @@
 // - with TextFields::ByMember, every string too, but as a field named for the
 //   top-level member it sits under ("title", "address" for address.city), so
 //   a query's boosts can weigh members (SearchOptions::boosts); BM25 then
-//   scores each member as its own field and sums them;
+//   scores each member as its own field and sums them. The first
+//   max_member_fields names seen become fields; strings of later names go to
+//   the unnamed field, so records keyed by data ({"<user id>": ...}) cannot
+//   grow the index's per-field tables without bound;
 // - or, with a list of field paths, the strings under each path (recursively
 //   again), one BM25 field per path with that field's boost.
 // Numbers, booleans and binaries are not text. Every live record is a
@@ -31,6 +34,7 @@
 #include <topgun/search/bm25.hpp>
 #include <topgun/value.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -55,9 +59,10 @@ struct IndexChange {
     const CorpusStats& before;                    // the index's statistics before the change
 };
 
-// Appends every string in `v` (maps and arrays recursively) to `out`.
 // How a record's strings become fields when no field paths are given.
 enum class TextFields : std::uint8_t { Combined, ByMember };
+
+// Appends every string in `v` (maps and arrays recursively) to `out`.
 
 inline void collect_strings(const Value& v, std::vector<std::string_view>& out) {
     switch (v.type()) {
@@ -78,6 +83,9 @@ inline void collect_strings(const Value& v, std::vector<std::string_view>& out) 
 class MapSearchIndex {
 public:
     using Observer = Listeners<IndexChange>::Callback;
+
+    // By member: how many member names become fields (see the header).
+    static constexpr std::size_t max_member_fields = 32;
 
     // Indexes every string of every record. The map must outlive the index
     // and stay where it is (the index listens to it).
@@ -112,6 +120,7 @@ public:
     void unobserve(ListenerId id) { observers_.remove(id); }
 
     // The texts the record contributes, as add_or_update takes them (views into `value`).
+    // By member, a name seen for the first time may take one of the free field places.
     std::vector<FieldText> texts(const Value& value) const {
         std::vector<FieldText> out;
         std::vector<std::string_view> strings;
@@ -119,7 +128,13 @@ public:
             for (const auto& [member, v] : value.as_map()) {
                 strings.clear();
                 collect_strings(v, strings);
-                for (const std::string_view s : strings) out.push_back(FieldText{member, s});
+                if (strings.empty()) continue;
+                bool named = std::find(member_fields_.begin(), member_fields_.end(), member) != member_fields_.end();
+                if (!named && member_fields_.size() < max_member_fields) {
+                    member_fields_.push_back(member);
+                    named = true;
+                }
+                for (const std::string_view s : strings) out.push_back(FieldText{named ? std::string_view(member) : std::string_view(), s});
             }
             return out;
         }
@@ -180,6 +195,8 @@ private:
     LWWMap* map_;
     Bm25Index index_;
     TextFields every_string_;
+    // By member: the names that are fields. Mutable: texts() admits names as it meets them.
+    mutable std::vector<std::string> member_fields_;  // at most max_member_fields: a scan is enough
     std::vector<query::FieldPath> paths_;
     std::vector<std::string> names_;  // the paths as field names
     ListenerId listener_ = 0;
