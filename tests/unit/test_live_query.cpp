@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -757,6 +758,33 @@ bool same_page(const query::QueryResult& a, const query::QueryResult& b) {
 }
 
 }  // namespace
+
+TEST_CASE("live window: sort_runs sorts any input, merging when it is a few sorted runs", "[live-query][property]") {
+    std::mt19937_64 rng(0x50127);
+    // 1 and 16 runs merge; 17 and more fall back to a full sort; 0 means shuffled.
+    for (const std::size_t runs : {1, 2, 3, 7, 16, 17, 40, 0}) {
+        for (int round = 0; round < 20; ++round) {
+            std::vector<int> rows(std::uniform_int_distribution<std::size_t>(0, 300)(rng));
+            for (int& r : rows) r = std::uniform_int_distribution<int>(0, 1000)(rng);
+            if (runs == 0) {
+                std::shuffle(rows.begin(), rows.end(), rng);
+            } else {
+                // Cut into `runs` pieces (some may be empty) and sort each.
+                std::vector<std::size_t> cuts{0, rows.size()};
+                for (std::size_t i = 1; i < runs; ++i) cuts.push_back(std::uniform_int_distribution<std::size_t>(0, rows.size())(rng));
+                std::sort(cuts.begin(), cuts.end());
+                for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+                    std::sort(rows.begin() + static_cast<std::ptrdiff_t>(cuts[i]), rows.begin() + static_cast<std::ptrdiff_t>(cuts[i + 1]));
+                }
+            }
+            std::vector<int> expected = rows;
+            std::sort(expected.begin(), expected.end());
+            query::detail::sort_runs(rows, std::less<>{});
+            CAPTURE(runs, round);
+            CHECK(rows == expected);
+        }
+    }
+}
 
 TEST_CASE("live query: property: event-fed windows equal execute after every change", "[live-query][property]") {
     // What the random runs covered, so that a generator change cannot quietly
