@@ -11,6 +11,15 @@
     }                        \
     }
 
+// Builds for the browser (WebAssembly) leave out speed-ups only a server needs,
+// as the npm package's download has a size budget (see query/live_window.hpp
+// and query/query_plan.hpp).
+#if defined(__wasm__)
+#define TOPGUN_BROWSER_BUILD 1
+#else
+#define TOPGUN_BROWSER_BUILD 0
+#endif
+
 // The core never throws on the data path: decoders and CRDT operations report
 // errors through return values, so the same headers build for WASM with
 // exceptions disabled.

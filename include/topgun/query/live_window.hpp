@@ -70,7 +70,6 @@ decltype(auto) with_slot_pointers(const Slots& slots, F&& f) {
 
 inline int compare_rows(const SortOrder& order, const Slots& a, std::string_view a_key, const Slots& b,
                         std::string_view b_key) {
-    if (order.size() == 0) return a_key.compare(b_key);  // the default order, and every merged-mirror snapshot's
     return with_slot_pointers(a, [&](std::span<const Value* const> pa) {
         return with_slot_pointers(
             b, [&](std::span<const Value* const> pb) { return order.compare(pa, a_key, pb, b_key); });
@@ -90,6 +89,10 @@ struct WindowRow {
 // full sort. Any other input is sorted after at most a few comparisons more.
 template <class Row, class Less>
 void sort_runs(std::vector<Row>& rows, Less less) {
+    if constexpr (TOPGUN_BROWSER_BUILD) {
+        std::sort(rows.begin(), rows.end(), less);  // no merged windows there
+        return;
+    }
     constexpr std::size_t kMaxRuns = 16;
     std::array<std::size_t, kMaxRuns + 1> starts{};  // run i is [starts[i], starts[i + 1])
     std::size_t runs = 1;
