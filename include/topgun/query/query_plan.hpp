@@ -226,8 +226,10 @@ private:
         }
         for (std::size_t i = 0; i < batch_.size() + kLag; ++i) {
             if (i < batch_.size() && batch_[i]->is_map()) {
-                const char* members = reinterpret_cast<const char*>(batch_[i]->as_map().data());
-                for (std::size_t line = 0; line < kLines; ++line) __builtin_prefetch(members + line * 64);
+                const Value::Map& members = batch_[i]->as_map();
+                const char* bytes = reinterpret_cast<const char*>(members.data());
+                const std::size_t size = std::min(members.size() * sizeof(Value::Member), kLines * 64);
+                for (std::size_t offset = 0; offset < size; offset += 64) __builtin_prefetch(bytes + offset);
             }
             if (i >= kLag && batch_[i - kLag]->is_map()) {
                 const Value::Map& members = batch_[i - kLag]->as_map();
