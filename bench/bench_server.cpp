@@ -1,0 +1,87 @@
+// Server-side steps of a QUERY_SUB snapshot, in one process and one thread,
+// so each step can be timed (bench/query-load.sh measures the whole round trip
+// through a running server and its client):
+//   shards   each of two shards builds its window over its half of the map
+//            (in the server they run in parallel, on their own workers);
+//   home     the subscriber's merge stage fills its mirror with both shards'
+//            rows and builds the client's window and page;
+//   encode   the QUERY_RESP frame.
+// 10k records of {owner, n, body}, as topgun-bench --owners 10 --group-queries
+// writes them, and the query with no filter (every row). The server runs on
+// jemalloc; preload it for the same allocator (with glibc malloc, page faults
+// of the fresh 1.2 MB frame alone add ~1.5 ms):
+//   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ./build/release/bench/topgun-bench-server
+//
+// Measured 2026-12-07 on the project's 2-core VM, jemalloc: 11.4 ms per
+// snapshot, of which shards 3.7 ms, home 5.4 - 5.5 ms, encode 0.6 ms (the rest
+// frees the subscription and the frame).
+#include "session/query_subscription.hpp"
+#include "service/shard_queries.hpp"
+
+#include <topgun/protocol/codec.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace {
+
+using namespace topgun;
+using Clock = std::chrono::steady_clock;
+
+double millis(Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+void BM_QuerySubSnapshot10k(benchmark::State& state) {
+    constexpr int kRecords = 10'000;
+    HLC clock0("shard-0"), clock1("shard-1");
+    LWWMap part0(clock0), part1(clock1);
+    const std::string body(80, 'x');
+    for (int i = 0; i < kRecords; ++i) {
+        Value v = Value::map();
+        v.set("owner", Value("u" + std::to_string(i % 10)));
+        v.set("n", Value(static_cast<std::int64_t>(i % 100)));
+        v.set("body", Value(body));
+        (i % 2 == 0 ? part0 : part1).set("k" + std::to_string(i), std::move(v));
+    }
+    server::ShardQueries shard0, shard1;
+    double shards = 0, home = 0, encode = 0;
+    std::size_t bytes = 0;
+    std::uint64_t subscription = 0;
+    for (auto _ : state) {
+        const protocol::Query query;
+        const auto start = Clock::now();
+        server::QuerySubscription sub("q", query, std::nullopt, 2, [](protocol::QueryUpdate) {});
+        ++subscription;
+        auto rows0 = shard0.add(part0, "m", sub.shard_query(), sub.shard_options(std::nullopt), {1, 0, subscription}, nullptr);
+        auto rows1 = shard1.add(part1, "m", sub.shard_query(), sub.shard_options(std::nullopt), {1, 0, subscription}, nullptr);
+        const auto shards_done = Clock::now();
+        sub.on_shard_rows(0, std::move(rows0.initial.rows));
+        const std::optional<protocol::QueryResp> resp = sub.on_shard_rows(1, std::move(rows1.initial.rows));
+        const auto home_done = Clock::now();
+        const Bytes frame = protocol::encode_message(*resp);
+        const auto encoded = Clock::now();
+        if (!resp || resp->results.size() != kRecords) state.SkipWithError("the snapshot lost rows");
+        bytes = frame.size();
+        shards += millis(start, shards_done);
+        home += millis(shards_done, home_done);
+        encode += millis(home_done, encoded);
+        state.PauseTiming();
+        shard0.remove(subscription);
+        shard1.remove(subscription);
+        state.ResumeTiming();
+    }
+    const auto n = static_cast<double>(state.iterations());
+    state.counters["shards_ms"] = shards / n;
+    state.counters["home_ms"] = home / n;
+    state.counters["encode_ms"] = encode / n;
+    state.counters["frame_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_QuerySubSnapshot10k)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
