@@ -91,25 +91,27 @@ template <class Row, class Less>
 void sort_runs(std::vector<Row>& rows, Less less) {
     if constexpr (TOPGUN_BROWSER_BUILD) {
         std::sort(rows.begin(), rows.end(), less);  // no merged windows there
-        return;
-    }
-    constexpr std::size_t kMaxRuns = 16;
-    std::array<std::size_t, kMaxRuns + 1> starts{};  // run i is [starts[i], starts[i + 1])
-    std::size_t runs = 1;
-    for (std::size_t i = 1; i < rows.size(); ++i) {
-        if (!less(rows[i], rows[i - 1])) continue;
-        if (runs == kMaxRuns) {
-            std::sort(rows.begin(), rows.end(), less);
-            return;
+    } else {
+        constexpr std::size_t kMaxRuns = 16;
+        std::array<std::size_t, kMaxRuns + 1> starts{};  // run i is [starts[i], starts[i + 1])
+        std::size_t runs = 1;
+        for (std::size_t i = 1; i < rows.size(); ++i) {
+            if (!less(rows[i], rows[i - 1])) continue;
+            if (runs == kMaxRuns) {
+                std::sort(rows.begin(), rows.end(), less);
+                return;
+            }
+            starts[runs++] = i;
         }
-        starts[runs++] = i;
-    }
-    starts[runs] = rows.size();
-    const auto run_start = [&](std::size_t run) { return rows.begin() + static_cast<std::ptrdiff_t>(starts[std::min(run, runs)]); };
-    // Merge neighbouring runs pairwise until one is left.
-    for (std::size_t width = 1; width < runs; width *= 2) {
-        for (std::size_t i = 0; i + width < runs; i += 2 * width) {
-            std::inplace_merge(run_start(i), run_start(i + width), run_start(i + 2 * width), less);
+        starts[runs] = rows.size();
+        const auto run_start = [&](std::size_t run) {
+            return rows.begin() + static_cast<std::ptrdiff_t>(starts[std::min(run, runs)]);
+        };
+        // Merge neighbouring runs pairwise until one is left.
+        for (std::size_t width = 1; width < runs; width *= 2) {
+            for (std::size_t i = 0; i + width < runs; i += 2 * width) {
+                std::inplace_merge(run_start(i), run_start(i + width), run_start(i + 2 * width), less);
+            }
         }
     }
 }

@@ -215,7 +215,7 @@ private:
     // then, a few dozen records behind, their strings), overlaps the misses of
     // many records before the filter reads them. Hand-written because no
     // library reaches into Value's layout; measured on the 1M-record scan:
-    // 81 ms before, 55-58 ms after. A member function that empties the batch,
+    // 74-86 ms before, 55-63 ms after. A member function that empties the batch,
     // so the compiler cannot drop the call as having no effect.
     void prefetch_batch() {
         constexpr std::size_t kLines = 4;  // of each member array: the first members, where small records keep all
