@@ -64,9 +64,12 @@ void BM_QuerySubSnapshot10k(benchmark::State& state) {
         sub.on_shard_rows(0, std::move(rows0.initial.rows));
         const std::optional<protocol::QueryResp> resp = sub.on_shard_rows(1, std::move(rows1.initial.rows));
         const auto home_done = Clock::now();
+        if (!resp || resp->results.size() != kRecords) {
+            state.SkipWithError("the snapshot lost rows");
+            break;
+        }
         const Bytes frame = protocol::encode_message(*resp);
         const auto encoded = Clock::now();
-        if (!resp || resp->results.size() != kRecords) state.SkipWithError("the snapshot lost rows");
         bytes = frame.size();
         shards += millis(start, shards_done);
         home += millis(shards_done, home_done);
