@@ -236,6 +236,56 @@ TEST_CASE("query plan: an indexed sort + limit walks only the page", "[query][da
     CHECK(next.rows.front().key == "k5010");
 }
 
+TEST_CASE("query plan: for_each_match reads the candidates or scans, and visits what the filter keeps",
+          "[query][dag]") {
+    HLC hlc("n1");
+    LWWMap map(hlc);
+    for (int i = 0; i < 3000; ++i) map.set("k" + std::to_string(i), obj({{"g", Value(i % 30)}, {"v", Value(i)}}));
+    map.remove("k30");  // a tombstone in group 0: read by neither plan
+    query::IndexSet indexes(map);
+    indexes.add_hash("g");
+    const auto predicate = query::Predicate::from_query([] {
+        Query q;
+        q.predicate = leaf("eq", "g", Value(0));
+        return q;
+    }());
+    REQUIRE(predicate);
+    // The filter keeps half of the group (v a multiple of 60), so what is visited is what it kept, not what was read.
+    const auto keeps_half = [](const Value& value) { return value.as_map()[1].second.as_int() % 60 == 0; };
+
+    for (const query::IndexSet* with : std::initializer_list<const query::IndexSet*>{&indexes, nullptr}) {
+        CAPTURE(with != nullptr);
+        std::size_t read = 0;
+        std::map<std::string, std::int64_t> visited;
+        const auto status = query::for_each_match(
+            QueryPart{&map, with}, *predicate,
+            [&](std::string_view, const Value& value) {
+                ++read;
+                return predicate->evaluate(value) && keeps_half(value);
+            },
+            [&](std::string_view key, const Value& value) {
+                visited.emplace(std::string(key), value.as_map()[1].second.as_int());
+            });
+        CHECK(status == dag::Status::Done);
+        // Group 0 holds k0, k30 (removed), k60 ... k2970: 99 live records, of which 50 are kept.
+        CHECK(visited.size() == 50);
+        CHECK_FALSE(visited.contains("k2970"));
+        CHECK(visited.at("k2940") == 2940);
+        // With the hash index only the group's records are read; without it, every live record.
+        CHECK(read == (with != nullptr ? 99U : 2999U));
+    }
+
+    // Indexes of another map are not used.
+    LWWMap other(hlc);
+    query::IndexSet other_indexes(other);
+    other_indexes.add_hash("g");
+    std::size_t read = 0;
+    query::for_each_match(
+        QueryPart{&map, &other_indexes}, *predicate, [&](std::string_view, const Value&) { return ++read, false; },
+        [](std::string_view, const Value&) { FAIL("nothing was kept"); });
+    CHECK(read == 2999);
+}
+
 TEST_CASE("aggregation: property: the partial rows of any split merge into the rows of one table", "[query][aggregation]") {
     using F = protocol::AggregateFunction;
     std::mt19937 rng(977);

@@ -106,6 +106,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -328,13 +329,21 @@ public:
     LiveQueryRegistry(const LiveQueryRegistry&) = delete;  // the map's listener points at this
     LiveQueryRegistry& operator=(const LiveQueryRegistry&) = delete;
 
-    // Where a query's initial rows come from: every record of the map unless
-    // a source is given, e.g. index candidates (query::for_each_candidate).
-    // A hook rather than an IndexSet pointer, so builds without indexes (the
-    // WASM client) do not carry the planner in this path.
+    // Where a query's first rows come from: the source gives `visit` each
+    // record of the map that `accepts` keeps. Without one, the registry scans
+    // the map; a server gives the query's DAG plan (query::for_each_match:
+    // index candidates or a scan → filter → visit). A hook rather than an
+    // IndexSet pointer, so the planner and the executor stay out of this path
+    // where there are no indexes; browser builds, which have none, leave the
+    // hook out altogether (it cost the download 260 bytes).
+    using RecordFilter = std::function<bool(std::string_view key, const Value& value)>;
     using RecordVisitor = std::function<void(std::string_view key, const Value& value)>;
-    using CandidateSource = std::function<void(const Predicate&, const RecordVisitor&)>;
-    void use_candidates(CandidateSource source) { candidate_source_ = std::move(source); }
+    using MatchSource = std::function<void(const Predicate&, const RecordFilter& accepts, const RecordVisitor& visit)>;
+    template <class Source>
+        requires(!TOPGUN_BROWSER_BUILD && std::is_constructible_v<MatchSource, Source>)
+    void use_match_source(Source source) {
+        match_source_ = std::move(source);
+    }
 
     // The search indexes full-text nodes are answered from (see the header);
     // without them such queries are refused as execute refuses them.
@@ -437,19 +446,26 @@ private:
 
     // ---- building ----------------------------------------------------------
 
+    // f(key, value) for each record the query accepts.
     template <class F>
-    void for_each_candidate(const State& s, F&& f) const {
-        if (candidate_source_) {
-            candidate_source_(s.predicate, RecordVisitor(std::ref(f)));
-        } else {
-            map_->for_each(f);
+    void for_each_match(State& s, F&& f) {
+        if constexpr (!TOPGUN_BROWSER_BUILD) {
+            if (match_source_) {
+                match_source_(s.predicate, RecordFilter([&](std::string_view key, const Value& value) {
+                                  return accepts(s, key, value);
+                              }),
+                              RecordVisitor(std::ref(f)));
+                return;
+            }
         }
+        map_->for_each([&](std::string_view key, const Value& value) {
+            if (accepts(s, key, value)) f(key, value);
+        });
     }
 
     void build_rows(State& s) {
         std::vector<detail::WindowRow> rows;
-        for_each_candidate(s, [&](std::string_view key, const Value& value) {
-            if (!accepts(s, key, value)) return;
+        for_each_match(s, [&](std::string_view key, const Value& value) {
             detail::Slots slots = detail::resolve_slots(s.order(), value);
             if (s.after_cursor(slots, key)) rows.push_back(detail::WindowRow{key, std::move(slots)});
         });
@@ -460,8 +476,7 @@ private:
     void build_groups(State& s) {
         detail::LiveGrouping& g = *s.grouping;
         if (g.group_paths.empty()) group_node(g, "");  // one group over everything, present even when empty
-        for_each_candidate(s, [&](std::string_view key, const Value& value) {
-            if (!accepts(s, key, value)) return;
+        for_each_match(s, [&](std::string_view key, const Value& value) {
             group_node(g, bucket_of(g, value)).members.insert(key);
         });
         std::vector<detail::WindowRow> rows;
@@ -867,7 +882,7 @@ private:
     }
 
     LWWMap* map_;
-    CandidateSource candidate_source_;
+    MatchSource match_source_;
     TextIndexResolver text_indexes_;
     std::vector<State*> corpus_text_queries_;  // full-text queries that are not per document
     Sink sink_;

@@ -290,24 +290,5 @@ inline Plan plan_query(const Predicate& predicate, const protocol::Query& q, con
     return plan;
 }
 
-// Visits f(key, value) for the live records of `map` that may match
-// `predicate`: the indexes' candidate keys when they serve it, else every
-// record. For readers that need every match (in no particular order) and test
-// the predicate themselves.
-template <class F>
-void for_each_candidate(const LWWMap& map, const IndexSet* indexes, const Predicate& predicate, F&& f) {
-    if (indexes != nullptr && &indexes->map() == &map) {
-        const Plan plan = plan_query(predicate, protocol::Query{}, indexes, 0, map.size());
-        if (plan.source == Plan::Source::Keys) {
-            const std::uint64_t now = map.clock().wall_clock();
-            for (const RecordRef record : plan.keys) {
-                if (const Value* value = map.get(record, now)) f(record.key(), *value);
-            }
-            return;
-        }
-    }
-    map.for_each(f);
-}
-
 }  // namespace query
 TOPGUN_END_NAMESPACE

@@ -600,5 +600,28 @@ private:
     std::optional<dag::Executor<Row>> executor_;
 };
 
+// The records of one part that `accepts(key, value)` keeps, each given to
+// `visit(key, value)` in the order read: a DAG plan of read (the index
+// candidates, or a scan, as the planner picks for `predicate`) → filter →
+// visit. A standing query's first rows on a server's shard come from it
+// (LiveQueryRegistry::use_match_source): the window keeps every match, so
+// there is no top-k, and the registry sorts. Done: these stages cannot fail.
+template <class Accepts, class Visit>
+dag::Status for_each_match(const QueryPart& part, const Predicate& predicate, Accepts&& accepts, Visit&& visit) {
+    const IndexSet* indexes = part.indexes != nullptr && &part.indexes->map() == part.map ? part.indexes : nullptr;
+    Plan plan = plan_query(predicate, protocol::Query{}, indexes, 0, part.map->size());
+    const std::size_t flow =
+        std::clamp<std::size_t>(plan.source == Plan::Source::Keys ? plan.keys.size() : part.map->size(), 1, 1024);
+    dag::Graph<Row> graph;
+    const auto read =
+        graph.add("read", std::make_unique<detail::ReadStage>(*part.map, std::move(plan), std::nullopt, nullptr, 0));
+    const auto filter =
+        graph.add("filter", dag::filter<Row>([&](const Row& row) { return accepts(row.key, *row.value); }));
+    const auto sink = graph.add("visit", dag::for_each<Row>([&](Row&& row) { visit(row.key, *row.value); }));
+    graph.connect(read, filter, flow);
+    graph.connect(filter, sink, flow);
+    return dag::Executor<Row>(std::move(graph)).run();
+}
+
 }  // namespace query
 TOPGUN_END_NAMESPACE

@@ -18,7 +18,7 @@
 #include <topgun/crdt/lww_map.hpp>
 #include <topgun/detail/string_map.hpp>
 #include <topgun/query/live_query.hpp>
-#include <topgun/query/planner.hpp>
+#include <topgun/query/query_plan.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -67,8 +67,9 @@ public:
     void set_writer(std::uint64_t connection) noexcept { writer_ = connection; }
 
     // Adds a query over this shard's part of `map`; the initial rows are this
-    // shard's window. `map` must stay where it is while queries are attached.
-    // `indexes` (null: none) are the map's, used for the initial rows.
+    // shard's window, built from the query's DAG plan over the part (index
+    // candidates or a scan → filter). `map` must stay where it is while
+    // queries are attached. `indexes` (null: none) are the map's.
     query::LiveQueryAdded add(LWWMap& map, std::string_view map_name, const protocol::Query& q,
                               query::LiveQueryOptions options, QuerySubscriber who, const query::IndexSet* indexes) {
         auto it = maps_.find(map_name);
@@ -81,13 +82,12 @@ public:
             out.initial.error = std::move(*refused);
             return out;
         }
-        if (indexes != nullptr) {
-            m.registry.use_candidates([&map, indexes](const query::Predicate& p, const query::LiveQueryRegistry::RecordVisitor& f) {
-                query::for_each_candidate(map, indexes, p, f);
+        m.registry.use_match_source(
+            [part = query::QueryPart{&map, indexes}](const query::Predicate& p,
+                                                     const query::LiveQueryRegistry::RecordFilter& accepts,
+                                                     const query::LiveQueryRegistry::RecordVisitor& visit) {
+                query::for_each_match(part, p, accepts, visit);
             });
-        } else {
-            m.registry.use_candidates({});
-        }
         query::LiveQueryAdded added = m.registry.add(q, std::move(options));
         if (added.id != 0) {
             m.subscribers.emplace(added.id, who);
