@@ -35,18 +35,21 @@ double millis(Clock::time_point from, Clock::time_point to) {
     return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
+// Record i of the benchmarks' maps: {owner: u<i % 10>, n: i % 100, body: 80 bytes}.
+Value bench_record(int i) {
+    static const std::string body(80, 'x');
+    Value v = Value::map();
+    v.set("owner", Value("u" + std::to_string(i % 10)));
+    v.set("n", Value(static_cast<std::int64_t>(i % 100)));
+    v.set("body", Value(body));
+    return v;
+}
+
 void BM_QuerySubSnapshot10k(benchmark::State& state) {
     constexpr int kRecords = 10'000;
     HLC clock0("shard-0"), clock1("shard-1");
     LWWMap part0(clock0), part1(clock1);
-    const std::string body(80, 'x');
-    for (int i = 0; i < kRecords; ++i) {
-        Value v = Value::map();
-        v.set("owner", Value("u" + std::to_string(i % 10)));
-        v.set("n", Value(static_cast<std::int64_t>(i % 100)));
-        v.set("body", Value(body));
-        (i % 2 == 0 ? part0 : part1).set("k" + std::to_string(i), std::move(v));
-    }
+    for (int i = 0; i < kRecords; ++i) (i % 2 == 0 ? part0 : part1).set("k" + std::to_string(i), bench_record(i));
     server::ShardQueries shard0, shard1;
     double shards = 0, home = 0, encode = 0;
     std::size_t bytes = 0;
@@ -96,14 +99,7 @@ void BM_ShardFirstRows500k(benchmark::State& state) {
     constexpr int kRecords = 500'000;
     HLC clock("shard");
     LWWMap map(clock);
-    const std::string body(80, 'x');
-    for (int i = 0; i < kRecords; ++i) {
-        Value v = Value::map();
-        v.set("owner", Value("u" + std::to_string(i % 10)));
-        v.set("n", Value(static_cast<std::int64_t>(i % 100)));
-        v.set("body", Value(body));
-        map.set("k" + std::to_string(i), std::move(v));
-    }
+    for (int i = 0; i < kRecords; ++i) map.set("k" + std::to_string(i), bench_record(i));
     query::IndexSet indexes(map);
     if (state.range(0) == 2) indexes.add_hash("n");
     protocol::Query query;
