@@ -12,8 +12,8 @@
     }
 
 // Builds for the browser (WebAssembly) leave out speed-ups only a server needs,
-// as the npm package's download has a size budget (see query/live_window.hpp
-// and query/query_plan.hpp).
+// as the npm package's download has a size budget (see query/live_window.hpp,
+// query/query_plan.hpp and query/live_query.hpp).
 #if defined(__wasm__)
 #define TOPGUN_BROWSER_BUILD 1
 #else

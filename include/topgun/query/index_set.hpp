@@ -85,5 +85,10 @@ private:
     std::vector<std::unique_ptr<OrderedIndex>> ordered_;
 };
 
+// `indexes` when they are `map`'s, else nullptr: another map's indexes name records `map` does not hold.
+inline const IndexSet* indexes_of(const LWWMap& map, const IndexSet* indexes) noexcept {
+    return indexes != nullptr && &indexes->map() == &map ? indexes : nullptr;
+}
+
 }  // namespace query
 TOPGUN_END_NAMESPACE

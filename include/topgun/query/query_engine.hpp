@@ -29,7 +29,7 @@ namespace query {
 // Over one map (options.indexes are used when they belong to it), rows by
 // reference: valid until the map changes (see QueryPage).
 inline QueryPage execute_page(const LWWMap& map, const protocol::Query& q, const QueryOptions& options = {}) {
-    const QueryPart part{&map, options.indexes && &options.indexes->map() == &map ? options.indexes : nullptr};
+    const QueryPart part{&map, indexes_of(map, options.indexes)};
     QueryRun run(std::span<const QueryPart>(&part, 1), q, options);
     run.run();
     return run.page();

@@ -608,8 +608,7 @@ private:
 // there is no top-k, and the registry sorts. Done: these stages cannot fail.
 template <class Accepts, class Visit>
 dag::Status for_each_match(const QueryPart& part, const Predicate& predicate, Accepts&& accepts, Visit&& visit) {
-    const IndexSet* indexes = part.indexes != nullptr && &part.indexes->map() == part.map ? part.indexes : nullptr;
-    Plan plan = plan_query(predicate, protocol::Query{}, indexes, 0, part.map->size());
+    Plan plan = plan_query(predicate, protocol::Query{}, indexes_of(*part.map, part.indexes), 0, part.map->size());
     const std::size_t flow =
         std::clamp<std::size_t>(plan.source == Plan::Source::Keys ? plan.keys.size() : part.map->size(), 1, 1024);
     dag::Graph<Row> graph;
