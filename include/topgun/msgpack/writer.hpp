@@ -173,12 +173,15 @@ private:
     }
     // Space for n more bytes. The buffer is kept larger than what was written
     // (size_), so most writes are a bounds check and a store.
+    // The check inlines into every write; growing, rare, stays out of line.
     std::uint8_t* room(std::size_t n) {
-        if (buf_.size() - size_ < n) buf_.resize(std::max(buf_.size() * 2, size_ + n));
+        if (buf_.size() - size_ < n) [[unlikely]]
+            grow(n);
         std::uint8_t* at = buf_.data() + size_;
         size_ += n;
         return at;
     }
+    [[gnu::noinline]] void grow(std::size_t n) { buf_.resize(std::max(buf_.size() * 2, size_ + n)); }
 
     Bytes buf_;
     std::size_t size_ = 0;
