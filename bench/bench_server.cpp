@@ -15,6 +15,8 @@
 // Measured 2026-12-07 on the project's 2-core VM, jemalloc: 11.4 ms per
 // snapshot, of which shards 3.7 ms, home 5.4 - 5.5 ms, encode 0.6 ms (the rest
 // frees the subscription and the frame).
+#include "service/access_policy.hpp"
+#include "service/crdt_service.hpp"
 #include "service/shard_queries.hpp"
 #include "session/query_subscription.hpp"
 
@@ -127,6 +129,62 @@ void BM_ShardFirstRows500k(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_ShardFirstRows500k)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+// One OP_BATCH of 10 LWW puts ({owner, body} values, as topgun-bench writes
+// them) applied on a shard of 100k records: without a map holder (0), and
+// with one, whose SERVER_BATCH_EVENT frame the write then builds (1). The
+// difference is what the write path pays per batch for the holder's events
+// (the copies of the batch's ops into it included in both).
+void BM_ApplyBatch10(benchmark::State& state) {
+    constexpr int kKeys = 100'000;
+    server::OrTagRegistry or_tags;
+    server::ShardState shard("bench", {}, or_tags);
+    const server::PolicyStore policies({});
+    HLC writer("writer");
+    const std::string body(80, 'x');
+    auto op = [&](int i) {
+        Value v = Value::map();
+        v.set("owner", Value("u" + std::to_string(i % 1000)));
+        v.set("body", Value(body));
+        protocol::ClientOp o;
+        o.id = std::to_string(i);
+        o.map_name = "items";
+        o.key = "k" + std::to_string(i % kKeys);
+        o.record = protocol::LWWRecordData{std::move(v), writer.now(), {}};
+        return o;
+    };
+    {
+        std::vector<protocol::ClientOp> fill;
+        for (int i = 0; i < kKeys; ++i) fill.push_back(op(i));
+        server::WriteOutcome out;
+        out.collect_events = out.collect_mutations = false;
+        out.policies = &policies;
+        server::apply_ops(shard, fill, out);
+    }
+    std::vector<std::vector<protocol::ClientOp>> batches(1000);
+    int next = 0;
+    for (auto& b : batches) {
+        for (int i = 0; i < 10; ++i) b.push_back(op(next++ * 7919));
+    }
+    std::size_t frame_bytes = 0;
+    std::size_t round = 0;
+    for (auto _ : state) {
+        std::vector<protocol::ClientOp> ops = batches[round++ % batches.size()];
+        for (protocol::ClientOp& o : ops) o.record.value.timestamp = writer.now();  // newer: it applies
+        server::WriteOutcome out;
+        out.collect_events = state.range(0) == 1;
+        out.collect_mutations = false;
+        out.policies = &policies;
+        server::apply_ops(shard, ops, out);
+        if (out.collect_events) {
+            if (out.events.size() != 1) state.SkipWithError("the batch's events are not in one frame");
+            frame_bytes = out.events.front().batch.frame().size();
+        }
+        benchmark::DoNotOptimize(out);
+    }
+    state.counters["frame_bytes"] = static_cast<double>(frame_bytes);
+}
+BENCHMARK(BM_ApplyBatch10)->Arg(0)->Arg(1);
 
 }  // namespace
 

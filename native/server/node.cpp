@@ -244,11 +244,19 @@ void Node::stop() {
 void Node::deliver(Channel channel, const std::string& name, std::vector<SharedFrame> frames, std::uint64_t exclude) {
     auto shared = std::make_shared<const std::vector<SharedFrame>>(std::move(frames));
     for (std::size_t s = 0; s < shards_.size(); ++s) {
-        shards_[s].post([this, s, channel, name, shared, exclude] {
+        // A shard where nobody listens gets no task; the caller's own shard
+        // sends at once (its frames stay in order: they all go this way).
+        if (!hub(s).listened(channel)) continue;
+        auto send = [this, s, channel, name, shared, exclude] {
             hub(s).for_subscribers(channel, name, exclude, [&](Connection& c) {
                 for (const SharedFrame& f : *shared) c.send(f);
             });
-        });
+        };
+        if (shards_[s].on_own_thread()) {
+            send();
+        } else {
+            shards_[s].post(std::move(send));
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 #include <topgun/protocol/codec.hpp>
+#include <topgun/protocol/event_batch.hpp>
 
 #include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+#include <vector>
 
 using namespace topgun;
 using namespace topgun::protocol;
@@ -254,4 +259,62 @@ TEST_CASE("Members with non-string keys are skipped whole", "[codec]") {
     auto r = decode_message(w.bytes());
     REQUIRE(r);
     CHECK(std::get<Ping>(r.message()).timestamp == 42u);
+}
+
+TEST_CASE("EventBatch frames are what encode_message writes for the same events", "[codec][events]") {
+    std::mt19937 rng(7);
+    auto random_event = [&](int i) {
+        ServerEventPayload e;
+        e.map_name = "m";
+        e.key = "k" + std::to_string(rng() % 1000);
+        const Timestamp ts{1700000000000 + rng() % 1000, static_cast<std::uint32_t>(rng() % 4), "node-" + std::to_string(i % 3)};
+        switch (rng() % 4) {
+            case 0:
+                e.event_type = ServerEventType::Put;
+                e.record = LWWRecordData{map_of({{"n", Value(static_cast<std::int64_t>(i))}, {"s", Value(std::string(rng() % 300, 'x'))}}), ts, {}};
+                if (rng() % 2 == 0) e.record->ttl_ms = std::uint64_t{60000};
+                break;
+            case 1:
+                e.event_type = ServerEventType::Remove;
+                e.record = LWWRecordData{Value(), ts, {}};
+                break;
+            case 2:
+                e.event_type = ServerEventType::OrAdd;
+                e.or_tag = "t" + std::to_string(i);
+                e.or_record = ORMapRecordData{Value(static_cast<std::int64_t>(i)), ts, *e.or_tag, {}};
+                break;
+            default:
+                e.event_type = ServerEventType::OrRemove;
+                e.or_tag = "t" + std::to_string(i);
+        }
+        return e;
+    };
+    // Counts around the fixarray (15) and array16 boundaries, and one event
+    // (a SERVER_EVENT of its own).
+    for (const std::size_t count : {1u, 2u, 15u, 16u, 17u, 40u}) {
+        CAPTURE(count);
+        std::vector<ServerEventPayload> events;
+        for (std::size_t i = 0; i < count; ++i) events.push_back(random_event(static_cast<int>(i)));
+        EventBatch batch;
+        for (const ServerEventPayload& e : events) batch.add(e);
+        CHECK(batch.count() == count);
+        Bytes expected;
+        if (count == 1) {
+            ServerEvent single;
+            static_cast<ServerEventPayload&>(single) = events.front();
+            expected = encode_message(single);
+        } else {
+            expected = encode_message(ServerBatchEvent{events});
+        }
+        CHECK(batch.frame() == expected);
+
+        // Joining encoded events (as a socket's queue does) gives the frame of them all.
+        for (std::size_t split = 0; split <= count; ++split) {
+            EventBatch first, second, joined;
+            for (std::size_t i = 0; i < count; ++i) (i < split ? first : second).add(events[i]);
+            joined.add_encoded(first.items(), first.count());
+            joined.add_encoded(second.items(), second.count());
+            CHECK(joined.frame() == expected);
+        }
+    }
 }

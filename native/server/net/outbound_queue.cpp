@@ -176,11 +176,11 @@ bool OutboundQueue::add_events(const SharedFrame& frame, const FrameHead& head) 
         batch_.emplace();
         batch_->first = frame;
         batch_->first_items = events->items;
+        batch_->first_count = events->count;
     } else {
-        if (batch_->frames == 1) batch_->items.raw(batch_->first_items);  // a second frame joins
-        batch_->items.raw(events->items);
+        if (batch_->frames == 1) batch_->joined.add_encoded(batch_->first_items, batch_->first_count);  // a second frame joins
+        batch_->joined.add_encoded(events->items, events->count);
     }
-    batch_->count += events->count;
     ++batch_->frames;
     batch_->accounted += frame->size();
     return true;
@@ -194,20 +194,7 @@ void OutboundQueue::close_batch() {
         entries_.push_back({std::move(batch.first)});
         return;
     }
-    msgpack::Writer head(64);
-    head.map_header(2);
-    head.string("type");
-    head.string(protocol::ServerBatchEvent::kType);
-    head.string("payload");
-    head.map_header(1);
-    head.string("events");
-    head.array_header(batch.count);
-    const std::span<const std::uint8_t> items = batch.items.bytes();
-    Bytes bytes;
-    bytes.reserve(head.bytes().size() + items.size());
-    bytes.insert(bytes.end(), head.bytes().begin(), head.bytes().end());
-    bytes.insert(bytes.end(), items.begin(), items.end());
-    SharedFrame merged = make_frame(std::move(bytes));
+    SharedFrame merged = make_frame(batch.joined.frame());
     bytes_ = bytes_ - batch.accounted + merged->size();
     entries_.push_back({std::move(merged)});
 }

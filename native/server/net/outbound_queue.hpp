@@ -17,8 +17,8 @@
 
 #include "session/transport.hpp"
 
-#include <topgun/msgpack/writer.hpp>
 #include <topgun/protocol/common.hpp>
+#include <topgun/protocol/event_batch.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -35,12 +35,12 @@ namespace topgun::server {
 // scope: clang does not let std::optional use a nested class's member
 // initializers inside the enclosing class.)
 struct OutboundEventBatch {
-    SharedFrame first;                         // sent as it is if no other event joins it
+    SharedFrame first;                          // sent as it is if no other event joins it
     std::span<const std::uint8_t> first_items;  // its events' bytes, in *first
-    msgpack::Writer items;                     // every event's bytes, once a second frame joined
-    std::uint32_t count = 0;      // events
-    std::size_t frames = 0;       // frames merged into it
-    std::size_t accounted = 0;    // their bytes
+    std::uint32_t first_count = 0;              // and how many
+    protocol::EventBatch joined;                // every event, once a second frame joined
+    std::size_t frames = 0;                     // frames merged into it
+    std::size_t accounted = 0;                  // their bytes
 };
 
 class OutboundQueue {

@@ -37,15 +37,17 @@ const Timestamp* op_timestamp(const ClientOp& op) {
 
 std::string op_id(const ClientOp& op) { return op.id.value_or(""); }
 
-void emit_lww(const std::string& map_name, std::string_view key, const LWWRecord& record, WriteOutcome& out) {
+// Takes the applied record (the map keeps its own copy): the holders' event
+// is its last use, so it moves there instead of being copied.
+void emit_lww(const std::string& map_name, std::string_view key, LWWRecord&& record, WriteOutcome& out) {
     if (out.collect_mutations) out.mutations.emplace_back(storage::LwwPut{map_name, std::string(key), record});
     if (!out.collect_events) return;
     protocol::ServerEventPayload event;
     event.map_name = map_name;
     event.event_type = record.is_tombstone() ? ServerEventType::Remove : ServerEventType::Put;
     event.key = std::string(key);
-    event.record = protocol::LWWRecordData::from(record);
-    out.events.push_back(std::move(event));
+    event.record = protocol::LWWRecordData::from(std::move(record));
+    out.emit(event);
 }
 
 protocol::ServerEventPayload or_remove_event(const std::string& map_name, std::string_view key, const std::string& tag) {
@@ -162,6 +164,12 @@ std::optional<OpRejection> validate_op(const ClientOp& op, std::uint64_t now_ms,
     return std::nullopt;
 }
 
+void WriteOutcome::emit(const protocol::ServerEventPayload& event) {
+    auto it = std::find_if(events.begin(), events.end(), [&](const MapEvents& m) { return m.map_name == event.map_name; });
+    if (it == events.end()) it = events.insert(it, MapEvents{event.map_name, {}});
+    it->batch.add(event);
+}
+
 void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
     for (ClientOp& op : ops) {
         const OpKind kind = classify(op);
@@ -199,7 +207,7 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                     out.journal.push_back(std::move(*journal).finish(type, op.map_name, op.key,
                                                                      removed ? nullptr : &applied->value, applied->timestamp));
                 }
-                emit_lww(op.map_name, op.key, *applied, out);
+                emit_lww(op.map_name, op.key, std::move(*applied), out);
                 break;
             }
             case OpKind::OrAdd: {
@@ -228,7 +236,7 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                     event.key = op.key;
                     event.or_tag = record.tag;
                     event.or_record = std::move(op.or_record.value);
-                    out.events.push_back(std::move(event));
+                    out.emit(event);
                 }
                 break;
             }
@@ -254,7 +262,7 @@ void apply_ops(ShardState& shard, std::span<ClientOp> ops, WriteOutcome& out) {
                     out.mutations.emplace_back(storage::OrTombstonesAdd{op.map_name, {tag}});
                     out.mutations.emplace_back(or_key_snapshot(op.map_name, op.key, state->map));
                 }
-                if (out.collect_events) out.events.push_back(or_remove_event(op.map_name, op.key, tag));
+                if (out.collect_events) out.emit(or_remove_event(op.map_name, op.key, tag));
                 break;
             }
         }
@@ -306,7 +314,7 @@ void apply_or_push(ShardState& shard, const std::string& map_name, std::span<pro
         out.mutations.emplace_back(or_key_snapshot(map_name, entry.key, state.map));
         // Tell other replicas (and the journal) of the removals and of each
         // inbound record that changed the key.
-        for (const std::string& tag : new_tombstones) out.events.push_back(or_remove_event(map_name, entry.key, tag));
+        for (const std::string& tag : new_tombstones) out.emit(or_remove_event(map_name, entry.key, tag));
         for (Inbound& in : inbound) {
             const ORRecord* stored = or_record(state.map, entry.key, in.data->tag);
             const bool changed = stored != nullptr && stored->timestamp == in.data->timestamp && (!in.met || *in.met < stored->timestamp);
@@ -321,7 +329,7 @@ void apply_or_push(ShardState& shard, const std::string& map_name, std::span<pro
             event.key = entry.key;
             event.or_tag = in.data->tag;
             event.or_record = *in.data;
-            out.events.push_back(std::move(event));
+            out.emit(event);
         }
     }
 }

@@ -15,6 +15,7 @@
 #include "storage/store.hpp"
 
 #include <topgun/protocol/common.hpp>
+#include <topgun/protocol/event_batch.hpp>
 #include <topgun/protocol/journal.hpp>
 #include <topgun/protocol/sync.hpp>
 #include <topgun/protocol/writes.hpp>
@@ -46,11 +47,19 @@ struct WriteOutcome {
     const PolicyStore* policies = nullptr;
     const auth::Principal* caller = nullptr;
     std::vector<OpRejection> rejected;
-    std::vector<protocol::ServerEventPayload> events;
+    // The map holders' events, encoded as the ops apply: one batch per map,
+    // in the order the maps first had an event (a write touches few maps).
+    struct MapEvents {
+        std::string map_name;
+        protocol::EventBatch batch;
+    };
+    std::vector<MapEvents> events;
     std::vector<storage::Mutation> mutations;
     std::vector<JournalRecord> journal;  // sequences not yet assigned
     // Ops handled, by kind in protocol::OpType order (PUT, REMOVE, OR_ADD, OR_REMOVE).
     std::array<std::size_t, 4> by_kind{};
+
+    void emit(const protocol::ServerEventPayload& event);
 };
 
 // Checks that need no data (run before routing): shape, reserved map names,

@@ -562,9 +562,7 @@ void Connection::handle_or_push(ORMapPushDiff push) {
             out.collect_journal = node.journal().enabled();
             apply_or_push(node.state(owner), map, entries, out);
             node.journal().append(std::move(out.journal));
-            if (!out.events.empty() && node.has_holders()) {
-                for (auto& [name, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, name, std::move(frames), self_id);
-            }
+            deliver_events(node, out.events, self_id);
             if (auto* wb = node.persistence(); wb != nullptr && !out.mutations.empty()) wb->submit(std::move(out.mutations));
         });
     }

@@ -1,7 +1,8 @@
 // The connections that live on one shard, and who among them listens to what
 // (a Channel): map holders (a connection that synced a map gets its
 // SERVER_EVENTs), counter subscribers and topic subscribers. Touched only on
-// the shard's thread; other shards reach it by posting a delivery.
+// the shard's thread; other shards reach it by posting a delivery, and read
+// only whether anyone on it listens on a channel (to post nothing otherwise).
 #pragma once
 
 #include "session/transport.hpp"
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +37,7 @@ public:
                 it = it->second.empty() ? r.erase(it) : std::next(it);
             }
         }
+        for (std::size_t c = 0; c < kChannels; ++c) note_listened(c);
     }
     Connection* find(std::uint64_t id) const {
         const auto it = connections_.find(id);
@@ -56,6 +59,7 @@ public:
         auto& ids = registries_[index(channel)][std::string(name)];
         if (std::find(ids.begin(), ids.end(), id) != ids.end()) return false;
         ids.push_back(id);
+        note_listened(index(channel));
         return true;
     }
 
@@ -65,7 +69,12 @@ public:
         if (it == r.end()) return;
         std::erase(it->second, id);
         if (it->second.empty()) r.erase(it);  // topics are ephemeral: gone with the last subscriber
+        note_listened(index(channel));
     }
+
+    // Whether any connection of this shard listens on `channel`; any thread
+    // may ask.
+    bool listened(Channel channel) const noexcept { return listened_[index(channel)].load(std::memory_order_acquire); }
 
     // Every subscriber of `name` but `exclude`.
     template <class F>
@@ -83,9 +92,11 @@ private:
     using Registry = detail::StringHashMap<std::vector<std::uint64_t>>;
 
     static constexpr std::size_t index(Channel c) noexcept { return static_cast<std::size_t>(c); }
+    void note_listened(std::size_t channel) { listened_[channel].store(!registries_[channel].empty(), std::memory_order_release); }
 
     std::unordered_map<std::uint64_t, Connection*> connections_;
     std::array<Registry, kChannels> registries_;
+    std::array<std::atomic<bool>, kChannels> listened_{};
 };
 
 }  // namespace topgun::server

@@ -17,22 +17,9 @@ std::uint64_t wall_millis() {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-std::map<std::string, std::vector<SharedFrame>> encode_events(std::vector<ServerEventPayload>& events) {
-    // A holder of a busy map gets one frame per batch instead of one per op;
-    // the TS client applies both forms.
-    std::map<std::string, ServerBatchEvent> by_map;
-    for (ServerEventPayload& e : events) by_map[e.map_name].events.push_back(std::move(e));
-    std::map<std::string, std::vector<SharedFrame>> out;
-    for (auto& [map, batch] : by_map) {
-        if (batch.events.size() == 1) {
-            ServerEvent single;
-            static_cast<ServerEventPayload&>(single) = std::move(batch.events.front());
-            out[map].push_back(make_frame(encode_message(single)));
-        } else {
-            out[map].push_back(make_frame(encode_message(batch)));
-        }
-    }
-    return out;
+void deliver_events(Node& node, const std::vector<WriteOutcome::MapEvents>& events, std::uint64_t exclude) {
+    if (!node.has_holders()) return;
+    for (const WriteOutcome::MapEvents& m : events) node.deliver(Channel::MapHolders, m.map_name, {make_frame(m.batch.frame())}, exclude);
 }
 
 namespace {
@@ -55,9 +42,7 @@ void apply_part(Node& node, std::size_t owner, std::vector<ClientOp> ops, std::s
     for (std::size_t k = 0; k < out.by_kind.size(); ++k) {
         node.metrics().ops_by_type[k].fetch_add(out.by_kind[k], std::memory_order_relaxed);
     }
-    if (!out.events.empty() && node.has_holders()) {
-        for (auto& [map, frames] : encode_events(out.events)) node.deliver(Channel::MapHolders, map, std::move(frames), origin.connection);
-    }
+    deliver_events(node, out.events, origin.connection);
     const std::size_t home = origin.home;
     bool persisted_now = true;
     if (storage::WriteBehind* wb = node.persistence(); wb != nullptr && !out.mutations.empty()) {

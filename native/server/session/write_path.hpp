@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,8 +68,8 @@ struct WriteAnswer {
 };
 WriteAnswer answer_write(Node& node, const PendingWrite& w);
 
-// The frames of a write's events, per map: one SERVER_EVENT, or one
-// SERVER_BATCH_EVENT holding several in order.
-std::map<std::string, std::vector<SharedFrame>> encode_events(std::vector<protocol::ServerEventPayload>& events);
+// Sends a write's events to the holders of their maps (a busy map's holder
+// gets one frame per write, not one per op), but connection `exclude`.
+void deliver_events(Node& node, const std::vector<WriteOutcome::MapEvents>& events, std::uint64_t exclude);
 
 }  // namespace topgun::server
