@@ -134,7 +134,8 @@ BENCHMARK(BM_ShardFirstRows500k)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMilli
 // them) applied on a shard of 100k records: without a map holder (0), and
 // with one, whose SERVER_BATCH_EVENT frame the write then builds (1). The
 // difference is what the write path pays per batch for the holder's events
-// (the copies of the batch's ops into it included in both).
+// (the copies of the batch's ops into it included in both). Measured
+// 2026-12-08, jemalloc, random interleaving: 10.6 - 11.3 us and 12.3 - 13.0 us.
 void BM_ApplyBatch10(benchmark::State& state) {
     constexpr int kKeys = 100'000;
     server::OrTagRegistry or_tags;
