@@ -16,6 +16,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -121,9 +122,11 @@ public:
     // Flushes storage and joins the threads.
     void stop();
 
-    // A map holder exists somewhere (lets writers skip encoding events nobody reads).
-    void note_holder() noexcept { holders_.fetch_add(1, std::memory_order_relaxed); }
-    bool has_holders() const noexcept { return holders_.load(std::memory_order_relaxed) != 0; }
+    // A connection holds a map on some shard (lets writers skip encoding
+    // events nobody reads).
+    bool has_holders() const noexcept {
+        return std::any_of(hubs_.begin(), hubs_.end(), [](const auto& h) { return h->listened(Channel::MapHolders); });
+    }
 
     // Sends frames, in order, to every subscriber of `name` on `channel`, on
     // every shard, but connection `exclude`. Frames from one shard reach each
@@ -200,7 +203,6 @@ private:
     NodeMetrics metrics_;
     std::atomic<std::uint64_t> connection_ids_{0};
     std::atomic<std::uint64_t> subscription_ids_{0};
-    std::atomic<std::uint64_t> holders_{0};
     std::atomic<std::uint16_t> public_port_{0};
     std::atomic<Lifecycle> lifecycle_{Lifecycle::Starting};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();

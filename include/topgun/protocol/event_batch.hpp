@@ -2,8 +2,8 @@
 // payloads encoded back to back as they come, then sent as a SERVER_EVENT
 // when there is one and as one SERVER_BATCH_EVENT when there are more. A
 // server fills one per map as a write's ops apply, and joins the events
-// waiting for a busy socket: each event is encoded once and never copied into
-// a message struct of its own.
+// waiting for a busy socket: each event is encoded once, with no message
+// struct holding them all.
 #pragma once
 
 #include <topgun/config.hpp>

@@ -457,7 +457,7 @@ void Connection::complete_writes() {
 }
 
 void Connection::hold(const std::string& map_name) {
-    if (node_.hub(home_).subscribe(Channel::MapHolders, map_name, id_)) node_.note_holder();
+    node_.hub(home_).subscribe(Channel::MapHolders, map_name, id_);
 }
 
 void Connection::with_session(bool is_or, const std::string& map_name, std::function<void(const merkle::HashTrie&)> then) {
